@@ -1,0 +1,234 @@
+"""Semantic checks of single documents that passed the schema, and the objects built from them.
+
+Each function takes one document and appends Problems (errors and warnings) to a list instead of
+raising, so that one run reports everything. Checks across documents live in ``manifest.py``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from reconciler.addresses import (
+    canonical_domain,
+    canonical_email,
+    canonical_ip_entry,
+    find_overlaps,
+    non_public_overlap,
+)
+from reconciler.errors import Problem
+from reconciler.model import (
+    ALL_API_USERS,
+    ALL_TYPES,
+    DEFAULT_CREDENTIALS,
+    DEFAULT_REGION,
+    REGION_ENDPOINTS,
+    SENDCLOUD_ENDPOINT,
+    UNINTERCEPT_TYPES,
+    Account,
+    IpEntry,
+    Limits,
+    Provider,
+    SecretRef,
+    Target,
+    UninterceptEntry,
+)
+from reconciler.yamlpos import Document
+
+# SPEC §8: the DirectMail console documents this limit; more entries are allowed but warned.
+WHITELIST_CONSOLE_LIMIT = 10
+LOOPBACK_NOTE = "http:// is allowed only for loopback hosts: 127.0.0.0/8, ::1, localhost"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_problem(url: str) -> tuple[str, str | None] | None:
+    """What is wrong with an endpoint URL (message, hint), or None if it is acceptable.
+
+    The URL itself is never repeated: it might carry a password in its userinfo.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.netloc:
+        return "endpoint must be an https:// URL", "for example https://dm.aliyuncs.com"
+    if parts.username is not None or parts.password is not None:
+        return "endpoint must not contain credentials (user:password@)", "use spec.credentials"
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return "endpoint has an invalid port", None
+    if not host:
+        return "endpoint has no host name", None
+    if parts.query or parts.fragment:
+        return "endpoint must not have a query (?...) or fragment (#...)", None
+    if scheme == "http" and not _is_loopback(host):
+        return f"endpoint must use https://, not http:// (host {host})", LOOPBACK_NOTE
+    return None
+
+
+def build_account(doc: Document, problems: list[Problem]) -> Account:
+    """The Account a schema-valid Account document describes, with defaults filled in."""
+    name: str = doc.data["metadata"]["name"]
+    spec: Mapping[str, Any] = doc.data["spec"]
+    provider = Provider(spec["provider"])
+    region: str | None = spec.get("region")
+    endpoint: str | None = spec.get("endpoint")
+    default_endpoint: str | None
+    if provider is Provider.SENDCLOUD:
+        if region is not None:
+            problems.append(
+                Problem(
+                    doc.key_position(("spec", "region")),
+                    "region applies only to aliyun-directmail accounts",
+                    "remove it; a sendcloud account is chosen by its endpoint",
+                )
+            )
+        region = None
+        default_endpoint = SENDCLOUD_ENDPOINT
+    else:
+        region = DEFAULT_REGION if region is None else region
+        default_endpoint = REGION_ENDPOINTS.get(region)
+        if default_endpoint is None and endpoint is None:
+            known = list(REGION_ENDPOINTS)
+            close = difflib.get_close_matches(region, known, n=1)
+            hint = f"did you mean '{close[0]}'?; " if close else ""
+            problems.append(
+                Problem(
+                    doc.position(("spec", "region")),
+                    f"unknown region '{region}'",
+                    f"{hint}known regions: {', '.join(known)}; or give spec.endpoint",
+                )
+            )
+    if endpoint is not None:
+        wrong = endpoint_problem(endpoint)
+        if wrong is not None:
+            problems.append(Problem(doc.position(("spec", "endpoint")), *wrong))
+        endpoint = endpoint.strip().rstrip("/")
+    return Account(
+        name=name,
+        provider=provider,
+        endpoint=endpoint or default_endpoint or "",
+        region=region,
+        credentials=_credentials(doc, provider, spec.get("credentials", {})),
+        limits=_limits(spec.get("limits", {})),
+        position=doc.position(("metadata", "name")),
+    )
+
+
+def _credentials(
+    doc: Document, provider: Provider, given: Mapping[str, Mapping[str, str]]
+) -> dict[str, SecretRef]:
+    # The schema admits only the provider's field names and only {env}/{file} values.
+    credentials: dict[str, SecretRef] = {}
+    for field, default_env in DEFAULT_CREDENTIALS[provider].items():
+        ref = given.get(field)
+        if ref is None:
+            credentials[field] = SecretRef(env=default_env)
+        else:
+            position = doc.position(("spec", "credentials", field))
+            credentials[field] = SecretRef(ref.get("env"), ref.get("file"), position)
+    return credentials
+
+
+def _limits(given: Mapping[str, Any]) -> Limits:
+    default = Limits()
+    return Limits(
+        requests_per_second=float(given.get("requestsPerSecond", default.requests_per_second)),
+        concurrency=int(given.get("concurrency", default.concurrency)),
+    )
+
+
+def whitelist_entries(doc: Document, problems: list[Problem]) -> dict[str, IpEntry]:
+    """Canonical whitelist entries of an IpWhitelist document, keyed by address."""
+    entries: dict[str, IpEntry] = {}
+    written: dict[str, str] = {}
+    for index, raw in enumerate(doc.data["spec"]["entries"]):
+        position = doc.position(("spec", "entries", index))
+        shown = raw.strip()
+        try:
+            address = canonical_ip_entry(raw)
+        except ValueError as error:
+            problems.append(Problem(position, f"invalid whitelist entry '{shown}': {error}"))
+            continue
+        network = non_public_overlap(address)
+        if network is not None:
+            problems.append(
+                Problem(
+                    position,
+                    f"whitelist entry '{shown}' is not public: it overlaps {network}",
+                    "DirectMail rejects private, loopback, link-local, multicast and reserved "
+                    "addresses",
+                )
+            )
+            continue
+        first = entries.get(address)
+        if first is not None:
+            problems.append(
+                Problem(
+                    position,
+                    f"duplicate whitelist entry '{shown}': same as '{written[address]}' "
+                    f"at {first.position}",
+                    "remove one of them",
+                )
+            )
+            continue
+        entries[address] = IpEntry(address, position=position)
+        written[address] = shown
+    for earlier, later in find_overlaps(list(entries)):
+        problems.append(
+            Problem(
+                entries[later].position,
+                f"whitelist entry '{written[later]}' overlaps '{written[earlier]}' "
+                f"at {entries[earlier].position}",
+                warning=True,
+            )
+        )
+    if len(entries) > WHITELIST_CONSOLE_LIMIT:
+        problems.append(
+            Problem(
+                doc.key_position(("spec", "entries")),
+                f"{len(entries)} whitelist entries: the DirectMail console documents a limit of "
+                f"{WHITELIST_CONSOLE_LIMIT} whitelist entries",
+                "the provider may reject the extra ones",
+                warning=True,
+            )
+        )
+    return entries
+
+
+def unintercept_entries(doc: Document, problems: list[Problem]) -> list[UninterceptEntry]:
+    """The entries of an UninterceptList document, normalized, in document order."""
+    entries: list[UninterceptEntry] = []
+    for index, item in enumerate(doc.data["spec"]["entries"]):
+        target = Target.EMAIL if "email" in item else Target.DOMAIN
+        raw: str = item[target.value]
+        try:
+            value = canonical_email(raw) if target is Target.EMAIL else canonical_domain(raw)
+        except ValueError as error:
+            position = doc.position(("spec", "entries", index, target.value))
+            problems.append(Problem(position, f"invalid {target.value}: {error}"))
+            continue
+        api_user = (item.get("apiUser") or "").strip()
+        if not api_user or api_user.lower() == ALL_API_USERS:
+            api_user = ALL_API_USERS
+        names = item.get("types")
+        types = frozenset(UNINTERCEPT_TYPES[name] for name in names) if names else ALL_TYPES
+        position = doc.position(("spec", "entries", index))
+        entries.append(UninterceptEntry(api_user, target, value, types, position))
+    return entries
+
+
+def describe_unintercept(entry: UninterceptEntry) -> str:
+    """``email vip@example.com (apiUser all)``: how messages name an unintercept entry."""
+    return f"{entry.target.value} {entry.value} (apiUser {entry.api_user})"

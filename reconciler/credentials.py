@@ -1,0 +1,54 @@
+"""Resolve an account's credential references to values, at run time only.
+
+Values never leave this process except in the requests that need them: they are not logged,
+not rendered, and not part of any error message (errors name the variable, never its value).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from reconciler.errors import InputError
+from reconciler.model import DEFAULT_CREDENTIALS, OPTIONAL_CREDENTIALS, Account, SecretRef
+
+
+def resolve(account: Account, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return ``{field: value}`` for the account's credentials; optional ones may be absent."""
+    env = os.environ if environ is None else environ
+    refs: dict[str, SecretRef] = {
+        name: SecretRef(env=var) for name, var in DEFAULT_CREDENTIALS[account.provider].items()
+    }
+    refs.update(account.credentials)
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for name, ref in refs.items():
+        value = _read(ref, env)
+        if value:
+            values[name] = value
+        elif name not in OPTIONAL_CREDENTIALS:
+            where = f"{ref.position}: " if ref.position else ""
+            missing.append(
+                f"{where}{name} of account {account.name!r}: {ref.describe()} is not set"
+            )
+    if missing:
+        raise InputError(
+            "missing credentials:\n  "
+            + "\n  ".join(missing)
+            + "\n(set them in the environment, or run with --sandbox to use the local sandbox)"
+        )
+    return values
+
+
+def _read(ref: SecretRef, env: Mapping[str, str]) -> str | None:
+    if ref.env is not None:
+        return env.get(ref.env) or None
+    if ref.file is not None:
+        path = Path(ref.file).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            # The path is not secret; the file's content is never echoed.
+            raise InputError(f"cannot read credential file {path}: {exc.strerror}") from None
+    return None

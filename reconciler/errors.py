@@ -1,0 +1,124 @@
+"""The exception tree. ``cli.py`` is the one place that turns these into messages and exit codes.
+
+::
+
+    ReconcilerError                 exit_code
+    ├── InputError                  3  invalid manifests, plan file, flags or usage
+    │   └── ManifestError           3  carries every Problem found in one run
+    ├── ProviderError               1  a provider call or the network failed
+    │   └── ... (code, message, request_id, action, retryable)
+    └── RefusedError                4  a safety rule, a stale plan, incomplete live state
+
+Anything else that escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class ExitCode:
+    OK = 0
+    PROVIDER = 1
+    CHANGES = 2
+    INPUT = 3
+    REFUSED = 4
+
+
+class ReconcilerError(Exception):
+    """Base of every error the CLI knows how to report."""
+
+    exit_code = ExitCode.INPUT
+
+
+class InputError(ReconcilerError):
+    """Bad input that is not tied to a manifest position (flags, environment, plan file)."""
+
+    exit_code = ExitCode.INPUT
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in a manifest file; line and column are 1-based, as editors show them."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the manifests: where, what, and (if known) what would be right."""
+
+    position: Position | None
+    message: str
+    hint: str | None = None
+    warning: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.position}: " if self.position else ""
+        kind = "warning" if self.warning else "error"
+        text = f"{where}{kind}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class ManifestError(InputError):
+    """All the problems found in the manifests of one run, reported together."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(
+            problems, key=lambda p: (p.position or Position("", 0, 0), p.message)
+        )
+        count = len(self.problems)
+        super().__init__(f"{count} error{'s' if count != 1 else ''} in the manifests")
+
+
+class ProviderError(ReconcilerError):
+    """A provider call failed. Carries the context it came from; never a secret."""
+
+    exit_code = ExitCode.PROVIDER
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        action: str,
+        code: str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        self.provider = provider
+        self.action = action
+        self.code = code
+        self.provider_message = message
+        self.request_id = request_id
+        self.http_status = http_status
+        self.retryable = retryable
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [f"{self.provider} {self.action} failed"]
+        if self.code:
+            parts.append(f": {self.code}")
+        parts.append(f": {self.provider_message}")
+        extra = []
+        if self.http_status is not None:
+            extra.append(f"HTTP {self.http_status}")
+        if self.request_id:
+            extra.append(f"request id {self.request_id}")
+        text = "".join(parts)
+        return f"{text} ({', '.join(extra)})" if extra else text
+
+
+class RefusedError(ReconcilerError):
+    """A run was refused: nothing was written."""
+
+    exit_code = ExitCode.REFUSED

@@ -1,0 +1,74 @@
+"""Connect to the providers of the selected accounts and read their live state."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from reconciler import credentials
+from reconciler.model import AccountDesired, AccountLive, Provider
+from reconciler.providers import client_for
+from reconciler.providers.base import ProviderClient
+
+
+@contextmanager
+def connect(
+    desired: Sequence[AccountDesired],
+    *,
+    sandbox_state: Path | None = None,
+    announce: bool = True,
+) -> Iterator[tuple[list[AccountDesired], dict[str, ProviderClient]]]:
+    """Open one client per account; with ``sandbox_state``, point every account at an embedded
+    sandbox (its fixed credentials, an ephemeral loopback port) instead of the real providers.
+
+    Yields the accounts as they will be used (endpoints may differ) and the clients by name.
+    """
+    with ExitStack() as stack:
+        if sandbox_state is not None:
+            desired = _use_sandbox(stack, desired, sandbox_state, announce)
+        fixed = _sandbox_secrets() if sandbox_state is not None else None
+        clients: dict[str, ProviderClient] = {}
+        for want in desired:
+            secrets = fixed[want.account.provider] if fixed else credentials.resolve(want.account)
+            clients[want.account.name] = stack.enter_context(client_for(want.account, secrets))
+        yield list(desired), clients
+
+
+def read(
+    desired: Sequence[AccountDesired], clients: dict[str, ProviderClient]
+) -> dict[str, AccountLive]:
+    """Live state of what each account manages, read through its client."""
+    return {want.account.name: clients[want.account.name].read(want) for want in desired}
+
+
+def _use_sandbox(
+    stack: ExitStack, desired: Sequence[AccountDesired], state: Path, announce: bool
+) -> list[AccountDesired]:
+    from reconciler.sandbox import Sandbox
+
+    server = stack.enter_context(Sandbox(state))
+    if announce:
+        print(f"Using the local sandbox at {server.url} (state in {state})", file=sys.stderr)
+    endpoints = {
+        Provider.ALIYUN_DM: server.directmail_endpoint,
+        Provider.SENDCLOUD: server.sendcloud_endpoint,
+    }
+    return [
+        replace(want, account=replace(want.account, endpoint=endpoints[want.account.provider]))
+        for want in desired
+    ]
+
+
+def _sandbox_secrets() -> dict[Provider, dict[str, str]]:
+    from reconciler import sandbox
+
+    return {
+        Provider.ALIYUN_DM: {
+            "accessKeyId": sandbox.ACCESS_KEY_ID,
+            "accessKeySecret": sandbox.ACCESS_KEY_SECRET,
+        },
+        Provider.SENDCLOUD: {"apiUser": sandbox.API_USER, "apiKey": sandbox.API_KEY},
+    }

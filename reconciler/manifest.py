@@ -1,0 +1,272 @@
+"""Read manifests into the desired state: find files, parse with positions, validate, build.
+
+Steps, each reporting every problem it finds rather than the first:
+
+1. ``discover`` the files (directories are searched for ``*.yaml`` and ``*.yml``);
+2. parse each file with ``yamlpos`` (positions of every value and key);
+3. validate each document against ``schemas/manifest.schema.json`` (``schema_errors``);
+4. check each schema-valid document's meaning (``checks``) and the documents against each other
+   (names, account references, one IpProtection / IpWhitelist per account, merged unintercepts);
+5. build a ``DesiredState`` — or raise ``ManifestError`` with every error of the run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler import checks, yamlpos
+from reconciler.errors import ManifestError, Position, Problem
+from reconciler.model import AccountDesired, DesiredState, ListPolicy, Provider, UninterceptEntry
+from reconciler.schema_errors import describe_type, schema_problems
+from reconciler.yamlpos import Document
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+# Which provider's account each resource kind manages.
+KIND_PROVIDER: Mapping[str, Provider] = {
+    "IpProtection": Provider.ALIYUN_DM,
+    "IpWhitelist": Provider.ALIYUN_DM,
+    "UninterceptList": Provider.SENDCLOUD,
+}
+
+
+def _walk(directory: str) -> list[str]:
+    found: list[tuple[tuple[str, ...], str]] = []
+    for root, dirs, names in os.walk(directory):
+        # Hidden directories (.git, .github) hold YAML that is not ours.
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        for name in names:
+            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
+                relative = os.path.relpath(os.path.join(root, name), directory)
+                # "reconciler plan ." reports b.yaml, not ./b.yaml; other prefixes are kept.
+                path = (
+                    relative
+                    if os.path.normpath(directory) == os.curdir
+                    else os.path.join(directory, relative)
+                )
+                found.append((Path(relative).parts, path))
+    return [path for _, path in sorted(found)]
+
+
+def _discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[Problem]]:
+    files: list[str] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for given in paths:
+        name = os.fspath(given)
+        if os.path.isdir(name):
+            found = _walk(name)
+            if not found:
+                problems.append(Problem(None, f"no *.yaml or *.yml files under {name}"))
+        elif os.path.exists(name):
+            found = [name]
+        else:
+            problems.append(Problem(None, f"{name}: no such file or directory"))
+            continue
+        for path in found:
+            # A file named twice (or inside a directory also given) is read once.
+            real = os.path.realpath(path)
+            if real not in seen:
+                seen.add(real)
+                files.append(path)
+    return files, problems
+
+
+def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The manifest files under ``paths``, in order: files as given, directories recursively.
+
+    Directories are searched for ``*.yaml`` and ``*.yml`` in sorted order, skipping hidden
+    entries. Raises ``ManifestError`` for a missing path or a directory without manifests.
+    """
+    files, problems = _discover(paths)
+    if problems:
+        raise ManifestError(problems)
+    return [Path(file) for file in files]
+
+
+@dataclass
+class _Build:
+    """Everything the cross-document checks accumulate while building the desired state."""
+
+    problems: list[Problem]
+    accounts: dict[str, AccountDesired] = field(default_factory=dict)
+    # Names of every Account document seen, valid or not: a reference to a broken account
+    # must not add "unknown account" to the error that account already has.
+    account_names: set[str] = field(default_factory=set)
+    names: dict[tuple[str, str], Position] = field(default_factory=dict)
+    protection_at: dict[str, Position] = field(default_factory=dict)
+    whitelist_at: dict[str, Position] = field(default_factory=dict)
+    unintercept_prune: dict[str, bool] = field(default_factory=dict)
+    unintercept_ignore: dict[str, dict[str, None]] = field(default_factory=dict)
+
+    def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(position, message, hint))
+
+
+def _unique_name(build: _Build, doc: Document, kind: str) -> bool:
+    name = doc.data["metadata"]["name"]
+    here = doc.position(("metadata", "name"))
+    first = build.names.setdefault((kind, name), here)
+    if first is not here:
+        build.add(
+            here,
+            f"{kind} '{name}' is defined twice (first at {first})",
+            "names are unique per kind",
+        )
+        return False
+    return True
+
+
+def _target_account(build: _Build, doc: Document, kind: str) -> AccountDesired | None:
+    name: str = doc.data["spec"]["account"]
+    position = doc.position(("spec", "account"))
+    desired = build.accounts.get(name)
+    if desired is None:
+        if name not in build.account_names:
+            close = difflib.get_close_matches(name, list(build.accounts), n=1)
+            known = ", ".join(build.accounts) or "none"
+            hint = f"did you mean '{close[0]}'?" if close else f"defined accounts: {known}"
+            build.add(position, f"unknown account '{name}'", hint)
+        return None
+    wanted = KIND_PROVIDER[kind]
+    account = desired.account
+    if account.provider is not wanted:
+        article = "an" if wanted.value[0] in "aeiou" else "a"
+        build.add(
+            position,
+            f"{kind} needs {article} {wanted.value} account, but '{name}' is "
+            f"{account.provider.value} (defined at {account.position})",
+        )
+        return None
+    return desired
+
+
+def _once_per_account(
+    build: _Build, seen: dict[str, Position], doc: Document, kind: str, account: str
+) -> bool:
+    here = doc.position(("spec", "account"))
+    first = seen.setdefault(account, here)
+    if first is not here:
+        build.add(
+            here,
+            f"account '{account}' already has an {kind} (at {first})",
+            f"at most one {kind} per account; merge the two",
+        )
+        return False
+    return True
+
+
+def _merge_unintercepts(
+    build: _Build, desired: AccountDesired, doc: Document, entries: list[UninterceptEntry]
+) -> None:
+    name = desired.account.name
+    if desired.unintercepts is None:
+        desired.unintercepts = {}
+    merged: dict[str, UninterceptEntry] = desired.unintercepts
+    for entry in entries:
+        first = merged.setdefault(entry.key, entry)
+        if first is not entry:
+            build.add(
+                entry.position,
+                f"duplicate unintercept entry {checks.describe_unintercept(entry)} for account "
+                f"'{name}' (first at {first.position})",
+                "an entry is identified by apiUser and email/domain, ignoring case",
+            )
+    spec = doc.data["spec"]
+    build.unintercept_prune[name] = build.unintercept_prune.get(name, True) and spec.get(
+        "prune", True
+    )
+    build.unintercept_ignore.setdefault(name, {}).update(dict.fromkeys(spec.get("ignore", ())))
+    desired.unintercept_policy = ListPolicy(
+        prune=build.unintercept_prune[name], ignore=tuple(build.unintercept_ignore[name])
+    )
+
+
+def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
+    # Entries are checked even when the document cannot be attached to its account, so that
+    # one run reports the bad reference and the bad entries together.
+    desired = _target_account(build, doc, kind)
+    spec = doc.data["spec"]
+    account = spec["account"]
+    if kind == "IpProtection":
+        if desired is not None and _once_per_account(
+            build, build.protection_at, doc, kind, account
+        ):
+            desired.protection = bool(spec["enabled"])
+            desired.protection_position = doc.position(("spec", "enabled"))
+    elif kind == "IpWhitelist":
+        whitelist = checks.whitelist_entries(doc, build.problems)
+        if desired is not None and _once_per_account(build, build.whitelist_at, doc, kind, account):
+            desired.whitelist = whitelist
+            desired.whitelist_policy = ListPolicy(
+                prune=spec.get("prune", True), ignore=tuple(spec.get("ignore", ()))
+            )
+    else:
+        entries = checks.unintercept_entries(doc, build.problems)
+        if desired is not None:
+            _merge_unintercepts(build, desired, doc, entries)
+
+
+def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
+    # Accounts first, so that a resource may come before its account in the files.
+    for kind, doc in valid:
+        if kind == "Account" and _unique_name(build, doc, kind):
+            account = checks.build_account(doc, build.problems)
+            build.accounts[account.name] = AccountDesired(account)
+    for kind, doc in valid:
+        if kind != "Account" and _unique_name(build, doc, kind):
+            _apply_resource(build, doc, kind)
+
+
+def _account_name(data: Mapping[str, Any]) -> str | None:
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    return name if data.get("kind") == "Account" and isinstance(name, str) else None
+
+
+def load_manifests(
+    paths: Sequence[str | os.PathLike[str]],
+) -> tuple[DesiredState, list[Problem]]:
+    """Read, validate and combine the manifests under ``paths``.
+
+    Returns the desired state and the warnings. Raises ``ManifestError`` carrying every error of
+    the run — missing paths, YAML, schema and semantic errors of all files — if there is any.
+    """
+    # Building is as allocation-heavy as parsing; see ``yamlpos.paused_gc``.
+    with yamlpos.paused_gc():
+        return _load(paths)
+
+
+def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[Problem]]:
+    files, problems = _discover(paths)
+    build = _Build(problems)
+    valid: list[tuple[str, Document]] = []
+    for file in files:
+        documents, parse_problems = yamlpos.load_file(file)
+        problems.extend(parse_problems)
+        for doc in documents:
+            if not isinstance(doc.data, dict):
+                build.add(
+                    doc.position(),
+                    f"a manifest document must be a mapping with apiVersion, kind, metadata and "
+                    f"spec, not {describe_type(doc.data)}",
+                )
+                continue
+            account_name = _account_name(doc.data)
+            if account_name is not None:
+                build.account_names.add(account_name)
+            found = schema_problems(doc)
+            problems.extend(found)
+            # A document with an alias has a hole where the alias stood; it was reported.
+            if not found and not doc.aliases:
+                valid.append((doc.data["kind"], doc))
+    _build(valid, build)
+    errors = [problem for problem in problems if not problem.warning]
+    if errors:
+        raise ManifestError(errors)
+    warnings = [problem for problem in problems if problem.warning]
+    return DesiredState(accounts=build.accounts, files=list(files)), warnings

@@ -1,0 +1,170 @@
+"""The managed resources as small frozen value objects, each with an explicit ``key``.
+
+Desired state (built from manifests) and live state (read from providers) use the same entry
+types, so ``plan.diff`` compares like with like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from reconciler.errors import Position
+
+
+class Provider(str, Enum):
+    ALIYUN_DM = "aliyun-directmail"
+    SENDCLOUD = "sendcloud"
+
+
+DEFAULT_REGION = "cn-hangzhou"
+REGION_ENDPOINTS: Mapping[str, str] = {
+    "cn-hangzhou": "https://dm.aliyuncs.com",
+    "ap-southeast-1": "https://dm.ap-southeast-1.aliyuncs.com",
+    "us-east-1": "https://dm.us-east-1.aliyuncs.com",
+    "eu-central-1": "https://dm.eu-central-1.aliyuncs.com",
+}
+SENDCLOUD_ENDPOINT = "https://api.sendcloud.net/apiv2"
+
+# Credential field -> default environment variable, per provider (SPEC §2).
+DEFAULT_CREDENTIALS: Mapping[Provider, Mapping[str, str]] = {
+    Provider.ALIYUN_DM: {
+        "accessKeyId": "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "accessKeySecret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "securityToken": "ALIBABA_CLOUD_SECURITY_TOKEN",
+    },
+    Provider.SENDCLOUD: {
+        "apiUser": "SENDCLOUD_API_USER",
+        "apiKey": "SENDCLOUD_API_KEY",
+    },
+}
+# Credential fields that may be absent at run time.
+OPTIONAL_CREDENTIALS = frozenset({"securityToken"})
+
+# SendCloud unintercept types (seed 003), in display order.
+UNINTERCEPT_TYPES: Mapping[str, int] = {"bounce": 1, "block": 2, "complaint": 4, "unsubscribe": 8}
+UNINTERCEPT_TYPE_NAMES: Mapping[int, str] = {v: k for k, v in UNINTERCEPT_TYPES.items()}
+ALL_TYPES: frozenset[int] = frozenset(UNINTERCEPT_TYPES.values())
+ALL_API_USERS = "all"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a credential comes from: an environment variable (or a file). Never the value."""
+
+    env: str | None = None
+    file: str | None = None
+    position: Position | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"file {self.file}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Client-side bounds on an account's calls (SPEC §6)."""
+
+    requests_per_second: float = 10.0
+    concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    provider: Provider
+    endpoint: str
+    region: str | None = None  # aliyun only
+    credentials: Mapping[str, SecretRef] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    position: Position | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """``aliyun-directmail, cn-hangzhou`` or ``sendcloud``: the plan's account heading."""
+        return f"{self.provider.value}, {self.region}" if self.region else self.provider.value
+
+
+@dataclass(frozen=True)
+class IpEntry:
+    """A whitelist entry. ``address`` is canonical (see ``addresses.canonical_ip_entry``)."""
+
+    address: str
+    id: str | None = None  # live entries only: the provider's record id
+    raw: str | None = None  # live entries only: the text as the provider returned it
+    position: Position | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        return self.address
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"address": self.address}
+        if self.id is not None:
+            data["id"] = self.id
+        return data
+
+
+class Target(str, Enum):
+    EMAIL = "email"
+    DOMAIN = "domain"
+
+
+@dataclass(frozen=True)
+class UninterceptEntry:
+    """A SendCloud unintercept entry. Identity is ``(apiUser, email|domain)``, case-insensitive."""
+
+    api_user: str
+    target: Target
+    value: str
+    types: frozenset[int] = ALL_TYPES
+    position: Position | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.api_user}:{self.target.value}:{self.value}".lower()
+
+    @property
+    def type_names(self) -> list[str]:
+        return [name for name, bit in UNINTERCEPT_TYPES.items() if bit in self.types]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"apiUser": self.api_user, self.target.value: self.value, "types": self.type_names}
+
+
+@dataclass(frozen=True)
+class ListPolicy:
+    """How a managed list treats live entries the manifests do not mention (SPEC §2, §5)."""
+
+    prune: bool = True
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass
+class AccountDesired:
+    """What the manifests want for one account. ``None`` means "not managed": left alone."""
+
+    account: Account
+    protection: bool | None = None
+    protection_position: Position | None = None
+    whitelist: dict[str, IpEntry] | None = None
+    whitelist_policy: ListPolicy = field(default_factory=ListPolicy)
+    unintercepts: dict[str, UninterceptEntry] | None = None
+    unintercept_policy: ListPolicy = field(default_factory=ListPolicy)
+
+
+@dataclass
+class DesiredState:
+    accounts: dict[str, AccountDesired]  # in the order the manifests define them
+    files: list[str] = field(default_factory=list)  # manifest files read, in order
+
+
+@dataclass
+class AccountLive:
+    """What a provider reported for one account; ``None`` where it was not read."""
+
+    protection: bool | None = None
+    whitelist: list[IpEntry] | None = None
+    whitelist_total: int | None = None
+    unintercepts: list[UninterceptEntry] | None = None
+    unintercept_total: int | None = None

@@ -1,0 +1,203 @@
+"""``diff(desired, live) -> Plan``: pure, no I/O.
+
+Lists are compared as dicts keyed by each entry's ``key`` (never an order-insensitive deep diff
+over whole lists, which is quadratic). Changes come out in execution order, per account
+("make before break"): whitelist additions, protection on, unintercept changes (creates,
+updates, deletes), protection off, whitelist deletions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from fnmatch import fnmatchcase
+from typing import Any
+
+from reconciler.model import (
+    Account,
+    AccountDesired,
+    AccountLive,
+    IpEntry,
+    ListPolicy,
+    UninterceptEntry,
+)
+
+
+class Resource(str, Enum):
+    IP_PROTECTION = "ip_protection"
+    IP_WHITELIST = "ip_whitelist"
+    UNINTERCEPT = "unintercept"
+
+
+class Action(str, Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+PROTECTION_KEY = "ip_protection"
+Value = IpEntry | UninterceptEntry | bool | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One create, update or delete. ``before`` is live, ``after`` is desired."""
+
+    account: str
+    resource: Resource
+    action: Action
+    key: str
+    before: Value = None
+    after: Value = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "resource": self.resource.value,
+            "action": self.action.value,
+            "key": self.key,
+            "before": _jsonable(self.before),
+            "after": _jsonable(self.after),
+        }
+
+
+def _jsonable(value: Value) -> Any:
+    if isinstance(value, bool):
+        return {"enabled": value}
+    if value is None:
+        return None
+    return value.as_dict()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A safety rule that refuses the plan (SPEC §5)."""
+
+    rule: str
+    message: str
+    account: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "message": self.message, "account": self.account}
+
+
+@dataclass
+class Plan:
+    accounts: list[Account]
+    changes: list[Change] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {action.value: 0 for action in Action}
+        for change in self.changes:
+            counts[change.action.value] += 1
+        return counts
+
+    def changes_for(self, account: str) -> list[Change]:
+        return [c for c in self.changes if c.account == account]
+
+
+def diff(desired: Iterable[AccountDesired], live: Mapping[str, AccountLive]) -> Plan:
+    """Compare desired with live state, account by account, and return the ordered plan."""
+    plan = Plan(accounts=[])
+    for want in desired:
+        name = want.account.name
+        plan.accounts.append(want.account)
+        plan.changes.extend(diff_account(want, live.get(name, AccountLive())))
+    return plan
+
+
+def diff_account(want: AccountDesired, have: AccountLive) -> list[Change]:
+    name = want.account.name
+    wl_add: list[Change] = []
+    wl_del: list[Change] = []
+    if want.whitelist is not None and have.whitelist is not None:
+        wl_add, wl_del = _diff_whitelist(
+            name, want.whitelist, have.whitelist, want.whitelist_policy
+        )
+    on: list[Change] = []
+    off: list[Change] = []
+    if None not in (want.protection, have.protection) and want.protection != have.protection:
+        change = Change(
+            name, Resource.IP_PROTECTION, Action.UPDATE, PROTECTION_KEY,
+            have.protection, want.protection,
+        )  # fmt: skip
+        (on if want.protection else off).append(change)
+    unintercept: list[Change] = []
+    if want.unintercepts is not None and have.unintercepts is not None:
+        unintercept = _diff_unintercepts(
+            name, want.unintercepts, have.unintercepts, want.unintercept_policy
+        )
+    return wl_add + on + unintercept + off + wl_del
+
+
+def _ignored(policy: ListPolicy, *texts: str) -> bool:
+    return any(fnmatchcase(t.lower(), p.lower()) for p in policy.ignore for t in texts if t)
+
+
+def _diff_whitelist(
+    account: str, want: Mapping[str, IpEntry], have: Iterable[IpEntry], policy: ListPolicy
+) -> tuple[list[Change], list[Change]]:
+    seen: set[str] = set()
+    deletes: list[Change] = []
+    for entry in have:
+        if entry.key in want and entry.key not in seen:
+            seen.add(entry.key)
+            continue
+        # A second live id for an address already kept is a live duplicate: collapse it.
+        duplicate = entry.key in seen
+        if not duplicate and (not policy.prune or _ignored(policy, entry.address, entry.raw or "")):
+            continue
+        deletes.append(Change(account, Resource.IP_WHITELIST, Action.DELETE, entry.key, entry))
+    creates = [
+        Change(account, Resource.IP_WHITELIST, Action.CREATE, key, None, entry)
+        for key, entry in want.items()
+        if key not in seen
+    ]
+    creates.sort(key=lambda c: _ip_order(c.key))
+    deletes.sort(key=lambda c: (_ip_order(c.key), _id_order(c.before)))
+    return creates, deletes
+
+
+def _ip_order(address: str) -> tuple[int, ...]:
+    first = address.split("-")[0].split("/")[0]
+    try:
+        return tuple(int(octet) for octet in first.split("."))
+    except ValueError:  # a live entry the provider holds in a form we cannot parse
+        return (1 << 9,)
+
+
+def _id_order(entry: Value) -> tuple[int, str]:
+    ident = entry.id if isinstance(entry, IpEntry) and entry.id else ""
+    return (int(ident), "") if ident.isdigit() else (1 << 62, ident)
+
+
+def _diff_unintercepts(
+    account: str,
+    want: Mapping[str, UninterceptEntry],
+    have: Iterable[UninterceptEntry],
+    policy: ListPolicy,
+) -> list[Change]:
+    creates: list[Change] = []
+    updates: list[Change] = []
+    deletes: list[Change] = []
+    live: dict[str, UninterceptEntry] = {}
+    for entry in have:
+        key = entry.key
+        if key in want:
+            live[key] = entry
+        elif policy.prune and not _ignored(policy, entry.value, entry.api_user):
+            deletes.append(Change(account, Resource.UNINTERCEPT, Action.DELETE, key, entry))
+    for key, entry in want.items():
+        current = live.get(key)
+        if current is None:
+            creates.append(Change(account, Resource.UNINTERCEPT, Action.CREATE, key, None, entry))
+        elif current.types != entry.types:
+            updates.append(
+                Change(account, Resource.UNINTERCEPT, Action.UPDATE, key, current, entry)
+            )
+    for group in (creates, updates, deletes):
+        group.sort(key=lambda c: c.key)
+    return creates + updates + deletes

@@ -1,0 +1,56 @@
+"""What every provider client offers, and the HTTP plumbing they share."""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+from typing import Any
+
+import requests
+
+from reconciler import __version__
+from reconciler.model import Account, AccountDesired, AccountLive
+from reconciler.plan import Change
+
+# (connect, read) seconds: a provider that accepts the connection but never answers must not
+# hang a CI job.
+TIMEOUT = (5.0, 30.0)
+USER_AGENT = f"reconciler/{__version__}"
+# -v shows one line per call: action, status, time, request id. Never a parameter value.
+log = logging.getLogger("reconciler.providers")
+
+
+class ProviderClient(abc.ABC):
+    """Reads an account's live state and carries out one change at a time."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+
+    @abc.abstractmethod
+    def read(self, desired: AccountDesired) -> AccountLive:
+        """Read the live state of what ``desired`` manages (and nothing else)."""
+
+    @abc.abstractmethod
+    def apply(self, change: Change) -> str | None:
+        """Carry out one change; return a short detail for the report (a new id), if any."""
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> ProviderClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def decode_json(response: requests.Response) -> dict[str, Any] | None:
+    """The JSON object a provider answered, or ``None`` if the body is not one."""
+    try:
+        data = response.json()
+    except (ValueError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

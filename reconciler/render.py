@@ -1,0 +1,169 @@
+"""Renderers of a Plan and of an apply report: build rows, then format them."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from reconciler.model import Account, IpEntry, UninterceptEntry
+from reconciler.plan import Action, Change, Plan, Resource
+
+if TYPE_CHECKING:
+    from reconciler.apply import Outcome
+
+FORMAT_VERSION = 1
+SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+COLORS = {Action.CREATE: "32", Action.UPDATE: "33", Action.DELETE: "31"}
+RESOURCE_WIDTH = max(len(r.value) for r in Resource)
+REPORT_TAGS = {
+    "applied": ("applied", "32"),
+    "failed": ("FAILED ", "31;1"),
+    "skipped": ("skipped", "33"),
+}
+
+
+class Style:
+    """ANSI colors, or none at all."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def bold(self, text: str) -> str:
+        return self.paint(text, "1")
+
+
+# -- one change as columns ----------------------------------------------------------------
+
+
+def change_columns(change: Change) -> tuple[str, str, str]:
+    """``(resource, subject, detail)`` of a change, as the text plan shows it."""
+    match change.resource:
+        case Resource.IP_PROTECTION:
+            return "ip_protection", f"enabled: {_bool(change.before)} -> {_bool(change.after)}", ""
+        case Resource.IP_WHITELIST:
+            entry = change.after if change.action is Action.CREATE else change.before
+            assert isinstance(entry, IpEntry)
+            detail = f"(id {entry.id})" if entry.id else ""
+            return "ip_whitelist", entry.address, detail
+        case Resource.UNINTERCEPT:
+            return "unintercept", *_unintercept_columns(change)
+    raise AssertionError(change.resource)
+
+
+def _unintercept_columns(change: Change) -> tuple[str, str]:
+    entry = change.after if change.after is not None else change.before
+    assert isinstance(entry, UninterceptEntry)
+    subject = f"{entry.target.value} {entry.value}"
+    if change.action is Action.UPDATE:
+        assert isinstance(change.before, UninterceptEntry)
+        types = f"types: {_types(change.before)} -> {_types(entry)}"
+    else:
+        types = f"types={_types(entry)}"
+    return subject, f"apiUser={entry.api_user}  {types}"
+
+
+def _types(entry: UninterceptEntry) -> str:
+    return ",".join(entry.type_names) or "(none)"
+
+
+def _bool(value: object) -> str:
+    return "true" if value else "false"
+
+
+# -- text ---------------------------------------------------------------------------------
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.summary
+    if not plan.changes:
+        return "No changes. Live state matches the manifests."
+    return (
+        f"Plan: {counts['create']} to add, {counts['update']} to change, "
+        f"{counts['delete']} to delete."
+    )
+
+
+def account_heading(account: Account) -> str:
+    return f"{account.name}  ({account.describe()})"
+
+
+def plan_text(plan: Plan, style: Style) -> str:
+    lines: list[str] = []
+    for account in plan.accounts:
+        changes = plan.changes_for(account.name)
+        if not changes:
+            continue
+        lines.append(style.bold(account_heading(account)))
+        lines.extend(_rows(changes, style))
+    if plan.refusals:
+        if lines:
+            lines.append("")
+        lines.append(style.paint("Refused:", "31;1"))
+        lines.extend(f"  {r.rule}: {r.message}" for r in plan.refusals)
+    if lines:
+        lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def _rows(changes: Sequence[Change], style: Style, status: Sequence[str] = ()) -> list[str]:
+    rows = [change_columns(c) for c in changes]
+    width = max(len(r[1]) for r in rows)
+    lines = []
+    for i, (change, (resource, subject, detail)) in enumerate(zip(changes, rows, strict=True)):
+        symbol = style.paint(SYMBOLS[change.action], COLORS[change.action])
+        text = f"{resource.ljust(RESOURCE_WIDTH)} "
+        text += f"{subject.ljust(width)} {detail}" if detail else subject
+        prefix = f"{status[i]}  " if status else ""
+        lines.append(f"  {prefix}{symbol} {text.rstrip()}")
+    return lines
+
+
+# -- json ---------------------------------------------------------------------------------
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The stable JSON form of a plan (``format_version`` 1), documented in the README."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "accounts": [
+            {"name": a.name, "provider": a.provider.value, "region": a.region}
+            for a in plan.accounts
+        ],
+        "changes": [c.as_dict() for c in plan.changes],
+        "summary": plan.summary,
+        "refusals": [r.as_dict() for r in plan.refusals],
+    }
+
+
+def to_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- apply report -------------------------------------------------------------------------
+
+
+def report_text(outcomes: Sequence[Outcome], style: Style) -> str:
+    """One line per change with its outcome, grouped by account, then the totals."""
+    lines: list[str] = []
+    for account, group in groupby(outcomes, key=lambda o: o.change.account):
+        done = list(group)
+        lines.append(style.bold(account))
+        tags = [style.paint(*REPORT_TAGS[o.status]) for o in done]
+        rows = _rows([o.change for o in done], style, tags)
+        lines.extend(
+            f"{row}  {o.detail}" if o.detail else row for row, o in zip(rows, done, strict=True)
+        )
+    counts = Counter(o.status for o in outcomes)
+    lines.append("")
+    lines.append(
+        f"Apply: {counts['applied']} applied, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped."
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,260 @@
+"""The sandbox as a whole: state, fault hooks and call counters behind one HTTP port.
+
+``Sandbox`` is what tests and ``--sandbox`` embed; ``serve_forever`` is ``reconciler sandbox``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+import threading
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from reconciler.errors import InputError
+from reconciler.model import Provider
+from reconciler.sandbox import directmail, sendcloud
+from reconciler.sandbox.credentials import ACCESS_KEY_ID, ACCESS_KEY_SECRET, API_KEY, API_USER
+from reconciler.sandbox.directmail_auth import AcsError, NonceCache
+from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.server import SandboxHTTPServer
+from reconciler.sandbox.state import SandboxState
+from reconciler.sandbox.wire import Reply, Request
+
+log = logging.getLogger("reconciler.sandbox")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Sandbox:
+    """A local emulator of DirectMail and SendCloud on one port.
+
+    The state file, if given, is loaded when it exists and created (with ``initial_state`` or
+    the demo state) when it does not; every successful write saves it. Use as a context
+    manager, or call ``start`` and ``stop``.
+    """
+
+    def __init__(
+        self,
+        state_file: Path | str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Faults | None = None,
+        initial_state: dict[str, Any] | None = None,
+        allow_remote: bool = False,
+    ) -> None:
+        if not allow_remote and not is_loopback(host):
+            raise InputError(
+                f"refusing to serve the sandbox on {host}: its credentials are public, so it "
+                "binds to loopback only (127.0.0.1, ::1, localhost) unless remote access is "
+                "explicitly allowed"
+            )
+        self.faults = faults or Faults()
+        self._host = host
+        self._requested_port = port
+        self._state = SandboxState.open(
+            Path(state_file) if state_file is not None else None, initial_state
+        )
+        self._nonces = NonceCache()
+        self._calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the port and serve in a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already running")
+        try:
+            server = SandboxHTTPServer(
+                (self._host, self._requested_port), self._dispatch, ipv6=":" in self._host
+            )
+        except OSError as exc:
+            raise InputError(
+                f"cannot serve the sandbox on {self._host}:{self._requested_port}: {exc}"
+            ) from exc
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name="sandbox-server",
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, end open connections and release the port. Idempotent."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        thread.join()
+        server.close_connections()
+        server.server_close()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- addresses ----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def directmail_endpoint(self) -> str:
+        return self.url
+
+    @property
+    def sendcloud_endpoint(self) -> str:
+        return f"{self.url}/apiv2"
+
+    # --- state and counters, for tests --------------------------------------------------------
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A copy of the live state in the state-file format; change it with ``set_state``."""
+        return self._state.to_dict()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._state.to_dict()
+
+    def set_state(self, data: dict[str, Any]) -> None:
+        """Replace the whole live state (state-file format) and save it."""
+        self._state.replace(data)  # copies every record while checking it
+
+    def ip_protection(self) -> str:
+        """``"1"`` when protection is on, ``"0"`` when off: the provider's own values."""
+        with self._state.lock:
+            return self._state.ip_protection
+
+    def ipfilters(self) -> list[dict[str, Any]]:
+        with self._state.lock:
+            return [dict(record) for record in self._state.ipfilters]
+
+    def unintercepts(self) -> list[dict[str, Any]]:
+        with self._state.lock:
+            return [{**r, "type": list(r["type"])} for r in self._state.unintercepts]
+
+    @property
+    def calls(self) -> Counter[str]:
+        """How many calls each action received (a copy), whatever their outcome."""
+        with self._calls_lock:
+            return Counter(self._calls)
+
+    def reset_calls(self) -> None:
+        with self._calls_lock:
+            self._calls.clear()
+
+    # --- dispatch -----------------------------------------------------------------------------
+
+    def _dispatch(self, request: Request) -> Reply:
+        if request.path.startswith(sendcloud.PREFIX):
+            return self._sendcloud(request)
+        if request.path == "/":
+            return self._directmail(request)
+        return Reply(404, {"message": f"no such path: {request.path}"})
+
+    def _directmail(self, request: Request) -> Reply:
+        action = directmail.action_of(request)
+        self._count(action)
+        try:
+            injected = self.faults.before(Provider.ALIYUN_DM, action)
+            if injected is not None:
+                return injected
+            reply = directmail.handle(
+                request, self._state, self._nonces, datetime.now(timezone.utc)
+            )
+            return self.faults.after(Provider.ALIYUN_DM, action, reply)
+        except Exception:
+            log.exception("sandbox DirectMail %s failed", action)
+            error = AcsError("InternalError", "The request processing has failed.", 500)
+            return directmail.error_reply(error)
+
+    def _sendcloud(self, request: Request) -> Reply:
+        action = sendcloud.action_of(request.path)
+        if action is None:
+            body = {"result": False, "statusCode": 404, "message": "not found", "info": {}}
+            return Reply(404, body)
+        self._count(action)
+        try:
+            injected = self.faults.before(Provider.SENDCLOUD, action)
+            if injected is not None:
+                return injected
+            reply = sendcloud.handle(action, request.params, self._state)
+            return self.faults.after(Provider.SENDCLOUD, action, reply)
+        except Exception:
+            log.exception("sandbox SendCloud %s failed", action)
+            return sendcloud.failure(501, "服务器错误")
+
+    def _count(self, action: str) -> None:
+        if action:
+            with self._calls_lock:
+                self._calls[action] += 1
+
+
+def serve_forever(
+    state_file: Path,
+    host: str,
+    port: int,
+    faults: Faults | None = None,
+    *,
+    allow_remote: bool = False,
+    out: TextIO | None = None,
+) -> None:
+    """Serve until Ctrl-C, after printing the endpoints and the fixed credentials."""
+    out = out or sys.stdout
+    sandbox = Sandbox(state_file, host=host, port=port, faults=faults, allow_remote=allow_remote)
+    sandbox.start()
+    try:
+        print(
+            f"reconciler sandbox listening on {sandbox.url}\n"
+            f"  DirectMail endpoint     {sandbox.directmail_endpoint}\n"
+            f"  SendCloud endpoint      {sandbox.sendcloud_endpoint}\n"
+            f"  DirectMail AccessKeyId     {ACCESS_KEY_ID}\n"
+            f"  DirectMail AccessKeySecret {ACCESS_KEY_SECRET}\n"
+            f"  SendCloud apiUser          {API_USER}\n"
+            f"  SendCloud apiKey           {API_KEY}\n"
+            f"  state file              {state_file}\n"
+            "Press Ctrl-C to stop.",
+            file=out,
+            flush=True,
+        )
+        stopped = threading.Event()
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        print("stopping the sandbox", file=out, flush=True)
+    finally:
+        sandbox.stop()

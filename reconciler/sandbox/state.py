@@ -1,0 +1,252 @@
+"""The sandbox's live data: what both emulated providers hold, behind one lock, saved to a file.
+
+The file format is ``demo_state()``'s: plain JSON a person can read or edit between runs. Every
+successful write rewrites it atomically (a temporary file, then ``os.replace``), so a reader never
+sees half a file and separate CLI runs see each other's changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import InputError
+from reconciler.sandbox.demo import demo_state
+from reconciler.sandbox.records import Record, RecordList
+
+UninterceptKey = tuple[str, str, str]  # (apiUser, "email" | "domain", value), lower-case
+_VALID_TYPES = frozenset({1, 2, 4, 8})
+
+
+def api_user_of(name: str) -> str:
+    """An empty apiUserName means ``all``, as the SendCloud docs say."""
+    return name or "all"
+
+
+def unintercept_key(record: Mapping[str, Any]) -> UninterceptKey:
+    target = "email" if record["email"] else "domain"
+    return (api_user_of(record["apiUserName"]).lower(), target, str(record[target]).lower())
+
+
+def _ipfilter_key(record: Mapping[str, Any]) -> str:
+    return str(record["Id"])
+
+
+class SandboxState:
+    """Both providers' data. Hold ``lock`` around any sequence of reads and writes."""
+
+    def __init__(self, data: Mapping[str, Any], path: Path | None = None) -> None:
+        self.lock = threading.RLock()
+        self.path = path
+        self.ip_protection = "0"
+        self.next_id = 1
+        self.ipfilters: RecordList[str] = RecordList(_ipfilter_key)
+        self.unintercepts: RecordList[UninterceptKey] = RecordList(unintercept_key)
+        # (target, value) -> apiUsers holding it: filtering by email or domain costs O(matches).
+        self._by_target: dict[tuple[str, str], set[str]] = {}
+        self._load(data)
+
+    @classmethod
+    def open(cls, path: Path | None, initial: Mapping[str, Any] | None = None) -> SandboxState:
+        """Load ``path`` if it exists; otherwise start from ``initial`` (or the demo state)
+        and, when a path is given, create the file."""
+        if path is not None and path.exists():
+            try:
+                return cls(json.loads(path.read_text(encoding="utf-8")), path)
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                raise InputError(
+                    f"cannot use the sandbox state file {path}: {_describe(exc)} "
+                    "(delete it to start again from the demo state)"
+                ) from exc
+        try:
+            state = cls(initial if initial is not None else demo_state(), path)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputError(f"invalid initial sandbox state: {_describe(exc)}") from exc
+        if path is not None:
+            state.persist()
+        return state
+
+    # --- whole-state operations -------------------------------------------------------------
+
+    def replace(self, data: Mapping[str, Any]) -> None:
+        """Swap in new data (in the state-file format) and save it."""
+        with self.lock:
+            self._load(data)
+            self.persist()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy in the state-file format."""
+        with self.lock:
+            return {
+                "directmail": {
+                    "ip_protection": self.ip_protection,
+                    "next_id": self.next_id,
+                    "ipfilters": [dict(record) for record in self.ipfilters],
+                },
+                "sendcloud": {
+                    "unintercepts": [{**r, "type": list(r["type"])} for r in self.unintercepts]
+                },
+            }
+
+    def persist(self) -> None:
+        if self.path is None:
+            return
+        with self.lock:
+            text = _state_file_text(
+                self.ip_protection, self.next_id, self.ipfilters, self.unintercepts
+            )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                os.replace(temp, self.path)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+
+    # --- DirectMail ---------------------------------------------------------------------------
+
+    def set_ip_protection(self, value: str) -> None:
+        with self.lock:
+            self.ip_protection = value
+            self.persist()
+
+    def add_ipfilter(self, address: str) -> Record:
+        with self.lock:
+            record = {
+                "Id": str(self.next_id),
+                "IpAddress": address,
+                "CreateTime": str(int(time.time())),
+            }
+            self.next_id += 1
+            self.ipfilters.append(record)
+            self.persist()
+            return record
+
+    def delete_ipfilter(self, ipfilter_id: str) -> bool:
+        with self.lock:
+            if self.ipfilters.remove(ipfilter_id) is None:
+                return False
+            self.persist()
+            return True
+
+    # --- SendCloud ----------------------------------------------------------------------------
+
+    def keys_for_target(self, target: str, value: str) -> list[UninterceptKey]:
+        """Keys of the records for this email or domain, in list order."""
+        with self.lock:
+            users = self._by_target.get((target, value.lower()), set())
+            keys = [(user, target, value.lower()) for user in users]
+            return sorted(keys, key=self.unintercepts.position)
+
+    def put_unintercept(self, record: Record) -> Record:
+        """Add a record, or give an existing one with the same key the new types.
+
+        A replaced record keeps its place and creation time, as an edit would.
+        """
+        with self.lock:
+            key = unintercept_key(record)
+            existing = self.unintercepts.get(key)
+            if existing is not None:
+                existing["type"] = list(record["type"])
+                stored = existing
+            else:
+                self.unintercepts.append(record, key)
+                self._by_target.setdefault(key[1:], set()).add(key[0])
+                stored = record
+            self.persist()
+            return stored
+
+    def remove_unintercept(self, key: UninterceptKey) -> bool:
+        with self.lock:
+            if self.unintercepts.remove(key) is None:
+                return False
+            users = self._by_target[key[1:]]
+            users.discard(key[0])
+            if not users:
+                del self._by_target[key[1:]]
+            self.persist()
+            return True
+
+    # --- loading ------------------------------------------------------------------------------
+
+    def _load(self, data: Mapping[str, Any]) -> None:
+        """Check the shape of state-file data and build the indexes; raise ValueError if bad."""
+        directmail = data["directmail"]
+        protection = directmail["ip_protection"]
+        if protection not in ("0", "1"):
+            raise ValueError('directmail.ip_protection must be "0" or "1"')
+        ipfilters: RecordList[str] = RecordList(_ipfilter_key)
+        for item in directmail["ipfilters"]:
+            ipfilters.append(_checked(item, {"Id": str, "IpAddress": str, "CreateTime": str}))
+        numeric = [int(r["Id"]) for r in ipfilters if str(r["Id"]).isdigit()]
+        next_id = int(directmail.get("next_id", 0))
+        next_id = max([next_id, 1, *(n + 1 for n in numeric)])
+
+        unintercepts: RecordList[UninterceptKey] = RecordList(unintercept_key)
+        by_target: dict[tuple[str, str], set[str]] = {}
+        shape = {"apiUserName": str, "domain": str, "email": str, "type": list, "createTime": str}
+        for item in data["sendcloud"]["unintercepts"]:
+            record = _checked(item, shape)
+            if bool(record["email"]) == bool(record["domain"]):
+                raise ValueError(f"unintercept record needs exactly one of email/domain: {item}")
+            record["type"] = list(record["type"])
+            if not _VALID_TYPES.issuperset(record["type"]):
+                raise ValueError(f"unintercept types must be among 1, 2, 4, 8: {item}")
+            key = unintercept_key(record)
+            unintercepts.append(record, key)
+            by_target.setdefault(key[1:], set()).add(key[0])
+
+        with self.lock:
+            self.ip_protection = protection
+            self.next_id = next_id
+            self.ipfilters = ipfilters
+            self.unintercepts = unintercepts
+            self._by_target = by_target
+
+
+def _describe(exc: Exception) -> str:
+    return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def _state_file_text(
+    ip_protection: str, next_id: int, ipfilters: Iterable[Record], unintercepts: Iterable[Record]
+) -> str:
+    """The state-file JSON, one record per line: readable and diffable, yet written by the C
+    encoder (``indent`` would switch ``json`` to its pure-Python encoder, many times slower)."""
+
+    def records(items: Iterable[Record]) -> str:
+        lines = ",\n".join(f"      {_ENCODER.encode(item)}" for item in items)
+        return f"[\n{lines}\n    ]" if lines else "[]"
+
+    return (
+        "{\n"
+        '  "directmail": {\n'
+        f'    "ip_protection": {_ENCODER.encode(ip_protection)},\n'
+        f'    "next_id": {next_id},\n'
+        f'    "ipfilters": {records(ipfilters)}\n'
+        "  },\n"
+        '  "sendcloud": {\n'
+        f'    "unintercepts": {records(unintercepts)}\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def _checked(item: Any, shape: Mapping[str, type]) -> Record:
+    if not isinstance(item, dict) or len(item) != len(shape):
+        raise ValueError(f"expected a record with the fields {sorted(shape)}: {item!r}")
+    for name, kind in shape.items():
+        if not isinstance(item.get(name), kind):
+            raise ValueError(f"field {name} must be a {kind.__name__}: {item!r}")
+    return dict(item)

@@ -1,0 +1,17 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.sandbox import Sandbox
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A running sandbox with the demo state, saved under this test's tmp_path."""
+    with Sandbox(tmp_path / "sandbox.json") as running:
+        yield running

@@ -1,0 +1,167 @@
+"""The official Alibaba Cloud SDKs drive the sandbox: if they accept it, it speaks DirectMail.
+
+V3 (ACS3-HMAC-SHA256) through ``alibabacloud_dm20151123`` on ``alibabacloud_tea_openapi``, and V1
+(HMAC-SHA1) through ``aliyunsdkcore``'s ``AcsClient``. Neither SDK is used by the package itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from alibabacloud_dm20151123 import models as dm
+from alibabacloud_dm20151123.client import Client
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.models import Config
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.request import CommonRequest
+
+from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox
+
+# The V3 SDK stamps requests with datetime.utcnow(), deprecated from Python 3.12 on; the
+# warning is the SDK's own and harmless here, so only that one message is let through.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:datetime.datetime.utcnow\\(\\) is deprecated:DeprecationWarning"
+)
+
+VERSION = "2015-11-23"
+
+
+def v3_client(sandbox: Sandbox, secret: str = ACCESS_KEY_SECRET) -> Client:
+    # Retries are off by default in this SDK (no retry_options); short timeouts keep a broken
+    # sandbox from stalling the suite.
+    config = Config(
+        access_key_id=ACCESS_KEY_ID,
+        access_key_secret=secret,
+        endpoint=f"127.0.0.1:{sandbox.port}",
+        protocol="http",
+        connect_timeout=2000,
+        read_timeout=5000,
+    )
+    return Client(config)
+
+
+def v1_client(secret: str = ACCESS_KEY_SECRET) -> AcsClient:
+    return AcsClient(
+        ACCESS_KEY_ID,
+        secret,
+        "cn-hangzhou",
+        auto_retry=False,
+        max_retry_time=0,
+        timeout=5,
+        connect_timeout=2,
+    )
+
+
+def v1_call(client: AcsClient, sandbox: Sandbox, action: str, **params: str) -> dict[str, Any]:
+    request = CommonRequest(domain=f"127.0.0.1:{sandbox.port}", version=VERSION)
+    request.set_action_name(action)
+    request.set_method("POST")
+    request.set_protocol_type("http")
+    for name, value in params.items():
+        # Business parameters in the form body: the SDK signs body and URL parameters together.
+        request.add_body_params(name, value)
+    body: dict[str, Any] = json.loads(client.do_action_with_exception(request))
+    return body
+
+
+def test_v3_sdk_drives_all_five_calls(sandbox: Sandbox) -> None:
+    client = v3_client(sandbox)
+
+    protection = client.get_ip_protection(dm.GetIpProtectionRequest())
+    assert protection.status_code == 200
+    assert protection.body.ip_protection == "0"
+    assert protection.body.request_id
+
+    updated = client.update_ip_protection(dm.UpdateIpProtectionRequest(ip_protection="1"))
+    assert updated.body.request_id
+    assert sandbox.ip_protection() == "1"
+    assert client.get_ip_protection(dm.GetIpProtectionRequest()).body.ip_protection == "1"
+
+    added = client.add_ipfilter(dm.AddIpfilterRequest(ip_address="203.0.113.7"))
+    new_id = added.body.ip_filter_id
+    assert new_id == "10085"
+    assert sandbox.ipfilters()[-1] == {
+        "Id": new_id,
+        "IpAddress": "203.0.113.7",
+        "CreateTime": sandbox.ipfilters()[-1]["CreateTime"],
+    }
+
+    listed = client.get_ipfilter_list(dm.GetIpfilterListRequest()).body
+    assert (listed.page_number, listed.total_count) == (1, 3)
+    assert isinstance(listed.page_size, int)
+    assert [(f.id, f.ip_address) for f in listed.data.ipfilters] == [
+        ("10083", "198.51.100.0/24"),
+        ("10084", "203.0.113.99"),
+        ("10085", "203.0.113.7"),
+    ]
+    assert all(isinstance(f.create_time, str) for f in listed.data.ipfilters)
+
+    deleted = client.delete_ipfilter_by_edm_id(dm.DeleteIpfilterByEdmIdRequest(id="10083"))
+    assert deleted.body.request_id
+    assert [f["Id"] for f in sandbox.ipfilters()] == ["10084", "10085"]
+
+    assert sandbox.calls == {
+        "GetIpProtection": 2,
+        "UpdateIpProtection": 1,
+        "AddIpfilter": 1,
+        "GetIpfilterList": 1,
+        "DeleteIpfilterByEdmId": 1,
+    }
+
+
+def test_v3_sdk_sees_provider_errors(sandbox: Sandbox) -> None:
+    client = v3_client(sandbox)
+    with pytest.raises(ClientException) as caught:
+        client.delete_ipfilter_by_edm_id(dm.DeleteIpfilterByEdmIdRequest(id="99999"))
+    assert caught.value.code == "InvalidIpfilterId.NotFound"
+    assert caught.value.status_code == 404
+    with pytest.raises(ClientException) as caught:
+        client.add_ipfilter(dm.AddIpfilterRequest(ip_address="300.1.2.3"))
+    assert caught.value.code == "InvalidIpAddress.Malformed"
+
+
+def test_v1_sdk_drives_all_five_calls(sandbox: Sandbox) -> None:
+    client = v1_client()
+
+    assert v1_call(client, sandbox, "GetIpProtection")["IpProtection"] == "0"
+    assert "RequestId" in v1_call(client, sandbox, "UpdateIpProtection", IpProtection="1")
+    assert sandbox.ip_protection() == "1"
+
+    added = v1_call(client, sandbox, "AddIpfilter", IpAddress="192.0.2.10-192.0.2.20")
+    assert added["IpFilterId"] == "10085"
+
+    listed = v1_call(client, sandbox, "GetIpfilterList")
+    assert listed["TotalCount"] == 3 and listed["PageNumber"] == 1
+    assert listed["data"]["ipfilters"][-1]["IpAddress"] == "192.0.2.10-192.0.2.20"
+
+    assert "RequestId" in v1_call(client, sandbox, "DeleteIpfilterByEdmId", Id="10084")
+    assert [f["Id"] for f in sandbox.ipfilters()] == ["10083", "10085"]
+
+    assert sandbox.calls == {
+        "GetIpProtection": 1,
+        "UpdateIpProtection": 1,
+        "AddIpfilter": 1,
+        "GetIpfilterList": 1,
+        "DeleteIpfilterByEdmId": 1,
+    }
+
+
+def test_wrong_secret_is_refused_by_both_sdks(sandbox: Sandbox) -> None:
+    wrong = "not-the-sandbox-secret"
+    with pytest.raises(ClientException) as v3_error:
+        v3_client(sandbox, secret=wrong).update_ip_protection(
+            dm.UpdateIpProtectionRequest(ip_protection="1")
+        )
+    assert v3_error.value.code == "SignatureDoesNotMatch"
+    assert v3_error.value.status_code == 400
+
+    with pytest.raises(ServerException) as v1_error:
+        v1_call(v1_client(secret=wrong), sandbox, "UpdateIpProtection", IpProtection="1")
+    assert v1_error.value.get_error_code() == "SignatureDoesNotMatch"
+    assert v1_error.value.get_http_status() == 400
+
+    assert sandbox.ip_protection() == "0"
+    assert sandbox.calls == {"UpdateIpProtection": 2}
