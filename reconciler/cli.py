@@ -25,11 +25,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="log every provider call")
     common.add_argument("-q", "--quiet", action="store_true", help="print only what matters")
     common.add_argument("--no-color", action="store_true", help="never color the output")
-    remote = argparse.ArgumentParser(add_help=False)
+    remote = _Parser(add_help=False)
     remote.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or directories")
     remote.add_argument(
         "--account",

@@ -78,9 +78,17 @@ def apply(args: argparse.Namespace, out: Output) -> int:
 
 
 def sandbox(args: argparse.Namespace, out: Output) -> int:
-    from reconciler.sandbox import serve_forever
+    from reconciler.sandbox import is_loopback, serve_forever
 
-    serve_forever(args.state, args.host, args.port)
+    if not is_loopback(args.host):
+        raise InputError(
+            f"--host {args.host} is not a loopback address: the sandbox accepts fixed, published "
+            "credentials and must not be reachable from other machines"
+        )
+    try:
+        serve_forever(args.state, args.host, args.port)
+    except OSError as exc:
+        raise InputError(f"cannot serve on {args.host}:{args.port}: {exc.strerror}") from None
     return ExitCode.OK
 
 
@@ -135,10 +143,10 @@ def _report_document(result: Plan, outcomes: Sequence[Outcome]) -> dict[str, obj
 
 
 def _confirm(count: int) -> bool:
-    try:
-        answer = input(f"Apply {count} change{'s' if count != 1 else ''}? [y/N] ")
-    except EOFError:
-        return False
+    # The question goes to stderr so that it stays visible when stdout is redirected to a file.
+    sys.stderr.write(f"Apply {count} change{'s' if count != 1 else ''}? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
 
 

@@ -70,7 +70,11 @@ def test_json_document_is_stable_and_serializable() -> None:
     assert doc["summary"] == {"create": 2, "update": 2, "delete": 1}
     assert doc["refusals"] == []
     assert [c["action"] for c in doc["changes"]] == [
-        "create", "update", "delete", "create", "update",
+        "create",
+        "update",
+        "delete",
+        "create",
+        "update",
     ]
     assert doc["changes"][2]["before"] == {"address": "198.51.100.0/24", "id": "10083"}
     assert doc["changes"][3] == {
@@ -95,7 +99,10 @@ def test_report_lists_every_change_with_its_outcome() -> None:
         Outcome(changes[2], "applied"),
     ]
     text = report_text(outcomes, Style(color=False))
-    assert "FAILED   + ip_whitelist  203.0.113.7  DirectMail AddIpfilter failed: Throttling.User" in text
+    assert (
+        "FAILED   + ip_whitelist  203.0.113.7  DirectMail AddIpfilter failed: Throttling.User"
+        in text
+    )
     assert "request id ABC-123" in text
     assert "skipped  ~ ip_protection" in text
     assert text.rstrip().endswith("Apply: 1 applied, 1 failed, 1 skipped.")

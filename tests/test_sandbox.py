@@ -19,6 +19,7 @@ import requests
 
 from reconciler import signing
 from reconciler.errors import InputError
+from reconciler.model import Provider
 from reconciler.sandbox import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
@@ -27,6 +28,10 @@ from reconciler.sandbox import (
     Faults,
     Sandbox,
 )
+from reconciler.sandbox import directmail as directmail_replies
+from reconciler.sandbox import sendcloud as sendcloud_replies
+from reconciler.sandbox.directmail_auth import AcsError, NonceCache
+from reconciler.sandbox.wire import Reply
 
 REPO = Path(__file__).resolve().parent.parent
 EMPTY_STATE: dict[str, Any] = {
@@ -541,6 +546,56 @@ def test_latency_fault(tmp_path: Path, http: requests.Session) -> None:
         assert time.monotonic() - started >= 0.3
     with pytest.raises(ValueError):
         Faults(latency=-1)
+
+
+class ThrottleWrites(Faults):
+    """A stand-in for real fault rules: proves both hooks are wired to every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[Provider, str, int]] = []
+
+    def before(self, provider: Provider, action: str) -> Reply | None:
+        if action == "AddIpfilter":
+            return directmail_replies.error_reply(AcsError("Throttling.User", "slow down", 400))
+        if action == "unintercept/add":
+            return sendcloud_replies.failure(501, "busy")
+        return super().before(provider, action)
+
+    def after(self, provider: Provider, action: str, reply: Reply) -> Reply:
+        self.seen.append((provider, action, reply.status))
+        return super().after(provider, action, reply)
+
+
+def test_fault_hooks_see_every_call(http: requests.Session) -> None:
+    faults = ThrottleWrites()
+    with Sandbox(faults=faults) as faulty:
+        throttled = directmail(http, faulty, "AddIpfilter", {"IpAddress": "203.0.113.1"})
+        assert_error(throttled, 400, "Throttling.User")
+        assert sendcloud(http, faulty, "add", email="a@example.com")["statusCode"] == 501
+        assert directmail(http, faulty, "GetIpProtection").ok
+        sendcloud(http, faulty, "list")
+        assert len(faulty.ipfilters()) == 2 and len(faulty.unintercepts()) == 4  # unchanged
+        assert faulty.calls == {
+            "AddIpfilter": 1,
+            "unintercept/add": 1,
+            "GetIpProtection": 1,
+            "unintercept/list": 1,
+        }
+    assert faults.seen == [
+        (Provider.ALIYUN_DM, "GetIpProtection", 200),
+        (Provider.SENDCLOUD, "unintercept/list", 200),
+    ]
+
+
+def test_nonces_are_forgotten_after_15_minutes() -> None:
+    nonces = NonceCache()
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert nonces.spend("n", start)
+    assert not nonces.spend("n", start + timedelta(minutes=14, seconds=59))
+    assert nonces.spend("m", start + timedelta(minutes=10))
+    assert nonces.spend("n", start + timedelta(minutes=15, seconds=1))
+    assert not nonces.spend("m", start + timedelta(minutes=15, seconds=1))
 
 
 def test_remote_hosts_need_explicit_permission() -> None:

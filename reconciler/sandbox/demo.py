@@ -1,4 +1,4 @@
-"""The live state a new sandbox starts with, so that ``plan examples/ --sandbox`` shows a real plan."""
+"""The live state a new sandbox starts with, so `plan examples/ --sandbox` shows a real plan."""
 
 from __future__ import annotations
 

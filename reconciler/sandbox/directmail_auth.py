@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from reconciler import signing
@@ -77,16 +78,18 @@ class NonceCache:
 
     def __init__(self, window: timedelta = NONCE_WINDOW) -> None:
         self._window = window
-        self._seen: dict[str, datetime] = {}
+        # An OrderedDict finds its oldest entry in O(1) however many were dropped before it.
+        self._seen: OrderedDict[str, datetime] = OrderedDict()
         self._lock = threading.Lock()
 
     def spend(self, nonce: str, now: datetime) -> bool:
         """Record the nonce; False if it was already used within the window."""
         with self._lock:
-            for old, at in list(self._seen.items()):
+            while self._seen:
+                oldest, at = next(iter(self._seen.items()))
                 if now - at < self._window:
                     break
-                del self._seen[old]
+                del self._seen[oldest]
             if nonce in self._seen:
                 return False
             self._seen[nonce] = now

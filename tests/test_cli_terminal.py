@@ -1,0 +1,117 @@
+"""The CLI where a person meets it: a terminal prompt, and the long-running sandbox server."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from reconciler import sandbox as sb
+from tests.cli_helpers import EXAMPLES, REPO, accounts_yaml, run_cli, write
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "SENDCLOUD_"))}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 30.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the other side closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def _apply_on_a_terminal(workdir: Path, answer: bytes) -> tuple[int, str]:
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "examples/", "--sandbox"],
+        cwd=workdir, env=_env(), stdin=terminal, stdout=terminal, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    try:
+        shown = _read_until(controller, b"[y/N] ")
+        os.write(controller, answer)
+        shown += _read_until(controller, b"\x00")  # never printed: reads until the CLI exits
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        os.close(controller)
+    return code, shown.decode(errors="replace")
+
+
+def test_apply_asks_on_a_terminal_and_no_means_nothing_written(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    code, shown = _apply_on_a_terminal(tmp_path, b"n\n")
+    assert code == 0
+    assert "Apply 9 changes? [y/N]" in shown
+    assert "\x1b[32m+\x1b[0m" in shown  # colors: stdout is a terminal
+    assert run_cli("plan", "examples/", "--sandbox", "--detailed-exitcode", cwd=tmp_path).code == 2
+
+
+def test_apply_asks_on_a_terminal_and_yes_applies(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    code, shown = _apply_on_a_terminal(tmp_path, b"y\n")
+    assert code == 0, shown
+    assert "Apply: 9 applied, 0 failed, 0 skipped." in shown.replace("\r", "")
+    assert run_cli("plan", "examples/", "--sandbox", "--detailed-exitcode", cwd=tmp_path).code == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sandbox_command_serves_until_interrupted(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "sandbox", "--port", str(port), "--state", "s.json"],
+        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        banner = "".join(proc.stdout.readline() for _ in range(3))
+        assert f"http://127.0.0.1:{port}" in banner
+        write(tmp_path / "m" / "accounts.yaml", accounts_yaml(f"http://127.0.0.1:{port}"))
+        write(
+            tmp_path / "m" / "p.yaml",
+            "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: p}\n"
+            "spec: {account: dm, enabled: true}\n",
+        )
+        env = {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": sb.ACCESS_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sb.ACCESS_KEY_SECRET,
+        }
+        result = run_cli("plan", "m", "--detailed-exitcode", cwd=tmp_path, env=env)
+        assert result.code == 2, result
+        assert "ip_protection enabled: false -> true" in result.out
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    assert (tmp_path / "s.json").exists()
+
+
+def test_sandbox_refuses_a_public_host(tmp_path: Path) -> None:
+    result = run_cli("sandbox", "--host", "0.0.0.0", cwd=tmp_path)
+    assert result.code == 3
+    assert "loopback" in result.err
