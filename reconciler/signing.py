@@ -93,30 +93,9 @@ def v3_string_to_sign(canonical_request: str) -> str:
     return f"{V3_ALGORITHM}\n{sha256_hex(canonical_request.encode('utf-8'))}"
 
 
-def v3_signature(
-    *,
-    method: str,
-    path: str,
-    query: Mapping[str, str],
-    headers: Mapping[str, str],
-    signed_headers: Sequence[str],
-    body_sha256: str,
-    secret: str,
-) -> str:
-    """Hex HMAC-SHA256, keyed by the access key secret, of the V3 string to sign.
-
-    ``signed_headers`` is used in the order given: a signer passes them sorted, a verifier
-    passes them as the request's ``SignedHeaders`` listed them.
-    """
-    canonical = v3_canonical_request(
-        method=method,
-        path=path,
-        query=query,
-        headers=headers,
-        signed_headers=signed_headers,
-        body_sha256=body_sha256,
-    )
-    string_to_sign = v3_string_to_sign(canonical)
+def v3_signature(canonical_request: str, secret: str) -> str:
+    """Hex HMAC-SHA256, keyed by the access key secret, of the V3 string to sign."""
+    string_to_sign = v3_string_to_sign(canonical_request)
     return hmac.new(
         secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256
     ).hexdigest()
@@ -161,15 +140,15 @@ def v3_headers(
     if security_token:
         headers["x-acs-security-token"] = security_token
     signed = sorted(headers)
-    signature = v3_signature(
+    canonical = v3_canonical_request(
         method=method,
         path=path,
         query=query or {},
         headers=headers,
         signed_headers=signed,
         body_sha256=body_sha256,
-        secret=access_key_secret,
     )
+    signature = v3_signature(canonical, access_key_secret)
     headers["Authorization"] = v3_authorization(access_key_id, signed, signature)
     return headers
 

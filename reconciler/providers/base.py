@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from reconciler import __version__
+from reconciler.errors import ProviderError
 from reconciler.model import Account, AccountDesired, AccountLive
 from reconciler.plan import Change
 
@@ -24,6 +25,8 @@ log = logging.getLogger("reconciler.providers")
 class ProviderClient(abc.ABC):
     """Reads an account's live state and carries out one change at a time."""
 
+    provider_name = "provider"  # as error messages name it
+
     def __init__(self, account: Account) -> None:
         self.account = account
         self.session = requests.Session()
@@ -36,6 +39,24 @@ class ProviderClient(abc.ABC):
     @abc.abstractmethod
     def apply(self, change: Change) -> str | None:
         """Carry out one change; return a short detail for the report (a new id), if any."""
+
+    def post(
+        self, action: str, url: str, data: bytes | dict[str, str], headers: dict[str, str]
+    ) -> requests.Response:
+        """POST once; a failure to get any answer becomes a retryable ``ProviderError``.
+
+        The exception's text is not kept: it can quote the request, and a request may carry
+        a credential.
+        """
+        try:
+            return self.session.post(url, data=data, headers=headers, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise ProviderError(
+                f"network error: {type(exc).__name__}",
+                provider=self.provider_name,
+                action=action,
+                retryable=True,
+            ) from None
 
     def close(self) -> None:
         self.session.close()

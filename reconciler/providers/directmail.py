@@ -12,7 +12,7 @@ from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ProviderError
 from reconciler.model import Account, AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
-from reconciler.providers.base import TIMEOUT, ProviderClient, decode_json, log
+from reconciler.providers.base import ProviderClient, decode_json, log
 from reconciler.signing import percent_encode, v3_headers
 
 API_VERSION = "2015-11-23"
@@ -21,6 +21,8 @@ RETRYABLE_CODES = ("Throttling", "ServiceUnavailable", "InternalError")
 
 
 class DirectMailClient(ProviderClient):
+    provider_name = PROVIDER
+
     def __init__(self, account: Account, secrets: Mapping[str, str]) -> None:
         super().__init__(account)
         self._key_id = secrets["accessKeyId"]
@@ -94,15 +96,7 @@ class DirectMailClient(ProviderClient):
         )
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         headers["Accept"] = "application/json"
-        try:
-            response = self.session.post(self._url, data=body, headers=headers, timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            raise ProviderError(
-                f"network error: {type(exc).__name__}",
-                provider=PROVIDER,
-                action=action,
-                retryable=True,
-            ) from None
+        response = self.post(action, self._url, body, headers)
         data = decode_json(response)
         log.debug(
             "%s %s -> HTTP %s in %.0f ms (request id %s)",

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-
 from reconciler.errors import ProviderError
 from reconciler.model import (
     ALL_API_USERS,
@@ -23,7 +21,7 @@ from reconciler.model import (
     UninterceptEntry,
 )
 from reconciler.plan import Action, Change, Resource
-from reconciler.providers.base import TIMEOUT, ProviderClient, decode_json, log
+from reconciler.providers.base import ProviderClient, decode_json, log
 
 PROVIDER = "SendCloud"
 PAGE_SIZE = 100  # the API's maximum
@@ -31,6 +29,8 @@ RETRYABLE_STATUS = 501
 
 
 class SendCloudClient(ProviderClient):
+    provider_name = PROVIDER
+
     def __init__(self, account: Account, secrets: Mapping[str, str]) -> None:
         super().__init__(account)
         self._auth = {"apiUser": secrets["apiUser"], "apiKey": secrets["apiKey"]}
@@ -91,17 +91,7 @@ class SendCloudClient(ProviderClient):
 
     def call(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
         """POST one call; return its ``info`` or raise ``ProviderError``."""
-        try:
-            response = self.session.post(
-                f"{self._base}/{path}", data={**self._auth, **params}, timeout=TIMEOUT
-            )
-        except requests.RequestException as exc:
-            raise ProviderError(
-                f"network error: {type(exc).__name__}",
-                provider=PROVIDER,
-                action=path,
-                retryable=True,
-            ) from None
+        response = self.post(path, f"{self._base}/{path}", {**self._auth, **params}, {})
         data = decode_json(response)
         log.debug(
             "%s %s -> HTTP %s, statusCode %s in %.0f ms",
