@@ -1,4 +1,4 @@
-"""Resolve an account's credential references to values, at run time only.
+"""Resolve accounts' credential references to values, at run time only.
 
 Values never leave this process except in the requests that need them: they are not logged,
 not rendered, and not part of any error message (errors name the variable, never its value).
@@ -7,22 +7,39 @@ not rendered, and not part of any error message (errors name the variable, never
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reconciler.errors import InputError
 from reconciler.model import DEFAULT_CREDENTIALS, OPTIONAL_CREDENTIALS, Account, SecretRef
 
 
-def resolve(account: Account, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return ``{field: value}`` for the account's credentials; optional ones may be absent."""
+def resolve_all(
+    accounts: Sequence[Account], environ: Mapping[str, str] | None = None
+) -> dict[str, dict[str, str]]:
+    """``{account name: {field: value}}``. Every missing credential of every account is
+    reported in one error, before any account is contacted."""
     env = os.environ if environ is None else environ
+    resolved: dict[str, dict[str, str]] = {}
+    missing: list[str] = []
+    for account in accounts:
+        resolved[account.name] = _resolve(account, env, missing)
+    if missing:
+        raise InputError(
+            "missing credentials:\n  "
+            + "\n  ".join(missing)
+            + "\n(set them in the environment, or run with --sandbox to use the local sandbox)"
+        )
+    return resolved
+
+
+def _resolve(account: Account, env: Mapping[str, str], missing: list[str]) -> dict[str, str]:
+    """The account's credential values (optional ones may be absent); appends what is missing."""
     refs: dict[str, SecretRef] = {
         name: SecretRef(env=var) for name, var in DEFAULT_CREDENTIALS[account.provider].items()
     }
     refs.update(account.credentials)
     values: dict[str, str] = {}
-    missing: list[str] = []
     for name, ref in refs.items():
         value = _read(ref, env)
         if value:
@@ -32,12 +49,6 @@ def resolve(account: Account, environ: Mapping[str, str] | None = None) -> dict[
             missing.append(
                 f"{where}{name} of account {account.name!r}: {ref.describe()} is not set"
             )
-    if missing:
-        raise InputError(
-            "missing credentials:\n  "
-            + "\n  ".join(missing)
-            + "\n(set them in the environment, or run with --sandbox to use the local sandbox)"
-        )
     return values
 
 

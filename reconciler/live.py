@@ -29,11 +29,17 @@ def connect(
     with ExitStack() as stack:
         if sandbox_state is not None:
             desired = _use_sandbox(stack, desired, sandbox_state, announce)
-        fixed = _sandbox_secrets() if sandbox_state is not None else None
-        clients: dict[str, ProviderClient] = {}
-        for want in desired:
-            secrets = fixed[want.account.provider] if fixed else credentials.resolve(want.account)
-            clients[want.account.name] = stack.enter_context(client_for(want.account, secrets))
+        if sandbox_state is not None:
+            fixed = _sandbox_secrets()
+            secrets = {w.account.name: fixed[w.account.provider] for w in desired}
+        else:
+            secrets = credentials.resolve_all([w.account for w in desired])
+        clients = {
+            want.account.name: stack.enter_context(
+                client_for(want.account, secrets[want.account.name])
+            )
+            for want in desired
+        }
         yield list(desired), clients
 
 

@@ -52,7 +52,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def accounts_yaml(endpoint: str) -> str:
+def accounts_yaml(endpoint: str, requests_per_second: float = 1000) -> str:
     """Both accounts, pointed at a sandbox already running at ``endpoint``."""
     return f"""\
 apiVersion: reconciler/v1
@@ -61,6 +61,7 @@ metadata: {{name: dm}}
 spec:
   provider: aliyun-directmail
   endpoint: {endpoint}
+  limits: {{requestsPerSecond: {requests_per_second}}}
 ---
 apiVersion: reconciler/v1
 kind: Account
@@ -68,4 +69,5 @@ metadata: {{name: sc}}
 spec:
   provider: sendcloud
   endpoint: {endpoint}/apiv2
+  limits: {{requestsPerSecond: {requests_per_second}}}
 """

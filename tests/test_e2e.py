@@ -129,7 +129,12 @@ def test_usage_errors_exit_3(tmp_path: Path) -> None:
 def test_missing_credentials_name_the_variable(workdir: Path) -> None:
     result = run_cli("plan", "examples/", cwd=workdir)
     assert result.code == 3, result
-    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in result.err
+    # Every missing credential of every account, in one run.
+    for variable in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                     "SENDCLOUD_API_USER", "SENDCLOUD_API_KEY"):  # fmt: skip
+        assert variable in result.err
+    assert "ALIBABA_CLOUD_SECURITY_TOKEN" not in result.err  # optional
+    assert "accounts/accounts.yaml:" in result.err  # where the reference is
     assert "Traceback" not in result.err
 
 

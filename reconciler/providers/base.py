@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import threading
+import time
 from typing import Any
 
 import requests
@@ -22,6 +24,23 @@ USER_AGENT = f"reconciler/{__version__}"
 log = logging.getLogger("reconciler.providers")
 
 
+class RateLimiter:
+    """Spaces call starts at least ``1 / rate`` seconds apart; safe across threads."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
 class ProviderClient(abc.ABC):
     """Reads an account's live state and carries out one change at a time."""
 
@@ -31,6 +50,7 @@ class ProviderClient(abc.ABC):
         self.account = account
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        self.limiter = RateLimiter(account.limits.requests_per_second)
 
     @abc.abstractmethod
     def read(self, desired: AccountDesired) -> AccountLive:
@@ -48,6 +68,7 @@ class ProviderClient(abc.ABC):
         The exception's text is not kept: it can quote the request, and a request may carry
         a credential.
         """
+        self.limiter.wait()
         try:
             return self.session.post(url, data=data, headers=headers, timeout=TIMEOUT)
         except requests.RequestException as exc:
