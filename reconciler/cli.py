@@ -24,11 +24,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.INPUT, f"{self.prog}: error: {message}\n")
 
 
+def _common_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="log every provider call"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="print only what matters"
+    )
+    parser.add_argument(
+        "--no-color", action="store_true", default=default, help="never color the output"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # The common flags work before and after the command. After it they must not reset what
+    # was given before it, so there they have no default of their own.
     common = _Parser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", help="log every provider call")
-    common.add_argument("-q", "--quiet", action="store_true", help="print only what matters")
-    common.add_argument("--no-color", action="store_true", help="never color the output")
+    _common_flags(common, argparse.SUPPRESS)
     remote = _Parser(add_help=False)
     remote.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or directories")
     remote.add_argument(
@@ -48,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reconciler",
         description="Keep DirectMail IP protection and SendCloud unintercept settings "
         "equal to YAML manifests.",
-        parents=[common],
     )
+    _common_flags(parser, False)
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

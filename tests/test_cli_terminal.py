@@ -115,3 +115,39 @@ def test_sandbox_refuses_a_public_host(tmp_path: Path) -> None:
     result = run_cli("sandbox", "--host", "0.0.0.0", cwd=tmp_path)
     assert result.code == 3
     assert "loopback" in result.err
+
+
+def test_common_flags_work_before_and_after_the_command() -> None:
+    from reconciler.cli import build_parser
+
+    parser = build_parser()
+    before = parser.parse_args(["-v", "--no-color", "plan", "x"])
+    after = parser.parse_args(["plan", "x", "-q", "--no-color"])
+    neither = parser.parse_args(["validate", "x"])
+    assert (before.verbose, before.quiet, before.no_color) == (True, False, True)
+    assert (after.verbose, after.quiet, after.no_color) == (False, True, True)
+    assert (neither.verbose, neither.quiet, neither.no_color) == (False, False, False)
+
+
+def _plan_on_a_terminal(workdir: Path, *flags: str, env: dict[str, str] | None = None) -> str:
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *flags, "plan", "examples/", "--sandbox"],
+        cwd=workdir, env={**_env(), **(env or {})}, stdin=terminal, stdout=terminal,
+        stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    try:
+        shown = _read_until(controller, b"\x00")
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        os.close(controller)
+    return shown.decode(errors="replace")
+
+
+def test_no_color_flag_and_variable(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    assert "\x1b[" in _plan_on_a_terminal(tmp_path)
+    assert "\x1b[" not in _plan_on_a_terminal(tmp_path, "--no-color")
+    assert "\x1b[" not in _plan_on_a_terminal(tmp_path, env={"NO_COLOR": "1"})
