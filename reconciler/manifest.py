@@ -127,8 +127,9 @@ def _target_account(build: _Build, doc: Document, kind: str) -> AccountDesired |
     desired = build.accounts.get(name)
     if desired is None:
         if name not in build.account_names:
-            close = difflib.get_close_matches(name, list(build.accounts), n=1)
-            known = ", ".join(build.accounts) or "none"
+            # Broken Account documents count too: their names are what the user typed.
+            close = difflib.get_close_matches(name, sorted(build.account_names), n=1)
+            known = ", ".join(sorted(build.account_names)) or "none"
             hint = f"did you mean '{close[0]}'?" if close else f"defined accounts: {known}"
             build.add(position, f"unknown account '{name}'", hint)
         return None
