@@ -98,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
         # urllib3 logs full URLs; ours never carry secrets, but keep the noise down.
         logging.getLogger("urllib3").setLevel(logging.WARNING)
+        # An embedded sandbox's access log repeats what the client lines already say.
+        logging.getLogger("reconciler.sandbox").setLevel(logging.WARNING)
     try:
         # Imported here so that `--version` and `--help` stay fast.
         from reconciler import commands
