@@ -248,3 +248,26 @@ def test_whitelist_and_protection_applied_in_order(tmp_path: Path, server: Sandb
     assert server.ip_protection() == "1"
     again = run_cli("plan", "m", "--detailed-exitcode", cwd=tmp_path, env=SANDBOX_ENV)
     assert again.code == 0, again
+
+
+def test_credentials_from_files(tmp_path: Path, server: Sandbox) -> None:
+    write(tmp_path / "secrets" / "key", sb.API_KEY + "\n")
+    write(
+        tmp_path / "m" / "accounts.yaml",
+        "apiVersion: reconciler/v1\nkind: Account\nmetadata: {name: sc}\nspec:\n"
+        f"  provider: sendcloud\n  endpoint: {server.sendcloud_endpoint}\n"
+        "  credentials:\n    apiUser: {env: SC_USER}\n    apiKey: {file: secrets/key}\n",
+    )
+    write(
+        tmp_path / "m" / "list.yaml",
+        "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: l}\n"
+        "spec:\n  account: sc\n  entries: [{email: a@example.com}]\n",
+    )
+    result = run_cli("plan", "m", "--detailed-exitcode", cwd=tmp_path, env={"SC_USER": sb.API_USER})
+    assert result.code == 2, result
+    assert "+ unintercept   email a@example.com" in result.out
+
+    (tmp_path / "secrets" / "key").unlink()
+    missing = run_cli("plan", "m", cwd=tmp_path, env={"SC_USER": sb.API_USER})
+    assert missing.code == 3, missing
+    assert "secrets/key" in missing.err and "Traceback" not in missing.err
