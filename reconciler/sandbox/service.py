@@ -10,6 +10,7 @@ import logging
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -142,12 +143,8 @@ class Sandbox:
 
     # --- state and counters, for tests --------------------------------------------------------
 
-    @property
-    def state(self) -> dict[str, Any]:
-        """A copy of the live state in the state-file format; change it with ``set_state``."""
-        return self._state.to_dict()
-
     def snapshot(self) -> dict[str, Any]:
+        """A copy of the live state in the state-file format; change it with ``set_state``."""
         return self._state.to_dict()
 
     def set_state(self, data: dict[str, Any]) -> None:
@@ -187,36 +184,48 @@ class Sandbox:
         return Reply(404, {"message": f"no such path: {request.path}"})
 
     def _directmail(self, request: Request) -> Reply:
-        action = directmail.action_of(request)
-        self._count(action)
-        try:
-            injected = self.faults.before(Provider.ALIYUN_DM, action)
-            if injected is not None:
-                return injected
-            reply = directmail.handle(
-                request, self._state, self._nonces, datetime.now(timezone.utc)
-            )
-            return self.faults.after(Provider.ALIYUN_DM, action, reply)
-        except Exception:
-            log.exception("sandbox DirectMail %s failed", action)
+        def crashed() -> Reply:
             error = AcsError("InternalError", "The request processing has failed.", 500)
             return directmail.error_reply(error)
+
+        now = datetime.now(timezone.utc)
+        return self._serve(
+            Provider.ALIYUN_DM,
+            directmail.action_of(request),
+            lambda: directmail.handle(request, self._state, self._nonces, now),
+            crashed,
+        )
 
     def _sendcloud(self, request: Request) -> Reply:
         action = sendcloud.action_of(request.path)
         if action is None:
             body = {"result": False, "statusCode": 404, "message": "not found", "info": {}}
             return Reply(404, body)
+        return self._serve(
+            Provider.SENDCLOUD,
+            action,
+            lambda: sendcloud.handle(action, request.params, self._state),
+            lambda: sendcloud.failure(501, "服务器错误"),
+        )
+
+    def _serve(
+        self,
+        provider: Provider,
+        action: str,
+        handle: Callable[[], Reply],
+        crashed: Callable[[], Reply],
+    ) -> Reply:
+        """Count the call, let the faults intervene before and after it, and answer a crash
+        in the provider's own error shape."""
         self._count(action)
         try:
-            injected = self.faults.before(Provider.SENDCLOUD, action)
+            injected = self.faults.before(provider, action)
             if injected is not None:
                 return injected
-            reply = sendcloud.handle(action, request.params, self._state)
-            return self.faults.after(Provider.SENDCLOUD, action, reply)
+            return self.faults.after(provider, action, handle())
         except Exception:
-            log.exception("sandbox SendCloud %s failed", action)
-            return sendcloud.failure(501, "服务器错误")
+            log.exception("sandbox %s %s failed", provider.value, action)
+            return crashed()
 
     def _count(self, action: str) -> None:
         if action:
