@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from reconciler import live, render
 from reconciler.apply import Outcome, execute
 from reconciler.cli import SANDBOX_STATE, Output, unknown_account
 from reconciler.errors import ExitCode, InputError
+from reconciler.files import write_atomic
 from reconciler.manifest import load_manifests
 from reconciler.model import AccountDesired, DesiredState
 from reconciler.plan import Plan, diff
@@ -40,7 +39,7 @@ def plan(args: argparse.Namespace, out: Output) -> int:
     ):
         result = diff(wants, live.read(wants, clients))
     if args.out:
-        _write_atomic(Path(args.out), render.to_json(render.plan_document(result)))
+        write_atomic(Path(args.out), render.to_json(render.plan_document(result)))
     _print_plan(result, args.format, out)
     if args.detailed_exitcode and result.changes:
         return ExitCode.CHANGES
@@ -141,15 +140,3 @@ def _confirm(count: int) -> bool:
     sys.stderr.flush()
     answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -8,8 +8,6 @@ sees half a file and separate CLI runs see each other's changes.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import InputError
+from reconciler.files import write_atomic
 from reconciler.sandbox.demo import demo_state
 from reconciler.sandbox.records import Record, RecordList
 
@@ -101,15 +100,7 @@ class SandboxState:
             text = _state_file_text(
                 self.ip_protection, self.next_id, self.ipfilters, self.unintercepts
             )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, text)
 
     # --- DirectMail ---------------------------------------------------------------------------
 
