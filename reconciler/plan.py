@@ -14,6 +14,7 @@ from enum import Enum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from reconciler.addresses import ip_entry_bounds
 from reconciler.model import (
     Account,
     AccountDesired,
@@ -161,12 +162,12 @@ def _diff_whitelist(
     return creates, deletes
 
 
-def _ip_order(address: str) -> tuple[int, ...]:
-    first = address.split("-")[0].split("/")[0]
+def _ip_order(address: str) -> tuple[int, int, str]:
     try:
-        return tuple(int(octet) for octet in first.split("."))
-    except ValueError:  # a live entry the provider holds in a form we cannot parse
-        return (1 << 9,)
+        first, last = ip_entry_bounds(address)
+    except ValueError:  # a live entry the provider holds in a form we cannot parse: last
+        return (1 << 32, 0, address)
+    return (first, last, address)
 
 
 def _id_order(entry: Value) -> tuple[int, str]:
