@@ -196,8 +196,10 @@ def test_diff_of_large_lists_is_keyed_not_quadratic():
 def test_whitelist_changes_are_in_numeric_address_order():
     desired = AccountDesired(DM, whitelist=ips("192.0.2.10", "192.0.2.9", "192.0.2.0/28"))
     live = AccountLive(
-        whitelist=[IpEntry("not an address", id="3", raw="not an address")]
-        + live_ips(("2", "203.0.113.20"), ("1", "203.0.113.3"))
+        whitelist=[
+            IpEntry("not an address", id="3", raw="not an address"),
+            *live_ips(("2", "203.0.113.20"), ("1", "203.0.113.3")),
+        ]
     )
     plan = diff([desired], {"dm": live})
     assert [(c.action.value, c.key) for c in plan.changes] == [
