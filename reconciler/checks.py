@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from reconciler.model import (
     IpEntry,
     Limits,
     Provider,
+    RetryPolicy,
     SecretRef,
     Target,
     UninterceptEntry,
@@ -122,6 +124,7 @@ def build_account(doc: Document, problems: list[Problem]) -> Account:
         region=region,
         credentials=_credentials(doc, provider, spec.get("credentials", {})),
         limits=_limits(spec.get("limits", {})),
+        retry=_retry(spec.get("retry", {})),
         position=doc.position(("metadata", "name")),
     )
 
@@ -146,6 +149,15 @@ def _limits(given: Mapping[str, Any]) -> Limits:
     return Limits(
         requests_per_second=float(given.get("requestsPerSecond", default.requests_per_second)),
         concurrency=int(given.get("concurrency", default.concurrency)),
+    )
+
+
+def _retry(given: Mapping[str, Any]) -> RetryPolicy:
+    default = RetryPolicy()
+    return RetryPolicy(
+        attempts=int(given.get("attempts", default.attempts)),
+        max_seconds=float(given.get("maxSeconds", default.max_seconds)),
+        base_delay=float(given.get("baseDelaySeconds", default.base_delay)),
     )
 
 
@@ -223,10 +235,16 @@ def unintercept_entries(doc: Document, problems: list[Problem]) -> list[Uninterc
         if not api_user or api_user.lower() == ALL_API_USERS:
             api_user = ALL_API_USERS
         names = item.get("types")
-        types = frozenset(UNINTERCEPT_TYPES[name] for name in names) if names else ALL_TYPES
+        types = _type_set(tuple(names)) if names else ALL_TYPES
         position = doc.position(("spec", "entries", index))
         entries.append(UninterceptEntry(api_user, target, value, types, position))
     return entries
+
+
+@cache
+def _type_set(names: tuple[str, ...]) -> frozenset[int]:
+    # A list of 100,000 entries holds a handful of distinct type sets: share them.
+    return frozenset(UNINTERCEPT_TYPES[name] for name in names)
 
 
 def describe_unintercept(entry: UninterceptEntry) -> str:

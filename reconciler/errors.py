@@ -6,7 +6,7 @@
     ├── InputError                  3  invalid manifests, plan file, flags or usage
     │   └── ManifestError           3  carries every Problem found in one run
     ├── ProviderError               1  a provider call or the network failed
-    │   └── ... (code, message, request_id, action, retryable)
+    │   └── ... (code, message, request_id, action, retryable, retry_after, uncertain)
     └── RefusedError                4  a safety rule, a stale plan, incomplete live state
 
 Anything else that escapes is a bug and keeps its traceback.
@@ -62,10 +62,20 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.position}: " if self.position else ""
         kind = "warning" if self.warning else "error"
-        text = f"{where}{kind}: {self.message}"
+        text = f"{where}{kind}: {_clip(self.message)}"
         if self.hint:
-            text += f" ({self.hint})"
+            text += f" ({_clip(self.hint)})"
         return text
+
+
+# A message quotes what it found; a 10 MB value must not become a 10 MB line.
+MESSAGE_LIMIT = 400
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MESSAGE_LIMIT:
+        return text
+    return f"{text[: MESSAGE_LIMIT - 60]}… [{len(text) - MESSAGE_LIMIT + 60:,} characters cut]"
 
 
 class ManifestError(InputError):
@@ -80,7 +90,15 @@ class ManifestError(InputError):
 
 
 class ProviderError(ReconcilerError):
-    """A provider call failed. Carries the context it came from; never a secret."""
+    """A provider call failed. Carries the context it came from; never a secret.
+
+    ``retryable``: trying the same call again may succeed (network errors, 5xx, throttling).
+    ``retry_after``: seconds the provider asked to wait first (``Retry-After`` or
+    ``x-acs-retry-after``), if it said. ``uncertain``: the provider may have carried the call
+    out although no answer said so (the connection was lost after sending, or a 5xx); for a
+    write, whether it took effect is unknown until live state is read again. ``attempts``:
+    how many times the call was tried before giving up.
+    """
 
     exit_code = ExitCode.PROVIDER
 
@@ -94,6 +112,9 @@ class ProviderError(ReconcilerError):
         request_id: str | None = None,
         http_status: int | None = None,
         retryable: bool = False,
+        retry_after: float | None = None,
+        uncertain: bool = False,
+        attempts: int = 1,
     ) -> None:
         self.provider = provider
         self.action = action
@@ -102,6 +123,9 @@ class ProviderError(ReconcilerError):
         self.request_id = request_id
         self.http_status = http_status
         self.retryable = retryable
+        self.retry_after = retry_after
+        self.uncertain = uncertain
+        self.attempts = attempts
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -114,6 +138,8 @@ class ProviderError(ReconcilerError):
             extra.append(f"HTTP {self.http_status}")
         if self.request_id:
             extra.append(f"request id {self.request_id}")
+        if self.attempts > 1:
+            extra.append(f"after {self.attempts} attempts")
         text = "".join(parts)
         return f"{text} ({', '.join(extra)})" if extra else text
 

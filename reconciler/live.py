@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -46,8 +47,19 @@ def connect(
 def read(
     desired: Sequence[AccountDesired], clients: dict[str, ProviderClient]
 ) -> dict[str, AccountLive]:
-    """Live state of what each account manages, read through its client."""
-    return {want.account.name: clients[want.account.name].read(want) for want in desired}
+    """Live state of what each account manages, read through its client.
+
+    Accounts are independent (each has its own limits), so they are read concurrently. If
+    reads fail, the error of the first such account, in manifest order, is raised.
+    """
+    if len(desired) <= 1:
+        return {want.account.name: clients[want.account.name].read(want) for want in desired}
+    with ThreadPoolExecutor(max_workers=len(desired), thread_name_prefix="read") as pool:
+        futures = {
+            want.account.name: pool.submit(clients[want.account.name].read, want)
+            for want in desired
+        }
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _use_sandbox(

@@ -21,11 +21,21 @@ from typing import Any
 
 from reconciler import checks, yamlpos
 from reconciler.errors import ManifestError, Position, Problem
-from reconciler.model import AccountDesired, DesiredState, ListPolicy, Provider, UninterceptEntry
+from reconciler.model import (
+    AccountDesired,
+    DeletionThreshold,
+    DesiredState,
+    ListPolicy,
+    Provider,
+    UninterceptEntry,
+)
 from reconciler.schema_errors import describe_type, schema_problems
 from reconciler.yamlpos import Document
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+# A directory holding a file of this name is skipped when a directory above it is searched;
+# naming the directory (or a file in it) on the command line still reads it.
+IGNORE_MARKER = ".reconcilerignore"
 # Which provider's account each resource kind manages.
 KIND_PROVIDER: Mapping[str, Provider] = {
     "IpProtection": Provider.ALIYUN_DM,
@@ -37,8 +47,14 @@ KIND_PROVIDER: Mapping[str, Provider] = {
 def _walk(directory: str) -> list[str]:
     found: list[tuple[tuple[str, ...], str]] = []
     for root, dirs, names in os.walk(directory):
-        # Hidden directories (.git, .github) hold YAML that is not ours.
-        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        # Hidden directories (.git, .github) hold YAML that is not ours, and so does a
+        # directory marked with IGNORE_MARKER (CI workflows kept beside the manifests).
+        dirs[:] = [
+            name
+            for name in dirs
+            if not name.startswith(".")
+            and not os.path.exists(os.path.join(root, name, IGNORE_MARKER))
+        ]
         for name in names:
             if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
                 relative = os.path.relpath(os.path.join(root, name), directory)
@@ -80,7 +96,8 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """The manifest files under ``paths``, in order: files as given, directories recursively.
 
     Directories are searched for ``*.yaml`` and ``*.yml`` in sorted order, skipping hidden
-    entries. Raises ``ManifestError`` for a missing path or a directory without manifests.
+    entries and directories marked with ``IGNORE_MARKER``. Raises ``ManifestError`` for a
+    missing path or a directory without manifests.
     """
     files, problems = _discover(paths)
     if problems:
@@ -102,6 +119,9 @@ class _Build:
     whitelist_at: dict[str, Position] = field(default_factory=dict)
     unintercept_prune: dict[str, bool] = field(default_factory=dict)
     unintercept_ignore: dict[str, dict[str, None]] = field(default_factory=dict)
+    unintercept_threshold: dict[str, tuple[DeletionThreshold, Position]] = field(
+        default_factory=dict
+    )
 
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(position, message, hint))
@@ -182,8 +202,31 @@ def _merge_unintercepts(
         "prune", True
     )
     build.unintercept_ignore.setdefault(name, {}).update(dict.fromkeys(spec.get("ignore", ())))
+    threshold = desired.unintercept_policy.deletion_threshold
+    if "deletionThreshold" in spec:
+        threshold = _threshold(spec)
+        here = doc.position(("spec", "deletionThreshold"))
+        agreed, where = build.unintercept_threshold.setdefault(name, (threshold, here))
+        if agreed != threshold:
+            build.add(
+                here,
+                f"deletionThreshold for account '{name}' differs from the one at {where}",
+                "the threshold covers the account's whole unintercept list; set it once or "
+                "set the same values",
+            )
     desired.unintercept_policy = ListPolicy(
-        prune=build.unintercept_prune[name], ignore=tuple(build.unintercept_ignore[name])
+        prune=build.unintercept_prune[name],
+        ignore=tuple(build.unintercept_ignore[name]),
+        deletion_threshold=threshold,
+    )
+
+
+def _threshold(spec: Mapping[str, Any]) -> DeletionThreshold:
+    given = spec.get("deletionThreshold", {})
+    default = DeletionThreshold()
+    return DeletionThreshold(
+        entries=given.get("entries", default.entries),
+        percent=float(given.get("percent", default.percent)),
     )
 
 
@@ -204,7 +247,9 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
         if desired is not None and _once_per_account(build, build.whitelist_at, doc, kind, account):
             desired.whitelist = whitelist
             desired.whitelist_policy = ListPolicy(
-                prune=spec.get("prune", True), ignore=tuple(spec.get("ignore", ()))
+                prune=spec.get("prune", True),
+                ignore=tuple(spec.get("ignore", ())),
+                deletion_threshold=_threshold(spec),
             )
     else:
         entries = checks.unintercept_entries(doc, build.problems)

@@ -71,6 +71,18 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How an account's failed calls are retried (SPEC §6): at most ``attempts`` tries of one
+    call (the first included) within ``max_seconds``, waits included; the wait before retry
+    ``n`` is random between 0 and ``base_delay * 2 ** (n - 1)`` (full jitter), or at least what
+    the provider asked for."""
+
+    attempts: int = 5
+    max_seconds: float = 60.0
+    base_delay: float = 0.5
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     provider: Provider
@@ -78,6 +90,7 @@ class Account:
     region: str | None = None  # aliyun only
     credentials: Mapping[str, SecretRef] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     position: Position | None = field(default=None, compare=False)
 
     def describe(self) -> str:
@@ -133,11 +146,21 @@ class UninterceptEntry:
 
 
 @dataclass(frozen=True)
+class DeletionThreshold:
+    """Safety rule 1 (SPEC §5): a plan that deletes at least ``entries`` entries of a list and
+    more than ``percent`` % of its live entries is a mass deletion."""
+
+    entries: int = 3
+    percent: float = 30.0
+
+
+@dataclass(frozen=True)
 class ListPolicy:
     """How a managed list treats live entries the manifests do not mention (SPEC §2, §5)."""
 
     prune: bool = True
     ignore: tuple[str, ...] = ()
+    deletion_threshold: DeletionThreshold = field(default_factory=DeletionThreshold)
 
 
 @dataclass

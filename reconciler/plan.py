@@ -14,6 +14,7 @@ from enum import Enum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from reconciler import safety
 from reconciler.addresses import ip_entry_bounds
 from reconciler.model import (
     Account,
@@ -23,6 +24,9 @@ from reconciler.model import (
     ListPolicy,
     UninterceptEntry,
 )
+from reconciler.safety import Refusal
+
+__all__ = ["Action", "Change", "Plan", "Refusal", "Resource", "diff", "diff_account"]
 
 
 class Resource(str, Enum):
@@ -71,18 +75,6 @@ def _jsonable(value: Value) -> Any:
     return value.as_dict()
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """A safety rule that refuses the plan (SPEC §5)."""
-
-    rule: str
-    message: str
-    account: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "message": self.message, "account": self.account}
-
-
 @dataclass
 class Plan:
     accounts: list[Account]
@@ -101,16 +93,23 @@ class Plan:
 
 
 def diff(desired: Iterable[AccountDesired], live: Mapping[str, AccountLive]) -> Plan:
-    """Compare desired with live state, account by account, and return the ordered plan."""
+    """Compare desired with live state, account by account, and return the ordered plan with
+    the safety rules that refuse it (SPEC §5)."""
     plan = Plan(accounts=[])
     for want in desired:
         name = want.account.name
         plan.accounts.append(want.account)
-        plan.changes.extend(diff_account(want, live.get(name, AccountLive())))
+        changes, refusals = diff_account(want, live.get(name, AccountLive()))
+        plan.changes.extend(changes)
+        plan.refusals.extend(refusals)
     return plan
 
 
-def diff_account(want: AccountDesired, have: AccountLive) -> list[Change]:
+def diff_account(want: AccountDesired, have: AccountLive) -> tuple[list[Change], list[Refusal]]:
+    """The changes of one account in execution order, and the refusals they meet.
+
+    A list the provider did not return in full (rule 4) gets no changes at all.
+    """
     name = want.account.name
     wl_add: list[Change] = []
     wl_del: list[Change] = []
@@ -131,7 +130,34 @@ def diff_account(want: AccountDesired, have: AccountLive) -> list[Change]:
         unintercept = _diff_unintercepts(
             name, want.unintercepts, have.unintercepts, want.unintercept_policy
         )
-    return wl_add + on + unintercept + off + wl_del
+    lists = [
+        listed
+        for listed in (
+            # Collapsing a live duplicate loses no address: it is not counted as a deletion.
+            safety.whitelist_change(
+                want,
+                have,
+                len(wl_add),
+                sum(1 for c in wl_del if c.key not in (want.whitelist or {})),
+            ),
+            safety.unintercept_change(
+                want, have, *_count(unintercept, Action.CREATE, Action.DELETE)
+            ),
+        )
+        if listed is not None
+    ]
+    protection_after = want.protection if want.protection is not None else have.protection
+    refusals = safety.review(name, lists, protection_after, bool(on or off))
+    for listed in lists:
+        if listed.incomplete and listed.resource == Resource.IP_WHITELIST.value:
+            wl_add, wl_del = [], []
+        elif listed.incomplete:
+            unintercept = []
+    return wl_add + on + unintercept + off + wl_del, refusals
+
+
+def _count(changes: Iterable[Change], *actions: Action) -> list[int]:
+    return [sum(1 for c in changes if c.action is action) for action in actions]
 
 
 def _ignored(policy: ListPolicy, *texts: str) -> bool:

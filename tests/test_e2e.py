@@ -271,3 +271,11 @@ def test_credentials_from_files(tmp_path: Path, server: Sandbox) -> None:
     missing = run_cli("plan", "m", cwd=tmp_path, env={"SC_USER": sb.API_USER})
     assert missing.code == 3, missing
     assert "secrets/key" in missing.err and "Traceback" not in missing.err
+
+
+def test_plan_out_to_a_directory_is_refused_before_reading_live_state(workdir: Path) -> None:
+    result = run_cli("plan", "examples/", "--sandbox", "--out", "examples", cwd=workdir)
+    assert result.code == 3, result
+    assert "error: cannot write examples: it is a directory" in result.err
+    assert "Traceback" not in result.err
+    assert not (workdir / ".reconciler").exists()  # no sandbox was started: nothing was read

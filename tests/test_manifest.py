@@ -235,7 +235,7 @@ ERROR_CASES: list[tuple[str, str, str, str]] = [
      doc(WL, "w", "account: prod-dm\nentires: []\nentries: []"),
      "x.yaml:6:3",
      "unknown key 'entires' in spec (did you mean 'entries'?; "
-     "allowed: account, entries, prune, ignore)"),
+     "allowed: account, entries, prune, ignore, deletionThreshold)"),
     ("unknown top-level key",
      doc(WL, "w", "account: prod-dm\nentries: []") + "status: {}\n",
      "x.yaml:7:1", "unknown key 'status' in the document"),

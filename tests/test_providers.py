@@ -8,24 +8,27 @@ import pytest
 
 from reconciler import sandbox as sb
 from reconciler.errors import ProviderError
-from reconciler.model import Account, Limits, Provider, Target, UninterceptEntry
+from reconciler.model import Account, Limits, Provider, RetryPolicy, Target, UninterceptEntry
 from reconciler.providers.base import RateLimiter
 from reconciler.providers.directmail import DirectMailClient
 from reconciler.providers.sendcloud import SendCloudClient
 from reconciler.sandbox import Sandbox
 
 FAST = Limits(requests_per_second=1000)
+QUICK = RetryPolicy(attempts=3, max_seconds=5, base_delay=0.001)
 DM_SECRETS = {"accessKeyId": sb.ACCESS_KEY_ID, "accessKeySecret": sb.ACCESS_KEY_SECRET}
 SC_SECRETS = {"apiUser": sb.API_USER, "apiKey": sb.API_KEY}
 
 
 def dm_client(server: Sandbox, **secrets: str) -> DirectMailClient:
-    account = Account("dm", Provider.ALIYUN_DM, server.directmail_endpoint, limits=FAST)
+    account = Account(
+        "dm", Provider.ALIYUN_DM, server.directmail_endpoint, limits=FAST, retry=QUICK
+    )
     return DirectMailClient(account, {**DM_SECRETS, **secrets})
 
 
 def sc_client(server: Sandbox, **secrets: str) -> SendCloudClient:
-    account = Account("sc", Provider.SENDCLOUD, server.sendcloud_endpoint, limits=FAST)
+    account = Account("sc", Provider.SENDCLOUD, server.sendcloud_endpoint, limits=FAST, retry=QUICK)
     return SendCloudClient(account, {**SC_SECRETS, **secrets})
 
 
@@ -76,11 +79,12 @@ def test_directmail_wrong_secret_is_refused_without_echoing_it(sandbox: Sandbox)
 
 
 def test_directmail_network_error_is_a_provider_error() -> None:
-    account = Account("dm", Provider.ALIYUN_DM, "http://127.0.0.1:9", limits=FAST)
+    account = Account("dm", Provider.ALIYUN_DM, "http://127.0.0.1:9", limits=FAST, retry=QUICK)
     with DirectMailClient(account, DM_SECRETS) as client, pytest.raises(ProviderError) as caught:
         client.get_ip_protection()
     assert caught.value.retryable
     assert "network error" in str(caught.value)
+    assert caught.value.attempts == 3
 
 
 def test_sendcloud_pages_until_count(sandbox: Sandbox) -> None:

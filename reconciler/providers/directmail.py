@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,12 +12,26 @@ from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ProviderError
 from reconciler.model import Account, AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
-from reconciler.providers.base import ProviderClient, decode_json, log
+from reconciler.providers.base import (
+    ProviderClient,
+    decode_json,
+    incomplete_list,
+    log,
+    retry_after,
+)
+from reconciler.providers.limits import SlidingWindow
 from reconciler.signing import percent_encode, v3_headers
 
 API_VERSION = "2015-11-23"
 PROVIDER = "DirectMail"
 RETRYABLE_CODES = ("Throttling", "ServiceUnavailable", "InternalError")
+# Codes that say the call was turned away before it was carried out.
+REFUSED_CODES = ("Throttling", "ServiceUnavailable")
+# DirectMail's documented per-action quotas: (calls, seconds).
+QUOTAS: Mapping[str, tuple[int, float]] = {
+    "GetIpfilterList": (60, 60.0),
+    "UpdateIpProtection": (60, 60.0),
+}
 
 
 class DirectMailClient(ProviderClient):
@@ -28,8 +42,13 @@ class DirectMailClient(ProviderClient):
         self._key_id = secrets["accessKeyId"]
         self._secret = secrets["accessKeySecret"]
         self._token = secrets.get("securityToken")
+        self.secret_values = tuple(v for v in (self._secret, self._token) if v)
         self._url = account.endpoint.rstrip("/") + "/"
         self._host = urlsplit(account.endpoint).netloc
+        self.quotas = {
+            action: SlidingWindow(f"{PROVIDER} {action}", limit, window)
+            for action, (limit, window) in QUOTAS.items()
+        }
 
     # -- the five calls ------------------------------------------------------------------
 
@@ -38,21 +57,69 @@ class DirectMailClient(ProviderClient):
         return str(data.get("IpProtection")) == "1"
 
     def update_ip_protection(self, enabled: bool) -> None:
-        self.call("UpdateIpProtection", {"IpProtection": "1" if enabled else "0"})
+        def took_effect() -> dict[str, Any] | None:
+            return {} if self.get_ip_protection() is enabled else None
+
+        self.call(
+            "UpdateIpProtection", {"IpProtection": "1" if enabled else "0"}, took_effect=took_effect
+        )
 
     def get_ipfilter_list(self) -> tuple[list[IpEntry], int]:
-        data = self.call("GetIpfilterList")
-        records = (data.get("data") or {}).get("ipfilters") or []
-        entries = [_ip_entry(record) for record in records]
-        total = _int(data.get("TotalCount"), default=len(entries))
+        """Every whitelist entry and the provider's own ``TotalCount``.
+
+        A list shorter than its total is fetched again, up to ``retry.attempts`` reads in all;
+        if it stays short, it is returned as it is, with the largest total seen, so that the
+        plan refuses to touch it (SPEC §5, rule 4).
+        """
+        entries, total = self._ipfilter_list()
+        reads = 1
+        while len(entries) < total and reads < self.account.retry.attempts:
+            log.info(
+                "%s GetIpfilterList: %d of %d entries; fetching again",
+                PROVIDER,
+                len(entries),
+                total,
+            )
+            again, total_again = self._ipfilter_list()
+            reads += 1
+            if len(again) >= total_again:
+                return again, total_again
+            if len(again) > len(entries):
+                entries = again
+            total = max(total, total_again)
         return entries, total
 
     def add_ipfilter(self, address: str) -> str:
-        data = self.call("AddIpfilter", {"IpAddress": address})
+        wanted = canonical_ip_entry(address)
+
+        def took_effect() -> dict[str, Any] | None:
+            ids = [e.id for e in self._complete_list() if e.address == wanted and e.id]
+            return {"IpFilterId": ids[0]} if ids else None
+
+        data = self.call("AddIpfilter", {"IpAddress": address}, took_effect=took_effect)
         return str(data.get("IpFilterId", ""))
 
     def delete_ipfilter(self, ident: str) -> None:
-        self.call("DeleteIpfilterByEdmId", {"Id": ident})
+        def took_effect() -> dict[str, Any] | None:
+            return None if any(e.id == ident for e in self._complete_list()) else {}
+
+        self.call("DeleteIpfilterByEdmId", {"Id": ident}, took_effect=took_effect)
+
+    def _complete_list(self) -> list[IpEntry]:
+        """The whole whitelist, to tell whether a write took effect: a list that stays short of
+        its total cannot tell, so that raises."""
+        entries, total = self.get_ipfilter_list()
+        if len(entries) < total:
+            raise incomplete_list(
+                PROVIDER, "GetIpfilterList", len(entries), total, self.account.retry.attempts
+            )
+        return entries
+
+    def _ipfilter_list(self) -> tuple[list[IpEntry], int]:
+        data = self.call("GetIpfilterList")
+        records = (data.get("data") or {}).get("ipfilters") or []
+        entries = [_ip_entry(record) for record in records]
+        return entries, _int(data.get("TotalCount"), default=len(entries))
 
     # -- ProviderClient ------------------------------------------------------------------
 
@@ -80,10 +147,13 @@ class DirectMailClient(ProviderClient):
 
     # -- wire ----------------------------------------------------------------------------
 
-    def call(self, action: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """POST one signed RPC call; return the decoded answer or raise ``ProviderError``."""
+    def call_once(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """POST one signed RPC call; return the decoded answer or raise ``ProviderError``.
+
+        Each attempt is signed afresh: the provider rejects a nonce it has seen.
+        """
         body = "&".join(
-            f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted((params or {}).items())
+            f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items())
         ).encode()
         headers = v3_headers(
             host=self._host,
@@ -107,22 +177,33 @@ class DirectMailClient(ProviderClient):
             (data or {}).get("RequestId"),
         )
         if response.status_code >= 400 or data is None or ("Code" in data and "Message" in data):
-            raise _error(action, response, data)
+            raise _error(action, response, data, self.scrub)
         return data
 
 
-def _error(action: str, response: requests.Response, data: dict[str, Any] | None) -> ProviderError:
-    data = data or {}
-    code = str(data.get("Code") or f"HTTP{response.status_code}")
-    message = str(data.get("Message") or response.reason or "unexpected answer")
+def _error(
+    action: str,
+    response: requests.Response,
+    data: dict[str, Any] | None,
+    scrub: Callable[[str], str] = str,
+) -> ProviderError:
+    status = response.status_code
+    code = str((data or {}).get("Code") or f"HTTP{status}")
+    message = scrub(str((data or {}).get("Message") or response.reason or "unexpected answer"))
+    # A server error, or an answer cut short, may come after the call was carried out.
+    uncertain = (status >= 500 and not code.startswith(REFUSED_CODES)) or (
+        data is None and status < 400
+    )
     return ProviderError(
         message,
         provider=PROVIDER,
         action=action,
         code=code,
-        request_id=data.get("RequestId") or response.headers.get("x-acs-request-id"),
-        http_status=response.status_code,
-        retryable=response.status_code >= 500 or code.startswith(RETRYABLE_CODES),
+        request_id=(data or {}).get("RequestId") or response.headers.get("x-acs-request-id"),
+        http_status=status,
+        retryable=status >= 500 or status == 429 or code.startswith(RETRYABLE_CODES) or uncertain,
+        retry_after=retry_after(response.headers),
+        uncertain=uncertain,
     )
 
 

@@ -6,8 +6,11 @@ HTTP status says.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import requests
 
 from reconciler.errors import ProviderError
 from reconciler.model import (
@@ -21,11 +24,23 @@ from reconciler.model import (
     UninterceptEntry,
 )
 from reconciler.plan import Action, Change, Resource
-from reconciler.providers.base import ProviderClient, decode_json, log
+from reconciler.providers.base import (
+    ProviderClient,
+    decode_json,
+    incomplete_list,
+    log,
+    retry_after,
+)
 
 PROVIDER = "SendCloud"
 PAGE_SIZE = 100  # the API's maximum
-RETRYABLE_STATUS = 501
+SERVER_ERROR = 501  # SendCloud's documented server error
+# Without a ``count`` the list is paged until a short page; this bounds a server that never
+# gives one (a million entries).
+MAX_PAGES_WITHOUT_COUNT = 10_000
+
+R = TypeVar("R")
+Page = tuple[list[UninterceptEntry], int]
 
 
 class SendCloudClient(ProviderClient):
@@ -34,32 +49,57 @@ class SendCloudClient(ProviderClient):
     def __init__(self, account: Account, secrets: Mapping[str, str]) -> None:
         super().__init__(account)
         self._auth = {"apiUser": secrets["apiUser"], "apiKey": secrets["apiKey"]}
+        self.secret_values = tuple(v for v in (secrets["apiKey"],) if v)
         self._base = account.endpoint.rstrip("/")
 
     # -- the three calls -----------------------------------------------------------------
 
-    def list_page(self, start: int, limit: int = PAGE_SIZE) -> tuple[list[UninterceptEntry], int]:
-        info = self.call("unintercept/list", {"start": str(start), "limit": str(limit)})
+    def list_page(
+        self, start: int, limit: int = PAGE_SIZE, filters: Mapping[str, str] | None = None
+    ) -> tuple[list[UninterceptEntry], int]:
+        """One page and the provider's ``count`` (-1 when it gives none).
+
+        ``filters``: any of ``apiUserName``, ``email``, ``domainName``.
+        """
+        params = {**(filters or {}), "start": str(start), "limit": str(limit)}
+        info = self.call("unintercept/list", params)
         records = info.get("dataList") or []
         count = info.get("count")
-        return [_entry(r) for r in records], int(count) if count is not None else -1
+        return [_entry(r) for r in records], _count(count)
 
     def list_all(self) -> tuple[list[UninterceptEntry], int]:
-        """Every entry, page by page until ``count`` is reached; returns (entries, count)."""
-        entries, count = self.list_page(0)
-        while count >= 0 and len(entries) < count:
-            page, count = self.list_page(len(entries))
-            if not page:  # the server says there is more but gives nothing: stop, report
-                break
+        """Every entry, and the provider's own total (``count``).
+
+        Once the first page gives the total, the other pages are fetched concurrently. A page
+        shorter than the total implies is fetched again (see ``_page``); if pages disagree on
+        the total,
+        the largest is kept. The entries may then be fewer than the total: the plan refuses
+        to write such a list (SPEC §5, rule 4) rather than this reading it forever.
+        """
+        first, count = self._page(0, -1)
+        if count < 0:
+            return self._list_without_count(first)
+        pages = self._map(
+            lambda start: self._page(start, count), range(PAGE_SIZE, count, PAGE_SIZE)
+        )
+        entries = list(first)
+        for page, _ in pages:
             entries.extend(page)
-        return entries, count if count >= 0 else len(entries)
+        return entries, max([count, *(total for _, total in pages)])
 
     def add(self, entry: UninterceptEntry) -> None:
+        def took_effect() -> dict[str, Any] | None:
+            found = self._find(entry)
+            return {} if found is not None and found.types == entry.types else None
+
         types = ";".join(str(bit) for bit in sorted(entry.types))
-        self.call("unintercept/add", {**_target(entry), "type": types})
+        self.call("unintercept/add", {**_target(entry), "type": types}, took_effect=took_effect)
 
     def delete(self, entry: UninterceptEntry) -> None:
-        self.call("unintercept/delete", _target(entry))
+        def took_effect() -> dict[str, Any] | None:
+            return {} if self._find(entry) is None else None
+
+        self.call("unintercept/delete", _target(entry), took_effect=took_effect)
 
     # -- ProviderClient ------------------------------------------------------------------
 
@@ -87,33 +127,116 @@ class SendCloudClient(ProviderClient):
                 raise AssertionError(f"SendCloud cannot carry out {change.resource}")
         return None
 
+    # -- paging --------------------------------------------------------------------------
+
+    def _page(self, start: int, total: int, filters: Mapping[str, str] | None = None) -> Page:
+        """The page at ``start``, fetched again while it is shorter than ``total`` (or its own
+        ``count``) implies, up to ``retry.attempts`` reads in all."""
+        page, count = self.list_page(start, filters=filters)
+        reads = 1
+        while (
+            len(page) < min(PAGE_SIZE, max(total, count) - start)
+            and reads < self.account.retry.attempts
+        ):
+            log.info(
+                "%s unintercept/list: a page of %d entries where %d were due; fetching it again",
+                PROVIDER,
+                len(page),
+                min(PAGE_SIZE, max(total, count) - start),
+            )
+            again, count_again = self.list_page(start, filters=filters)
+            reads += 1
+            if len(again) > len(page):
+                page = again
+            count = max(count, count_again)
+        return page, count
+
+    def _list_without_count(self, first: list[UninterceptEntry]) -> Page:
+        entries = list(first)
+        page = first
+        pages = 1
+        while len(page) >= PAGE_SIZE and pages < MAX_PAGES_WITHOUT_COUNT:
+            page, _ = self.list_page(len(entries))
+            entries.extend(page)
+            pages += 1
+        return entries, len(entries)
+
+    def _map(self, fetch: Callable[[int], R], starts: Sequence[int]) -> list[R]:
+        """``fetch`` every start, at most ``limits.concurrency`` at once, results in order."""
+        workers = min(self.account.limits.concurrency, len(starts))
+        if workers <= 1:
+            return [fetch(start) for start in starts]
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sendcloud-list")
+        try:
+            futures = [pool.submit(fetch, start) for start in starts]
+            return [future.result() for future in futures]
+        finally:
+            # After a failure, pages not yet started are not fetched for nothing.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _find(self, entry: UninterceptEntry) -> UninterceptEntry | None:
+        """The live entry with ``entry``'s key, if any: one filtered ``list`` call.
+
+        Used to tell whether a write took effect: an answer that stays short of its own
+        ``count`` cannot tell, so that raises.
+        """
+        found, count = self._page(0, -1, _target(entry))
+        if len(found) < min(count, PAGE_SIZE):
+            raise incomplete_list(
+                PROVIDER, "unintercept/list", len(found), count, self.account.retry.attempts
+            )
+        return next((live for live in found if live.key == entry.key), None)
+
     # -- wire ----------------------------------------------------------------------------
 
-    def call(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+    def call_once(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
         """POST one call; return its ``info`` or raise ``ProviderError``."""
-        response = self.post(path, f"{self._base}/{path}", {**self._auth, **params}, {})
+        response = self.post(action, f"{self._base}/{action}", {**self._auth, **params}, {})
         data = decode_json(response)
         log.debug(
             "%s %s -> HTTP %s, statusCode %s in %.0f ms",
             PROVIDER,
-            path,
+            action,
             response.status_code,
             (data or {}).get("statusCode"),
             response.elapsed.total_seconds() * 1000,
         )
         if data is None or data.get("result") is not True:
-            data = data or {}
-            status = data.get("statusCode", response.status_code)
-            raise ProviderError(
-                str(data.get("message") or response.reason or "unexpected answer"),
-                provider=PROVIDER,
-                action=path,
-                code=str(status),
-                http_status=response.status_code,
-                retryable=response.status_code >= 500 or status == RETRYABLE_STATUS,
-            )
+            raise _error(action, response, data, self.scrub)
         info = data.get("info")
         return info if isinstance(info, dict) else {}
+
+
+def _error(
+    action: str,
+    response: requests.Response,
+    data: dict[str, Any] | None,
+    scrub: Callable[[str], str] = str,
+) -> ProviderError:
+    http = response.status_code
+    status = (data or {}).get("statusCode", http)
+    # A server error, or an answer cut short, may come after the call was carried out;
+    # throttling (429) and "unavailable" (503) turn the call away before it.
+    uncertain = (
+        status == SERVER_ERROR or (http >= 500 and http != 503) or (data is None and http < 400)
+    )
+    return ProviderError(
+        scrub(str((data or {}).get("message") or response.reason or "unexpected answer")),
+        provider=PROVIDER,
+        action=action,
+        code=str(status),
+        http_status=http,
+        retryable=http >= 500 or http == 429 or status in (SERVER_ERROR, 429) or uncertain,
+        retry_after=retry_after(response.headers),
+        uncertain=uncertain,
+    )
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _target(entry: UninterceptEntry) -> dict[str, str]:
@@ -134,6 +257,8 @@ def _entry(record: Mapping[str, Any]) -> UninterceptEntry:
 
 def _types(raw: Any) -> frozenset[int]:
     """The record's types; the docs show a list of ints, be lenient with ``"1;2"`` and masks."""
+    if isinstance(raw, list) and all(type(item) is int for item in raw):
+        return frozenset(raw) & ALL_TYPES  # the documented shape, and a listing's hot path
     valid = set(UNINTERCEPT_TYPES.values())
     if isinstance(raw, int):
         return frozenset(bit for bit in valid if raw & bit)

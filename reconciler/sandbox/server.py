@@ -150,6 +150,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(8)
 
     def _send(self, reply: Reply) -> None:
+        if reply.drop:
+            # Nothing is buffered yet (no status line either): ending the connection here
+            # leaves the client with a request sent and no response, as a lost reply does.
+            log.debug(
+                "%s %s: connection dropped without a response", self.address_string(), self.path
+            )
+            self.close_connection = True
+            return
         data = json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
         self.send_response(reply.status)
         self.send_header("Content-Type", JSON_TYPE)

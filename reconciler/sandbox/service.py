@@ -21,7 +21,7 @@ from reconciler.model import Provider
 from reconciler.sandbox import directmail, sendcloud
 from reconciler.sandbox.credentials import ACCESS_KEY_ID, ACCESS_KEY_SECRET, API_KEY, API_USER
 from reconciler.sandbox.directmail_auth import AcsError, NonceCache
-from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.faults import Faults, format_injected
 from reconciler.sandbox.server import SandboxHTTPServer
 from reconciler.sandbox.state import SandboxState
 from reconciler.sandbox.wire import Reply, Request
@@ -245,6 +245,7 @@ def serve_forever(
     """Serve until Ctrl-C, after printing the endpoints and the fixed credentials."""
     out = out or sys.stdout
     sandbox = Sandbox(state_file, host=host, port=port, faults=faults, allow_remote=allow_remote)
+    summary = sandbox.faults.summary()
     sandbox.start()
     try:
         print(
@@ -256,7 +257,8 @@ def serve_forever(
             f"  SendCloud apiUser          {API_USER}\n"
             f"  SendCloud apiKey           {API_KEY}\n"
             f"  state file              {state_file}\n"
-            "Press Ctrl-C to stop.",
+            + (f"  faults                  {summary}\n" if summary else "")
+            + "Press Ctrl-C to stop.",
             file=out,
             flush=True,
         )
@@ -264,6 +266,7 @@ def serve_forever(
         while not stopped.wait(0.5):
             pass
     except KeyboardInterrupt:
-        print("stopping the sandbox", file=out, flush=True)
+        injected = f"; faults injected: {format_injected(sandbox.faults.injected)}"
+        print(f"stopping the sandbox{injected if summary else ''}", file=out, flush=True)
     finally:
         sandbox.stop()

@@ -28,8 +28,18 @@ class Request:
 
 @dataclass
 class Reply:
-    """One HTTP response with a JSON body; the server adds content type and length."""
+    """One HTTP response with a JSON body; the server adds content type and length.
+
+    ``drop`` makes the server close the connection without sending a byte of it: the client
+    sees the connection end and cannot tell whether the call took effect.
+    """
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+
+    @classmethod
+    def dropped(cls) -> Reply:
+        """No response at all: the connection is closed."""
+        return cls(0, {}, drop=True)

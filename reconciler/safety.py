@@ -1,0 +1,163 @@
+"""The safety rules of SPEC §5: which plans are refused, and why.
+
+Rules 1–3 (mass deletion, emptying a list, lock-out) can be overridden with ``--force``;
+rule 4 (incomplete live state) cannot: a list the provider did not return in full is never
+written, because entries it left out would be created twice and entries it listed could be
+deleted on a wrong premise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.model import AccountDesired, AccountLive, ListPolicy
+
+MASS_DELETION = "mass-deletion"
+EMPTYING = "emptying"
+LOCK_OUT = "lock-out"
+INCOMPLETE = "incomplete-live-state"
+
+# The resource names of plan.Resource; repeated here so that plan.py can import this module.
+WHITELIST = "ip_whitelist"
+UNINTERCEPT = "unintercept"
+PROTECTION = "ip_protection"
+LIST_NAMES = {WHITELIST: "IP whitelist", UNINTERCEPT: "unintercept list"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A safety rule that refuses the plan. ``overridable`` rules yield to ``--force``."""
+
+    rule: str
+    message: str
+    account: str | None = None
+    resource: str | None = None
+    overridable: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "message": self.message,
+            "account": self.account,
+            "resource": self.resource,
+            "overridable": self.overridable,
+        }
+
+
+@dataclass(frozen=True)
+class ListChange:
+    """What a plan does to one live list: enough to judge rules 1, 2 and 4."""
+
+    resource: str
+    live: int  # entries the provider returned
+    total: int | None  # entries the provider says it holds
+    creates: int
+    deletes: int
+    policy: ListPolicy
+
+    @property
+    def incomplete(self) -> bool:
+        return self.total is not None and self.live < self.total
+
+    @property
+    def remaining(self) -> int:
+        return self.live - self.deletes + self.creates
+
+
+def whitelist_change(
+    want: AccountDesired, have: AccountLive, creates: int, deletes: int
+) -> ListChange | None:
+    if want.whitelist is None or have.whitelist is None:
+        return None
+    return ListChange(
+        WHITELIST, len(have.whitelist), have.whitelist_total, creates, deletes,
+        want.whitelist_policy,
+    )  # fmt: skip
+
+
+def unintercept_change(
+    want: AccountDesired, have: AccountLive, creates: int, deletes: int
+) -> ListChange | None:
+    if want.unintercepts is None or have.unintercepts is None:
+        return None
+    return ListChange(
+        UNINTERCEPT, len(have.unintercepts), have.unintercept_total, creates, deletes,
+        want.unintercept_policy,
+    )  # fmt: skip
+
+
+def review(
+    account: str,
+    lists: Sequence[ListChange],
+    protection_after: bool | None,
+    touches_protection: bool,
+) -> list[Refusal]:
+    """The refusals for one account, given what the plan does to each of its lists and whether
+    IP protection ends up enabled (``None``: unknown, it is not managed)."""
+    refusals: list[Refusal] = []
+    for change in lists:
+        refusals.extend(_list_rules(account, change))
+    whitelist = next((c for c in lists if c.resource == WHITELIST), None)
+    if (
+        protection_after
+        and whitelist is not None
+        and not whitelist.incomplete
+        and whitelist.remaining <= 0
+        and (touches_protection or whitelist.creates or whitelist.deletes)
+    ):
+        refusals.append(
+            Refusal(
+                LOCK_OUT,
+                f"{account}: IP protection would be enabled with an empty IP whitelist, "
+                "which blocks every sending IP",
+                account,
+                PROTECTION,
+            )
+        )
+    return refusals
+
+
+def _list_rules(account: str, change: ListChange) -> list[Refusal]:
+    name = LIST_NAMES[change.resource]
+    if change.incomplete:
+        return [
+            Refusal(
+                INCOMPLETE,
+                f"{account}: the provider returned {change.live} of the {change.total} entries "
+                f"its {name} says it holds; nothing will be written to this list (run again "
+                "later; --force does not override this)",
+                account,
+                change.resource,
+                overridable=False,
+            )
+        ]
+    refusals: list[Refusal] = []
+    threshold = change.policy.deletion_threshold
+    if (
+        change.live
+        and change.deletes >= threshold.entries
+        and change.deletes * 100 > threshold.percent * change.live
+    ):
+        share = change.deletes * 100 / change.live
+        refusals.append(
+            Refusal(
+                MASS_DELETION,
+                f"{account}: would delete {change.deletes} of {change.live} live entries of "
+                f"its {name} ({share:.0f} %; the limit is fewer than {threshold.entries} "
+                f"entries or at most {threshold.percent:g} %, see deletionThreshold)",
+                account,
+                change.resource,
+            )
+        )
+    if change.live and change.remaining <= 0:
+        refusals.append(
+            Refusal(
+                EMPTYING,
+                f"{account}: its {name} would be emptied (all {change.live} live entries deleted)",
+                account,
+                change.resource,
+            )
+        )
+    return refusals
