@@ -1,0 +1,287 @@
+"""Live state as manifests: what ``reconciler export`` writes (SPEC §3).
+
+The output is such that ``plan`` on it shows no changes: the Account document as it is written
+in the manifests (credential references, never values), then the account's resources in
+canonical form and a stable order. A live entry that no manifest could express (an address
+DirectMail holds but the manifest rules reject, an e-mail that would normalize to another
+key, an entry without types) is left out of ``entries`` and listed under ``ignore`` instead,
+so the plan still leaves it alone; each one is reported as a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from reconciler import yamlpos
+from reconciler.addresses import (
+    canonical_domain,
+    canonical_email,
+    canonical_ip_entry,
+    ip_entry_bounds,
+    non_public_overlap,
+)
+from reconciler.errors import InputError, RefusedError
+from reconciler.model import (
+    ALL_API_USERS,
+    ALL_TYPES,
+    Account,
+    AccountDesired,
+    AccountLive,
+    IpEntry,
+    Provider,
+    Target,
+    UninterceptEntry,
+)
+from reconciler.schema_errors import manifest_schema
+
+API_VERSION = "reconciler/v1"
+
+
+@dataclass
+class Export:
+    """Manifest documents, and warnings about live entries they could not express."""
+
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return to_yaml(self.documents)
+
+
+def export_accounts(
+    accounts: Sequence[Account],
+    definitions: Sequence[Mapping[str, Any]],
+    live: Mapping[str, AccountLive],
+) -> Export:
+    """The manifests of several accounts (each with its Account document as defined).
+
+    Raises ``RefusedError`` if any list was returned incomplete: a partial manifest would
+    delete what the provider left out at the next apply.
+    """
+    problems = [message for a in accounts for message in incomplete(a.name, live[a.name])]
+    if problems:
+        raise RefusedError(f"{'; '.join(problems)} — incomplete live state, nothing was written")
+    result = Export()
+    for account, definition in zip(accounts, definitions, strict=True):
+        one = export_account(account, definition, live[account.name])
+        result.documents.extend(one.documents)
+        result.warnings.extend(one.warnings)
+    return result
+
+
+def reading(account: Account) -> AccountDesired:
+    """An AccountDesired that manages everything its provider has, so that reading it returns
+    the whole live state of the account."""
+    return AccountDesired(account, protection=False, whitelist={}, unintercepts={})
+
+
+def incomplete(account: str, live: AccountLive) -> list[str]:
+    """Why ``live`` is not a complete picture (SPEC §5 rule 4), one message per list."""
+    problems = []
+    for name, entries, total in (
+        ("IP whitelist", live.whitelist, live.whitelist_total),
+        ("unintercept list", live.unintercepts, live.unintercept_total),
+    ):
+        if entries is not None and total is not None and len(entries) < total:
+            problems.append(
+                f"{account}: the provider returned {len(entries)} of the {total} entries its "
+                f"{name} says it holds"
+            )
+    return problems
+
+
+def account_document(account: Account) -> dict[str, Any]:
+    """The Account document that defines ``account``, as written in its manifest file."""
+    if account.position is not None:
+        documents, _ = yamlpos.load_file(account.position.file)
+        for doc in documents:
+            data = doc.data
+            if (
+                isinstance(data, dict)
+                and data.get("kind") == "Account"
+                and (data.get("metadata") or {}).get("name") == account.name
+            ):
+                return data
+    raise InputError(
+        f"cannot read the Account document of {account.name!r} again"
+        + (f" from {account.position.file}" if account.position else "")
+        + "; was the file changed during the run?"
+    )
+
+
+def export_account(account: Account, definition: Mapping[str, Any], live: AccountLive) -> Export:
+    """The manifests of one account: its definition, then each resource its provider holds."""
+    result = Export(documents=[dict(definition)])
+    if account.provider is Provider.ALIYUN_DM:
+        if live.protection is not None:
+            result.documents.append(
+                _document("IpProtection", account.name, {"enabled": live.protection})
+            )
+        if live.whitelist is not None:
+            result.documents.append(_whitelist(account.name, live.whitelist, result.warnings))
+    elif live.unintercepts is not None:
+        result.documents.append(_unintercepts(account.name, live.unintercepts, result.warnings))
+    return result
+
+
+def _document(kind: str, account: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": {"name": account},
+        "spec": {"account": account, **spec},
+    }
+
+
+def _whitelist(account: str, live: Iterable[IpEntry], warnings: list[str]) -> dict[str, Any]:
+    entries: dict[str, tuple[int, int]] = {}
+    ignore: dict[str, None] = {}
+    for entry in live:
+        raw = (entry.raw if entry.raw is not None else entry.address).strip()
+        reason = _unwritable_address(raw)
+        if reason is None:
+            address = canonical_ip_entry(raw)
+            # A live duplicate (one address under several ids) is one manifest entry.
+            entries.setdefault(address, ip_entry_bounds(address))
+            continue
+        if raw not in ignore:
+            ignore[raw] = None
+            warnings.append(
+                f"{account}: whitelist entry {raw!r} cannot be written in a manifest ({reason}); "
+                "it is listed under ignore, so plans leave it alone"
+            )
+    spec: dict[str, Any] = {
+        "entries": sorted(entries, key=lambda address: (*entries[address], address))
+    }
+    if ignore:
+        spec["ignore"] = [_literal_pattern(raw) for raw in ignore]
+    return _document("IpWhitelist", account, spec)
+
+
+def _unwritable_address(raw: str) -> str | None:
+    try:
+        address = canonical_ip_entry(raw)
+    except ValueError as error:
+        return str(error)
+    network = non_public_overlap(address)
+    return f"it overlaps the non-public network {network}" if network else None
+
+
+def _unintercepts(
+    account: str, live: Iterable[UninterceptEntry], warnings: list[str]
+) -> dict[str, Any]:
+    # The plan compares an account's entries by key and keeps the last live entry of a key;
+    # so does the export.
+    kept: dict[str, UninterceptEntry] = {}
+    ignore: dict[str, None] = {}
+    for entry in live:
+        reason = _unwritable_unintercept(entry)
+        if reason is None:
+            kept[entry.key] = entry
+        elif entry.value not in ignore:
+            ignore[entry.value] = None
+            warnings.append(
+                f"{account}: unintercept {entry.target.value} {entry.value!r} (apiUser "
+                f"{entry.api_user}) cannot be written in a manifest ({reason}); it is listed "
+                "under ignore, so plans leave it alone"
+            )
+    ordered = sorted(
+        kept.values(),
+        key=lambda e: (
+            e.api_user != ALL_API_USERS,
+            e.api_user.lower(),
+            e.target.value,
+            e.value.lower(),
+            e.value,
+        ),
+    )
+    spec: dict[str, Any] = {"entries": [_unintercept_item(entry) for entry in ordered]}
+    if ignore:
+        spec["ignore"] = [_literal_pattern(value) for value in ignore]
+    return _document("UninterceptList", account, spec)
+
+
+def _unwritable_unintercept(entry: UninterceptEntry) -> str | None:
+    """Why loading the entry from a manifest would not give back the same key and types."""
+    if not entry.types:
+        return "it has no types; a manifest entry has at least one"
+    try:
+        value = (
+            canonical_email(entry.value)
+            if entry.target is Target.EMAIL
+            else canonical_domain(entry.value)
+        )
+    except ValueError as error:
+        return str(error)
+    if value.lower() != entry.value.lower():
+        return f"a manifest would read it as {value!r}"
+    return None
+
+
+def _unintercept_item(entry: UninterceptEntry) -> dict[str, Any]:
+    item: dict[str, Any] = {entry.target.value: entry.value}
+    if entry.api_user != ALL_API_USERS:
+        item["apiUser"] = entry.api_user
+    if entry.types != ALL_TYPES:
+        item["types"] = _Flow(entry.type_names)
+    return item
+
+
+def _literal_pattern(text: str) -> str:
+    """A glob pattern (``ignore``) that matches exactly ``text``."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+# -- YAML ---------------------------------------------------------------------------------
+
+
+class _Flow(list[str]):
+    """A short list written on one line: ``types: [bounce, complaint]``."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, with sequences indented under their key as the examples are."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _flow_list(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+def _secret_ref(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
+    # {env: NAME} on one line, as credentials are written in the examples.
+    flow = len(data) == 1 and next(iter(data)) in ("env", "file")
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=flow or None)
+
+
+_Dumper.add_representer(_Flow, _flow_list)
+_Dumper.add_representer(dict, _secret_ref)
+
+
+def to_yaml(documents: Iterable[Mapping[str, Any]]) -> str:
+    """YAML documents separated by ``---``, each starting with the schema modeline.
+
+    PyYAML's safe dumper quotes every string a YAML 1.1 reader would take for something else
+    (``on``, ``yes``, ``1.5``, ``null``, dates), so each value reads back as it was.
+    """
+    modeline = f"# yaml-language-server: $schema={manifest_schema()['$id']}\n"
+    parts = [
+        modeline
+        + yaml.dump(
+            dict(document),
+            Dumper=_Dumper,
+            sort_keys=False,
+            default_flow_style=False,
+            allow_unicode=True,
+            width=100,
+        )
+        for document in documents
+    ]
+    return "---\n".join(parts)

@@ -1,0 +1,312 @@
+"""The Markdown form of a Plan, for a pull-request comment (SPEC §4).
+
+Layout: a marker line (the workflow finds its own comment by it), a heading with the totals,
+the refusals as a warning block, a summary table per account, then each account's changes in a
+``<details>`` block. GitHub rejects comments above 65,536 characters, so the text is built
+within a character budget: rows that do not fit are summarized as "… and N more" with counts.
+
+Data from manifests and providers (addresses, e-mails, apiUsers, messages) is escaped for the
+context it lands in: code spans in table cells, Markdown text, or HTML inside ``<summary>``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from reconciler import __version__
+from reconciler.model import Account, IpEntry, UninterceptEntry
+from reconciler.plan import Action, Change, Plan, Refusal, Resource
+
+MARKER = "<!-- reconciler-plan -->"
+LIMIT = 60_000  # SPEC §4; GitHub's own limit for a comment is 65,536
+ROWS_PER_ACCOUNT = 200  # more is not reviewable in a comment anyway
+OPEN_UP_TO = 30  # a plan with at most this many changes shows its details unfolded
+MAX_VALUE = 200  # characters of one value shown before it is cut
+REFUSALS_SHARE = 12_000
+ACCOUNTS_SHARE = 10_000
+# Room kept for what is added without a check of its own: closing tags, the footer and the
+# "… and N more" lines (each bounded well below this).
+RESERVE = 1_000
+
+VERBS = {Action.CREATE: "create", Action.UPDATE: "update", Action.DELETE: "delete"}
+PLURALS = {Action.CREATE: "creates", Action.UPDATE: "updates", Action.DELETE: "deletes"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~|#!])")
+
+
+# -- escaping -----------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """One line, at most ``MAX_VALUE`` characters: a value must not break the layout."""
+    text = _CONTROL.sub(" ", text)
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+
+
+def code(text: str) -> str:
+    """``text`` as a code span that is safe in a table cell.
+
+    Inside a code span nothing is interpreted but backticks (a longer fence holds them) and,
+    in a table, ``|`` (escaped as ``\\|``, which GitHub and CommonMark table parsers undo).
+    """
+    text = _clean(text)
+    if not text:
+        return "(empty)"
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    text = text.replace("|", "\\|")
+    if text.startswith("`") or text.endswith("`") or (text[0] == " " and text[-1] == " "):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
+
+
+def text(value: str) -> str:
+    """``value`` as literal Markdown text (also inside a table cell)."""
+    value = html.escape(_clean(value), quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", value)
+
+
+def _html(value: str) -> str:
+    """``value`` inside raw HTML (``<summary>``), where Markdown is not interpreted."""
+    return html.escape(_clean(value), quote=True)
+
+
+# -- counts -------------------------------------------------------------------------------
+
+
+def _totals(counts: Counter[Action]) -> str:
+    return (
+        f"{counts[Action.CREATE]} to add, {counts[Action.UPDATE]} to change, "
+        f"{counts[Action.DELETE]} to delete"
+    )
+
+
+def _breakdown(counts: Counter[Action]) -> str:
+    """``40 creates, 1 delete``: only the actions that occur."""
+    return ", ".join(
+        f"{counts[a]:,} {VERBS[a] if counts[a] == 1 else PLURALS[a]}" for a in Action if counts[a]
+    )
+
+
+def _cut(markdown: str, length: int) -> str:
+    """At most ``length`` characters of already escaped text, never ending inside an escape."""
+    if len(markdown) <= length:
+        return markdown
+    cut = markdown[:length]
+    # Drop a trailing backslash or a half entity ("&lt" without ";").
+    cut = re.sub(r"(\\+|&[#a-z0-9]*)$", "", cut)
+    return cut + "…"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'s' if count != 1 else ''}"
+
+
+# -- rows ---------------------------------------------------------------------------------
+
+
+def _change_row(change: Change) -> str:
+    match change.resource:
+        case Resource.IP_PROTECTION:
+            subject = "enabled"
+            detail = f"{code(_bool(change.before))} → {code(_bool(change.after))}"
+        case Resource.IP_WHITELIST:
+            entry = change.after if change.action is Action.CREATE else change.before
+            assert isinstance(entry, IpEntry)
+            subject = code(entry.address)
+            detail = f"id {code(entry.id)}" if entry.id else ""
+        case Resource.UNINTERCEPT:
+            subject, detail = _unintercept_cells(change)
+    return f"| {VERBS[change.action]} | {change.resource.value} | {subject} | {detail} |"
+
+
+def _unintercept_cells(change: Change) -> tuple[str, str]:
+    entry = change.after if change.after is not None else change.before
+    assert isinstance(entry, UninterceptEntry)
+    subject = f"{entry.target.value} {code(entry.value)}"
+    if change.action is Action.UPDATE:
+        assert isinstance(change.before, UninterceptEntry)
+        types = f"types {_types(change.before)} → {_types(entry)}"
+    else:
+        types = f"types {_types(entry)}"
+    return subject, f"apiUser {code(entry.api_user)}; {types}"
+
+
+def _types(entry: UninterceptEntry) -> str:
+    return ", ".join(entry.type_names) or "(none)"
+
+
+def _bool(value: object) -> str:
+    return "true" if value else "false"
+
+
+# -- the document -------------------------------------------------------------------------
+
+
+@dataclass
+class _Budget:
+    """Characters left for the document; every part is added through ``take``."""
+
+    left: int
+    parts: list[str] = field(default_factory=list)
+
+    def fits(self, part: str, reserve: int = 0) -> bool:
+        return len(part) + 1 + reserve <= self.left
+
+    def take(self, part: str) -> None:
+        self.parts.append(part)
+        self.left -= len(part) + 1
+
+
+def plan_markdown(plan: Plan, limit: int = LIMIT) -> str:
+    """The plan as a Markdown comment of fewer than ``limit`` characters, whatever its size."""
+    budget = _Budget(limit - 1 - RESERVE)
+    counts = Counter(change.action for change in plan.changes)
+    budget.take(MARKER)
+    budget.take(_heading(plan, counts))
+    budget.take("")
+    if plan.refusals:
+        _refusals(plan.refusals, budget)
+    if plan.changes:
+        _summary_table(plan, budget)
+        _details(plan, budget)
+    elif not plan.refusals:  # with refusals, "live state matches" would not be true
+        names = ", ".join(text(a.name) for a in plan.accounts[:20])
+        more = f" and {len(plan.accounts) - 20:,} more" if len(plan.accounts) > 20 else ""
+        what = _plural(len(plan.accounts), "account")
+        budget.take(f"Live state matches the manifests ({what}: {names}{more}).")
+        budget.take("")
+    # The reserve is there for this footer and for any "… and N more" line.
+    budget.left += RESERVE
+    budget.take(f"<sub>reconciler {__version__}</sub>")
+    return "\n".join(budget.parts) + "\n"
+
+
+def _heading(plan: Plan, counts: Counter[Action]) -> str:
+    if plan.refusals:
+        status = "refused"
+    elif not plan.changes:
+        return "### reconciler plan: no changes"
+    else:
+        status = "changes"
+    return f"### reconciler plan ({status}): {_totals(counts)}"
+
+
+def _refusals(refusals: Sequence[Refusal], budget: _Budget) -> None:
+    share = _Budget(min(REFUSALS_SHARE, budget.left - RESERVE))
+    count = len(refusals)
+    share.take("> [!CAUTION]")
+    share.take(
+        f"> **Refused by {_plural(count, 'safety rule')}: `apply` will not carry out this plan.**"
+    )
+    shown = 0
+    for refusal in refusals:
+        override = (
+            "`--force` overrides it" if refusal.overridable else "`--force` does not override it"
+        )
+        line = f"> - **{text(refusal.rule)}**: {text(refusal.message)} ({override})"
+        if not share.fits(line, reserve=500):
+            break
+        share.take(line)
+        shown += 1
+    if shown < count:
+        rules = Counter(r.rule for r in refusals[shown:])
+        listed = ", ".join(f"{n} × {text(rule)}" for rule, n in sorted(rules.items()))
+        share.take(f"> - … and {count - shown:,} more: {_cut(listed, 300)}")
+    share.take("")
+    for part in share.parts:
+        budget.take(part)
+
+
+def _summary_table(plan: Plan, budget: _Budget) -> None:
+    share = _Budget(min(ACCOUNTS_SHARE, budget.left - RESERVE))
+    share.take("| account | provider | add | change | delete |")
+    share.take("|---|---|--:|--:|--:|")
+    per_account = _counts_by_account(plan.changes)
+    shown = 0
+    for account in plan.accounts:
+        counts = per_account.get(account.name, Counter())
+        row = (
+            f"| {text(account.name)} | {text(account.describe())} | {counts[Action.CREATE]:,} "
+            f"| {counts[Action.UPDATE]:,} | {counts[Action.DELETE]:,} |"
+        )
+        if not share.fits(row, reserve=200):
+            break
+        share.take(row)
+        shown += 1
+    rest = plan.accounts[shown:]
+    if rest:
+        left: Counter[Action] = Counter()
+        for account in rest:
+            left.update(per_account.get(account.name, Counter()))
+        share.take(
+            f"| … and {_plural(len(rest), 'more account')} | | {left[Action.CREATE]:,} "
+            f"| {left[Action.UPDATE]:,} | {left[Action.DELETE]:,} |"
+        )
+    share.take("")
+    for part in share.parts:
+        budget.take(part)
+
+
+def _counts_by_account(changes: Iterable[Change]) -> dict[str, Counter[Action]]:
+    counts: dict[str, Counter[Action]] = {}
+    for change in changes:
+        counts.setdefault(change.account, Counter())[change.action] += 1
+    return counts
+
+
+def _details(plan: Plan, budget: _Budget) -> None:
+    by_account: dict[str, list[Change]] = {}
+    for change in plan.changes:
+        by_account.setdefault(change.account, []).append(change)
+    accounts = [a for a in plan.accounts if a.name in by_account]
+    opened = " open" if len(plan.changes) <= OPEN_UP_TO else ""
+    for index, account in enumerate(accounts):
+        changes = by_account[account.name]
+        head = _details_head(account, changes, opened)
+        if not budget.fits(head, reserve=RESERVE):
+            rest = accounts[index:]
+            left = Counter(c.action for a in rest for c in by_account[a.name])
+            names = _cut(", ".join(text(a.name) for a in rest[:10]), 300)
+            more = ", …" if len(rest) > 10 else ""
+            budget.take(
+                f"… and the changes of {_plural(len(rest), 'more account')} "
+                f"({names}{more}): {_breakdown(left)}. See the full plan in the job's output."
+            )
+            budget.take("")
+            return
+        budget.take(head)
+        _change_table(changes, budget)
+        budget.take("</details>")
+        budget.take("")
+
+
+def _details_head(account: Account, changes: Sequence[Change], opened: str) -> str:
+    counts = Counter(c.action for c in changes)
+    return (
+        f"<details{opened}><summary><b>{_html(account.name)}</b> "
+        f"({_html(account.describe())}): {_totals(counts)}</summary>\n\n"
+        "| | resource | entry | details |\n|---|---|---|---|"
+    )
+
+
+def _change_table(changes: Sequence[Change], budget: _Budget) -> None:
+    shown = 0
+    for change in changes[:ROWS_PER_ACCOUNT]:
+        row = _change_row(change)
+        if not budget.fits(row, reserve=RESERVE):
+            break
+        budget.take(row)
+        shown += 1
+    if shown < len(changes):
+        left = Counter(c.action for c in changes[shown:])
+        budget.take("")
+        budget.take(
+            f"… and {len(changes) - shown:,} more: {_breakdown(left)}. "
+            "See the full plan in the job's output."
+        )
+    budget.take("")

@@ -1,0 +1,410 @@
+"""Saved plans: ``plan --out FILE`` writes one, ``apply --plan FILE`` loads, checks and runs it.
+
+A saved plan is the JSON plan document (``render.plan_document``) plus what apply needs without
+the manifests (``schemas/plan.schema.json``): each account's definition with credential
+*references*, the list policies, a digest of every manifest read, and the live state the plan saw
+in a compact keyed form with a digest per account (``staleness``). Apply reads live state again
+and compares it entry by entry with what the plan saw: any difference makes the plan stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing import Resource as SchemaResource
+
+from reconciler import __version__, render
+from reconciler.addresses import canonical_ip_entry
+from reconciler.checks import endpoint_problem
+from reconciler.dataclass_json import ShapeError, from_json, to_json
+from reconciler.errors import InputError
+from reconciler.model import (
+    UNINTERCEPT_TYPES,
+    Account,
+    AccountDesired,
+    AccountLive,
+    DesiredState,
+    IpEntry,
+    ListPolicy,
+    Provider,
+    Target,
+    UninterceptEntry,
+)
+from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
+from reconciler.safety import INCOMPLETE, LIST_NAMES
+from reconciler.staleness import (
+    LISTS,
+    PROTECTION,
+    UNINTERCEPT,
+    WHITELIST,
+    StaleEntry,
+    differences,
+    digest,
+    snapshot,
+)
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+PROVIDER_OF = {
+    Resource.IP_PROTECTION: Provider.ALIYUN_DM,
+    Resource.IP_WHITELIST: Provider.ALIYUN_DM,
+    Resource.UNINTERCEPT: Provider.SENDCLOUD,
+}
+
+
+# -- schemas --------------------------------------------------------------------------------
+
+
+@cache
+def schema(name: Literal["plan", "report"]) -> dict[str, Any]:
+    """``schemas/{name}.schema.json``, read once from the package."""
+    with (SCHEMA_DIR / f"{name}.schema.json").open(encoding="utf-8") as stream:
+        loaded: dict[str, Any] = json.load(stream)
+    return loaded
+
+
+@cache
+def validator(name: Literal["plan", "report"]) -> Any:
+    """A draft 2020-12 validator of the plan or report schema (the report refers to the plan)."""
+    registry: Registry[Any] = Registry().with_resources(
+        (schema(n)["$id"], SchemaResource.from_contents(schema(n))) for n in ("plan", "report")
+    )
+    return Draft202012Validator(schema(name), registry=registry)
+
+
+# -- building a saved plan ------------------------------------------------------------------
+
+
+def saved_document(
+    plan: Plan,
+    state: DesiredState,
+    live: Mapping[str, AccountLive],
+    *,
+    sandbox: bool,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The saved form of ``plan``, made from ``state`` (the manifests: account definitions as
+    written, not as a sandbox rewrote them) and ``live`` (what the plan was diffed against)."""
+    document = render.plan_document(plan)
+    wants = [state.accounts[account.name] for account in plan.accounts]
+    document["accounts"] = [
+        {**entry, **to_json(want.account)}
+        for entry, want in zip(document["accounts"], wants, strict=True)
+    ]
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    document["created_at"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    document["reconciler_version"] = __version__
+    document["sandbox"] = sandbox
+    document["manifests"] = {path: _file_digest(path) for path in state.files}
+    document["policies"] = {want.account.name: _policies(want) for want in wants}
+    document["live"] = {}
+    for want in wants:
+        keep: dict[str, Collection[str]] = {
+            WHITELIST: want.whitelist or {},
+            UNINTERCEPT: want.unintercepts or {},
+        }
+        seen = snapshot(want, live.get(want.account.name, AccountLive()), keep)
+        document["live"][want.account.name] = {"digest": digest(seen), **seen}
+    return document
+
+
+def _policies(want: AccountDesired) -> dict[str, Any]:
+    policies: dict[str, Any] = {}
+    if want.whitelist is not None:
+        policies[WHITELIST] = to_json(want.whitelist_policy)
+    if want.unintercepts is not None:
+        policies[UNINTERCEPT] = to_json(want.unintercept_policy)
+    return policies
+
+
+def _file_digest(path: str) -> str:
+    try:
+        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"cannot read manifest {path} again: {exc.strerror}") from None
+
+
+# -- loading a saved plan -------------------------------------------------------------------
+
+
+@dataclass
+class SavedPlan:
+    """A saved plan as apply needs it."""
+
+    path: Path
+    plan: Plan
+    accounts: list[AccountDesired]  # what to read again: the account and what it manages
+    seen: dict[str, dict[str, Any]]  # account name -> live state seen (``snapshot`` form)
+    sandbox: bool
+    created_at: str
+
+
+def load(path: Path) -> SavedPlan:
+    """Read, validate and check ``path``; every way it can be wrong is an ``InputError``
+    naming the file (exit 3)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"plan file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a saved plan (not UTF-8 text)") from None
+    except OSError as exc:
+        raise InputError(f"cannot read plan file {path}: {exc.strerror}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}:{exc.lineno}:{exc.colno}: not a saved plan: invalid JSON ({exc.msg}); "
+            "was it truncated or edited? Save it again with plan --out"
+        ) from None
+    if not isinstance(document, dict):
+        raise InputError(f"{path}: not a saved plan (a JSON object was expected)")
+    version = document.get("format_version")
+    if type(version) is not int or version != render.FORMAT_VERSION:
+        raise InputError(
+            f"{path}: plan format_version {version!r} is not supported: reconciler "
+            f"{__version__} reads format_version {render.FORMAT_VERSION}; make the plan again"
+        )
+    if "live" not in document:
+        raise InputError(
+            f"{path}: this plan has no saved live state (plan --format json prints one for "
+            "reading only); save a plan to apply with plan --out FILE"
+        )
+    # One error per place: the schema's conditional parts can say the same thing twice.
+    errors: dict[str, Any] = {}
+    for error in validator("plan").iter_errors(document):
+        errors.setdefault(_json_path(error.absolute_path), error)
+    if errors:
+        lines = [_schema_error(where, e) for where, e in sorted(errors.items())]
+        shown = "\n  ".join(lines[:5])
+        more = f"\n  ... and {len(lines) - 5} more" if len(lines) > 5 else ""
+        raise InputError(
+            f"{path}: not a valid saved plan (schemas/plan.schema.json):\n  {shown}{more}"
+        )
+    try:
+        saved = _build(path, document)
+        _verify(saved, document)
+    except ShapeError as exc:
+        raise InputError(
+            f"{path}: not a valid saved plan: {exc} (was it edited? save it again with plan --out)"
+        ) from None
+    return saved
+
+
+def _schema_error(where: str, error: Any) -> str:
+    message = str(error.message)
+    # jsonschema quotes the offending value, which can be a whole list: keep lines short.
+    return f"{where}: {message if len(message) <= 160 else message[:157] + '...'}"
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+    return text.lstrip(".") or "(top level)"
+
+
+def _build(path: Path, document: Mapping[str, Any]) -> SavedPlan:
+    accounts: list[Account] = []
+    for i, entry in enumerate(document["accounts"]):
+        account = from_json(Account, entry, f"accounts[{i}]")
+        problem = endpoint_problem(account.endpoint)
+        if problem is not None:
+            raise ShapeError(f"accounts[{i}].endpoint", problem[0])
+        accounts.append(account)
+    names = [a.name for a in accounts]
+    for part in ("live", "policies"):
+        if sorted(document[part]) != sorted(names) or len(set(names)) != len(names):
+            raise ShapeError(part, "must hold each account of `accounts` exactly once")
+    seen: dict[str, dict[str, Any]] = {}
+    wants: list[AccountDesired] = []
+    for account in accounts:
+        section = dict(document["live"][account.name])
+        if section.pop("digest") != digest(section):
+            raise ShapeError(f"live.{account.name}", "does not match its digest")
+        seen[account.name] = section
+        wants.append(_managed(account, section, document["policies"][account.name]))
+    plan = Plan(
+        accounts=accounts,
+        changes=[_change(c, f"changes[{i}]") for i, c in enumerate(document["changes"])],
+        refusals=[_refusal(r, f"refusals[{i}]") for i, r in enumerate(document["refusals"])],
+    )
+    return SavedPlan(path, plan, wants, seen, document["sandbox"], document["created_at"])
+
+
+def _managed(
+    account: Account, seen: Mapping[str, Any], policies: Mapping[str, Any]
+) -> AccountDesired:
+    """What to read again for ``account``: the resources the plan saw. The values here only
+    mark a resource as managed (``None`` means not); providers read what is marked."""
+    where = f"policies.{account.name}"
+    want = AccountDesired(account)
+    if PROTECTION in seen:
+        want.protection = bool(seen[PROTECTION]["enabled"])
+    if set(policies) != {r for r in LISTS if r in seen}:
+        raise ShapeError(
+            where, "must hold a policy for each list of the live state, and only those"
+        )
+    if WHITELIST in seen:
+        want.whitelist = {}
+        want.whitelist_policy = from_json(ListPolicy, policies[WHITELIST], f"{where}.{WHITELIST}")
+    if UNINTERCEPT in seen:
+        want.unintercepts = {}
+        want.unintercept_policy = from_json(
+            ListPolicy, policies[UNINTERCEPT], f"{where}.{UNINTERCEPT}"
+        )
+    return want
+
+
+def change_from_dict(data: Mapping[str, Any]) -> Change:
+    """A ``Change`` from its JSON form (``Change.as_dict``), already schema-valid."""
+    resource = Resource(data["resource"])
+    return Change(
+        account=data["account"],
+        resource=resource,
+        action=Action(data["action"]),
+        key=data["key"],
+        before=value_from_json(resource, data["before"]),
+        after=value_from_json(resource, data["after"]),
+    )
+
+
+def value_from_json(resource: Resource, data: Mapping[str, Any] | None) -> Value:
+    """A change's ``before`` or ``after`` from its JSON form."""
+    if data is None:
+        return None
+    match resource:
+        case Resource.IP_PROTECTION:
+            return bool(data["enabled"])
+        case Resource.IP_WHITELIST:
+            return IpEntry(address=data["address"], id=data.get("id"))
+        case Resource.UNINTERCEPT:
+            target = Target.EMAIL if "email" in data else Target.DOMAIN
+            types_ = frozenset(UNINTERCEPT_TYPES[name] for name in data["types"])
+            return UninterceptEntry(data["apiUser"], target, data[target.value], types_)
+    raise AssertionError(resource)
+
+
+def plan_from_document(document: Mapping[str, Any]) -> Plan:
+    """The ``Plan`` of a schema-valid saved plan document (accounts as saved); ``ShapeError``
+    if a part of it cannot be read back."""
+    return _build(Path("-"), document).plan
+
+
+def _change(data: Mapping[str, Any], where: str) -> Change:
+    try:
+        return change_from_dict(data)
+    except (KeyError, ValueError) as exc:  # the schema admits what this cannot read
+        raise ShapeError(where, f"unreadable change ({exc})") from None
+
+
+def _refusal(data: Mapping[str, Any], where: str) -> Refusal:
+    # A refusal that does not say it may be overridden is not: --force must not gain power
+    # from a key left out.
+    refusal: Refusal = from_json(Refusal, {"overridable": False, **data}, where)
+    return refusal
+
+
+def _verify(saved: SavedPlan, document: Mapping[str, Any]) -> None:
+    """Check that the changes are what a plan could make from the live state it saw, so that a
+    hand-edited change cannot slip through as "reviewed"."""
+    if document["summary"] != saved.plan.summary:
+        raise ShapeError("summary", "does not count the changes")
+    providers = {a.name: a.provider for a in saved.plan.accounts}
+    for i, change in enumerate(saved.plan.changes):
+        where = f"changes[{i}]"
+        if change.account not in providers:
+            raise ShapeError(where, f"account {change.account!r} is not in `accounts`")
+        if providers[change.account] is not PROVIDER_OF[change.resource]:
+            raise ShapeError(where, f"{change.resource.value} is not a resource of its provider")
+        seen = saved.seen[change.account]
+        if change.resource.value not in seen:
+            raise ShapeError(where, f"the plan saw no live {change.resource.value}")
+        problem = _inconsistency(change, seen[change.resource.value])
+        if problem:
+            raise ShapeError(where, problem)
+
+
+def _inconsistency(change: Change, seen: Any) -> str | None:
+    before, after = change.before, change.after
+    match change.resource:
+        case Resource.IP_PROTECTION:
+            if before != seen["enabled"] or after == before:
+                return "does not match the protection switch the plan saw"
+        case Resource.IP_WHITELIST:
+            entry = after if change.action is Action.CREATE else before
+            assert isinstance(entry, IpEntry)
+            if entry.address != change.key:
+                return "its key is not its address"
+            if change.action is Action.CREATE:
+                if change.key in seen:
+                    return "creates an address the plan saw present"
+                try:
+                    canonical = canonical_ip_entry(change.key)
+                except ValueError as exc:
+                    return f"invalid address: {exc}"
+                if canonical != change.key:
+                    return f"address not normalized (the plan writes {canonical})"
+            elif entry.id not in seen.get(change.key, ()):
+                return "deletes a record id the plan did not see"
+        case Resource.UNINTERCEPT:
+            for entry in (before, after):
+                if isinstance(entry, UninterceptEntry) and entry.key != change.key:
+                    return "its key is not its entry's"
+            if (change.action is Action.CREATE) == (change.key in seen):
+                return "does not match the entries the plan saw"
+            if change.action is Action.UPDATE:
+                assert isinstance(before, UninterceptEntry)
+                assert isinstance(after, UninterceptEntry)
+                if before.as_dict() != seen[change.key] or before.types == after.types:
+                    return "does not match the entry the plan saw"
+    return None
+
+
+# -- what changed since ---------------------------------------------------------------------
+
+
+def stale_entries(saved: SavedPlan, live: Mapping[str, AccountLive]) -> list[StaleEntry]:
+    """Every entry the plan saw, or would see now, that differs in ``live``; none: not stale."""
+    stale: list[StaleEntry] = []
+    for want in saved.accounts:
+        name = want.account.name
+        seen = saved.seen[name]
+        planned = {(c.resource.value, c.key): c.action.value for c in saved.plan.changes_for(name)}
+        # Entries the plan saw or changes stay in view whatever the policies say.
+        keep = {r: set(seen.get(r, ())) | {k for (res, k) in planned if res == r} for r in LISTS}
+        now = snapshot(want, live.get(name, AccountLive()), keep)
+        stale.extend(differences(name, seen, now, planned))
+    return stale
+
+
+def incomplete(saved: SavedPlan, live: Mapping[str, AccountLive]) -> list[Refusal]:
+    """Safety rule 4 on the live state read again: a list returned short is never written."""
+    refusals: list[Refusal] = []
+    for want in saved.accounts:
+        name = want.account.name
+        have = live.get(name, AccountLive())
+        lists = (
+            (WHITELIST, have.whitelist, have.whitelist_total),
+            (UNINTERCEPT, have.unintercepts, have.unintercept_total),
+        )
+        for resource, entries, total in lists:
+            if entries is not None and total is not None and len(entries) < total:
+                refusals.append(
+                    Refusal(
+                        INCOMPLETE,
+                        f"{name}: the provider returned {len(entries)} of the {total} entries "
+                        f"its {LIST_NAMES[resource]} says it holds; nothing was applied (run "
+                        "again later; --force does not override this)",
+                        name,
+                        resource,
+                        overridable=False,
+                    )
+                )
+    return refusals

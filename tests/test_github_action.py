@@ -1,0 +1,267 @@
+"""The GitHub composite action, its script run against the sandbox, and the example workflows."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.markdown import MARKER
+from tests.cli_helpers import EXAMPLES, REPO, run_cli, write
+
+ACTION_DIR = REPO / ".github" / "actions" / "reconciler"
+RUN_SH = ACTION_DIR / "run.sh"
+WORKFLOWS = EXAMPLES / "github"
+
+
+@dataclass
+class Run:
+    code: int
+    log: str
+    outputs: dict[str, str]
+    summary: str
+
+    @property
+    def markdown(self) -> str:
+        return Path(self.outputs["markdown-file"]).read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A checkout: the examples as manifests, and `reconciler` on PATH as pip would put it."""
+    shutil.copytree(EXAMPLES, tmp_path / "work" / "examples")
+    shim = write(
+        tmp_path / "bin" / "reconciler",
+        f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n',
+    )
+    shim.chmod(0o755)
+    return tmp_path
+
+
+def _run(repo: Path, command: str, **inputs: str) -> Run:
+    """run.sh as the action's step runs it, with GitHub's files pointed at temp files."""
+    output, summary = repo / "github_output", repo / "step_summary"
+    output.write_text("")
+    summary.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "SENDCLOUD_"))}
+    env.update(
+        PATH=f"{repo / 'bin'}{os.pathsep}{env['PATH']}",
+        PYTHONPATH=str(REPO),
+        RUNNER_TEMP=str(repo / "runner_temp"),
+        GITHUB_OUTPUT=str(output),
+        GITHUB_STEP_SUMMARY=str(summary),
+        RECONCILER_COMMAND=command,
+        RECONCILER_PATHS="examples/",
+        RECONCILER_SANDBOX="true",
+    )
+    env.update({f"RECONCILER_{k.upper()}": v for k, v in inputs.items()})
+    proc = subprocess.run(
+        ["bash", str(RUN_SH)],
+        cwd=repo / "work", env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return Run(proc.returncode, proc.stdout + proc.stderr, outputs, summary.read_text())
+
+
+def test_plan_with_changes_succeeds_and_reports_them(repo: Path) -> None:
+    run = _run(repo, "plan")
+    assert run.code == 0, run.log
+    assert run.outputs["exitcode"] == "2"
+    assert run.outputs["has-changes"] == "true"
+    assert run.markdown.startswith(MARKER + "\n")
+    assert "5 to add, 2 to change, 2 to delete" in run.markdown
+    assert run.summary == run.markdown  # the step summary shows the plan
+    saved = json.loads(Path(run.outputs["plan-file"]).read_text())
+    assert saved["summary"] == {"create": 5, "update": 2, "delete": 2}
+
+
+def test_drift_fails_until_apply_converges(repo: Path) -> None:
+    drift = _run(repo, "drift")
+    assert drift.code == 2, drift.log
+    assert drift.outputs["exitcode"] == "2" and drift.outputs["has-changes"] == "true"
+    assert "::error::reconciler drift exited 2: live state drifted" in drift.log
+
+    applied = _run(repo, "apply")
+    assert applied.code == 0, applied.log
+    assert applied.outputs["exitcode"] == "0"
+    assert "Apply: 9 applied, 0 failed, 0 skipped." in applied.log
+    assert applied.summary.startswith("### reconciler apply: exit code 0")
+
+    for command in ("drift", "plan"):
+        clean = _run(repo, command)
+        assert clean.code == 0, clean.log
+        assert clean.outputs["exitcode"] == "0" and clean.outputs["has-changes"] == "false"
+        assert "no changes" in clean.markdown
+
+
+def test_apply_carries_out_the_reviewed_plan(repo: Path) -> None:
+    plan = _run(repo, "plan", plan_file=str(repo / "reviewed.json"))
+    assert plan.outputs["exitcode"] == "2", plan.log
+    applied = _run(repo, "apply", plan_file=str(repo / "reviewed.json"), paths="")
+    assert applied.code == 0, applied.log
+    assert "Applying the reviewed plan" in applied.log
+    assert "9 applied" in applied.log
+    stale = _run(repo, "apply", plan_file=str(repo / "reviewed.json"), paths="")
+    assert stale.code == 4, stale.log  # live state moved on since the plan was made
+    assert stale.outputs["exitcode"] == "4"
+
+
+def test_a_refused_plan_fails_but_still_reports(repo: Path) -> None:
+    write(
+        repo / "work" / "examples" / "directmail" / "ip-whitelist.yaml",
+        "apiVersion: reconciler/v1\nkind: IpWhitelist\nmetadata: {name: prod}\n"
+        "spec: {account: prod-dm, entries: []}\n",
+    )
+    run = _run(repo, "plan")
+    assert run.code == 4, run.log
+    assert run.outputs["exitcode"] == "4" and run.outputs["has-changes"] == "true"
+    assert "> [!CAUTION]" in run.markdown and "emptying" in run.markdown
+    assert "refused by a safety rule" in run.log
+    softly = _run(repo, "plan", fail="false", accounts="prod-sc")
+    assert softly.code == 0 and softly.outputs["exitcode"] == "2"  # prod-dm not planned
+
+
+def test_bad_input_fails_with_exit_3(repo: Path) -> None:
+    assert _run(repo, "destroy").code == 3
+    missing = _run(repo, "plan", paths="no-such-dir/")
+    assert missing.code == 3 and missing.outputs["exitcode"] == "3"
+    assert _run(repo, "plan", paths="").code == 3
+
+
+# -- action.yml and the workflows, as GitHub reads them ----------------------------------
+
+
+def _load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    # YAML 1.1 reads the key `on` as true; GitHub reads it as "on".
+    triggers = workflow.get("on", workflow.get(True))
+    assert isinstance(triggers, dict)
+    return triggers
+
+
+def _steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_action_inputs_and_outputs_are_consistent() -> None:
+    action = _load(ACTION_DIR / "action.yml")
+    assert action["runs"]["using"] == "composite"
+    text = (ACTION_DIR / "action.yml").read_text()
+    used = set(re.findall(r"inputs\.([a-z-]+)", text))
+    assert used <= set(action["inputs"]), used - set(action["inputs"])
+    assert set(action["inputs"]) <= used, "an input nothing reads"
+    steps = action["runs"]["steps"]
+    run = next(step for step in steps if step.get("id") == "run")
+    assert 'bash "$GITHUB_ACTION_PATH/run.sh"' in run["run"]
+    written = set(re.findall(r'echo "([a-z-]+)=', RUN_SH.read_text()))
+    for name, output in action["outputs"].items():
+        assert output["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
+        assert name in written
+    # Inputs reach scripts through the environment only: no ${{ }} inside a run script.
+    assert all("${{" not in step.get("run", "") for step in steps)
+    install = next(step for step in steps if step.get("name") == "Install reconciler")
+    assert "$GITHUB_ACTION_PATH/../../.." in install["run"]
+    assert (ACTION_DIR / "../../..").resolve() == REPO
+
+
+def _action_uses(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    return [s for s in _steps(workflow) if ".github/actions/reconciler@" in s.get("uses", "")]
+
+
+@pytest.mark.parametrize("name", ["plan.yml", "apply.yml", "drift.yml"])
+def test_workflows_use_the_action_with_declared_inputs(name: str) -> None:
+    inputs = set(_load(ACTION_DIR / "action.yml")["inputs"])
+    workflow = _load(WORKFLOWS / name)
+    uses = _action_uses(workflow)
+    assert uses, f"{name} does not run the action"
+    for step in uses:
+        assert step["uses"].endswith(".github/actions/reconciler@main")
+        assert set(step.get("with", {})) <= inputs
+    text = (WORKFLOWS / name).read_text()
+    for variable in re.findall(r"(ALIBABA_CLOUD_\w+|SENDCLOUD_\w+): (.+)", text):
+        assert variable[1].startswith("${{ secrets."), variable
+    assert workflow["permissions"]["contents"] == "read"
+
+
+def test_plan_workflow_comments_once_and_keeps_the_plan() -> None:
+    workflow = _load(WORKFLOWS / "plan.yml")
+    assert "pull_request" in _triggers(workflow)
+    assert workflow["permissions"]["pull-requests"] == "write"
+    steps = _steps(workflow)
+    comment = next(s for s in steps if s.get("uses", "").startswith("actions/github-script@"))
+    assert MARKER in comment["with"]["script"]
+    assert "updateComment" in comment["with"]["script"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == "reconciler-plan"
+
+
+def test_apply_workflow_never_overlaps_and_prefers_the_reviewed_plan() -> None:
+    workflow = _load(WORKFLOWS / "apply.yml")
+    assert _triggers(workflow)["push"]["branches"] == ["main"]
+    assert workflow["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
+    job = next(iter(workflow["jobs"].values()))
+    assert job["environment"]
+    commands = [s["with"] for s in _action_uses(workflow)]
+    assert [c["command"] for c in commands] == ["apply", "apply"]
+    assert "plan-file" in commands[0] and "plan-file" not in commands[1]
+    assert "reconciler-plan" in (WORKFLOWS / "apply.yml").read_text()  # the plan's artifact
+
+
+def test_drift_workflow_is_scheduled_and_fails_on_drift() -> None:
+    workflow = _load(WORKFLOWS / "drift.yml")
+    triggers = _triggers(workflow)
+    assert triggers["schedule"][0]["cron"]
+    assert "workflow_dispatch" in triggers
+    assert [s["with"]["command"] for s in _action_uses(workflow)] == ["drift"]
+    assert workflow["concurrency"]["group"] != "reconciler-apply"
+    last = _steps(workflow)[-1]
+    assert "exit 1" in last["run"] and "exitcode != '0'" in last["if"]
+
+
+def test_workflows_beside_the_examples_are_not_read_as_manifests(tmp_path: Path) -> None:
+    assert (WORKFLOWS / ".reconcilerignore").exists()
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    result = run_cli("validate", "examples/", cwd=tmp_path)
+    assert result.code == 0, result
+    assert result.out.startswith("Valid: 6 files, 2 accounts")
+    # Named directly, the directory is read (and its workflows are not manifests).
+    direct = run_cli("validate", "examples/github/plan.yml", cwd=tmp_path)
+    assert direct.code == 3 and "plan.yml:" in direct.err
+
+
+# -- pre-commit ---------------------------------------------------------------------------
+
+
+def test_pre_commit_hook_validates_the_whole_manifest_set(tmp_path: Path) -> None:
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in hooks if h["id"] == "reconciler-validate")
+    assert hook["language"] == "python"
+    assert re.search(hook["files"], "manifests/x.yaml") and re.search(hook["files"], "a.yml")
+    assert not re.search(hook["files"], "README.md")
+    entry = hook["entry"].split()
+    assert entry[:2] == ["reconciler", "validate"]
+    # pre-commit runs `entry args` (and the file names, which this hook does not pass).
+    assert hook["pass_filenames"] is False
+    shutil.copytree(EXAMPLES, tmp_path / "manifests")
+    ok = run_cli(*entry[1:], *hook["args"], cwd=tmp_path)
+    assert ok.code == 0, ok
+    write(tmp_path / "manifests" / "broken.yaml", "apiVersion: reconciler/v1\nkind: Nope\n")
+    bad = run_cli(*entry[1:], *hook["args"], cwd=tmp_path)
+    assert bad.code == 3 and "manifests/broken.yaml:2:" in bad.err
+    # Why not the changed files alone: a list without its account does not validate.
+    alone = run_cli("validate", "manifests/sendcloud/unintercept-all.yaml", cwd=tmp_path)
+    assert alone.code == 3 and "unknown account 'prod-sc'" in alone.err
