@@ -7,11 +7,18 @@ Pure functions on strings: manifests and live state are both canonicalized here,
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 
 _DIGITS = frozenset("0123456789")
 _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 _MAX_IPV4 = (1 << 32) - 1
+# What the checks below accept in the common case, all ASCII, decided in one match: labels of
+# letters, digits and inner '-', at most 63 characters each; a local part of printable ASCII
+# without spaces or '@'. Anything else takes the slow path, which also says what is wrong.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PLAIN_DOMAIN = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})+", re.ASCII)
+_PLAIN_LOCAL = re.compile(r"[!-?A-~]{1,64}@")
 
 # SPEC §2: any overlap with these makes an entry non-public (the console rejects it).
 NON_PUBLIC_NETWORKS: tuple[ipaddress.IPv4Network, ...] = tuple(
@@ -168,6 +175,8 @@ def canonical_domain(text: str) -> str:
     domain = text.strip()
     if domain.endswith("."):
         domain = domain[:-1]
+    if _PLAIN_DOMAIN.fullmatch(domain):
+        return domain
     if not domain:
         raise ValueError("empty domain")
     if "." not in domain:
@@ -202,6 +211,9 @@ def canonical_email(text: str) -> str:
     Pragmatic, not RFC 5322: one '@', a non-empty local part without spaces, a valid domain.
     """
     email = text.strip()
+    plain = _PLAIN_LOCAL.match(email)
+    if plain is not None and _PLAIN_DOMAIN.fullmatch(email, plain.end()):
+        return email
     if email.count("@") != 1:
         raise ValueError(f"'{email}' must contain exactly one '@'")
     local, _, domain = email.partition("@")

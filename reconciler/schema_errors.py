@@ -243,15 +243,16 @@ def _errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
         for error in _validator().iter_errors(data):
             yield error, tuple(error.absolute_path)
         return
+    project, shape_of = projector
     index_of: dict[Hashable, int] = {}
     shapes: list[Any] = []
     members: list[list[int]] = []
     for index, entry in enumerate(entries):
-        key, shape = projector(entry)
+        key = project(entry)
         slot = index_of.get(key)
         if slot is None:
             slot = index_of[key] = len(shapes)
-            shapes.append(shape)
+            shapes.append(shape_of(entry))
             members.append([])
         members[slot].append(index)
     shadow = dict(data)
@@ -266,9 +267,12 @@ def _errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
 
 
 _ENTRIES: PathKey = ("spec", "entries")
+_BLANK: Hashable = (str, "")  # _freeze("")
 # Keywords that never look at the instance.
 _NEUTRAL = frozenset({"description", "title", "default", "$comment", "examples"})
-_Projector = Callable[[Any], tuple[Hashable, Any]]
+# How to project an entry: its projection's hashable identity, and the projection itself
+# (asked for only once per distinct identity).
+_Projector = tuple[Callable[[Any], Hashable], Callable[[Any], Any]]
 
 
 def _entries(data: Any) -> list[Any] | None:
@@ -328,7 +332,10 @@ def _projector(kind: str) -> _Projector | None:
     if schema is None:
         return None
     if _is_plain_string(schema):
-        return lambda entry: ("", "") if isinstance(entry, str) else (_freeze(entry), entry)
+        return (
+            lambda entry: "" if isinstance(entry, str) else _freeze(entry),
+            lambda entry: "" if isinstance(entry, str) else entry,
+        )
     structural = _NEUTRAL | {"type", "properties", "additionalProperties", "required", "oneOf"}
     if (
         schema.get("type") != "object"
@@ -341,13 +348,24 @@ def _projector(kind: str) -> _Projector | None:
         name for name, sub in schema.get("properties", {}).items() if _is_plain_string(sub)
     )
 
-    def project(entry: Any) -> tuple[Hashable, Any]:
+    def identity(entry: Any) -> Hashable:
         if not isinstance(entry, dict):
-            return _freeze(entry), entry
-        shape = {
+            return _freeze(entry)
+        # _freeze of the projection, built directly: this runs once per entry.
+        return (
+            "map",
+            tuple(
+                (key, _BLANK if key in blank and isinstance(value, str) else _freeze(value))
+                for key, value in entry.items()
+            ),
+        )
+
+    def shape_of(entry: Any) -> Any:
+        if not isinstance(entry, dict):
+            return entry
+        return {
             key: "" if key in blank and isinstance(value, str) else value
             for key, value in entry.items()
         }
-        return _freeze(shape), shape
 
-    return project
+    return identity, shape_of

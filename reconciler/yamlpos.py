@@ -3,8 +3,8 @@
 PyYAML's composer expands aliases, silently keeps the last of duplicate keys and forgets
 positions. This module builds values straight from the parser's events instead, so that:
 
-- every value's (line, column) is recorded under its path in the document, and every mapping
-  key's separately (an "unknown key" error points at the key, not at its value);
+- every value's (line, column) is recorded, and every mapping key's too (an "unknown key" error
+  points at the key, not at its value), in a tree shaped like the value (``Marks``);
 - duplicate keys, anchors, aliases, non-string keys and non-standard tags are errors (aliases are
   never expanded, so an alias bomb costs nothing);
 - scalars resolve exactly as ``yaml.safe_load`` resolves them (YAML 1.1: ``yes`` is true).
@@ -54,7 +54,17 @@ _MAP_TAG = _TAG + "map"
 _SCALAR_TAGS = frozenset(
     _TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp", "binary")
 )
+# First characters of the plain scalars an implicit resolver may read as something other than a
+# string (``yes``, ``1``, ``~``, ``<<``...); any other non-empty plain scalar is a string.
+_RESOLVED_FIRST = frozenset(Resolver.yaml_implicit_resolvers)
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
+
+
+# Where each value of a document was written, in a tree shaped like the value: a mapping's marks
+# map each key to (key line, key column, value line, value column, the value's marks); a list's
+# marks hold (line, column, the item's marks) per item; a scalar has no marks (None). Positions
+# are 1-based. One small tuple per value, instead of a path tuple per value and per key.
+Marks = dict[str, tuple[int, int, int, int, Any]] | list[tuple[int, int, Any]] | None
 
 
 @dataclass
@@ -64,26 +74,39 @@ class Document:
     file: str
     index: int  # 0-based position of the document in its file
     data: Any
-    positions: dict[PathKey, LineColumn] = field(default_factory=dict)
-    key_positions: dict[PathKey, LineColumn] = field(default_factory=dict)
+    start: LineColumn = (1, 1)  # where the value begins
+    marks: Marks = None  # see ``Marks``
     # Paths where an alias stood; their value is None and already reported.
     aliases: set[PathKey] = field(default_factory=set)
 
+    def _find(self, path: Sequence[str | int]) -> tuple[int, LineColumn, LineColumn | None]:
+        """How many parts of ``path`` are recorded, where the value there starts, and where
+        its key is written (None unless the last recorded part is a mapping key)."""
+        where, key_where = self.start, None
+        marks = self.marks
+        depth = 0
+        for part in path:
+            if type(marks) is dict and type(part) is str and part in marks:
+                key_line, key_column, line, column, marks = marks[part]
+                where, key_where = (line, column), (key_line, key_column)
+            elif type(marks) is list and type(part) is int and 0 <= part < len(marks):
+                line, column, marks = marks[part]
+                where, key_where = (line, column), None
+            else:
+                break
+            depth += 1
+        return depth, where, key_where
+
     def position(self, path: Sequence[str | int] = ()) -> Position:
         """Where the value at ``path`` starts, or its nearest recorded ancestor."""
-        key = tuple(path)
-        while key not in self.positions and key:
-            key = key[:-1]
-        line, column = self.positions.get(key, (1, 1))
+        _, (line, column), _ = self._find(path)
         return Position(self.file, line, column)
 
     def key_position(self, path: Sequence[str | int]) -> Position:
         """Where the mapping key introducing ``path`` is written (the value's place if none)."""
-        key = tuple(path)
-        if key in self.key_positions:
-            line, column = self.key_positions[key]
-            return Position(self.file, line, column)
-        return self.position(key)
+        depth, where, key_where = self._find(path)
+        line, column = key_where if key_where is not None and depth == len(path) else where
+        return Position(self.file, line, column)
 
     def under_alias(self, path: Sequence[str | int]) -> bool:
         """True if ``path`` is at or below a rejected alias (its errors would only repeat that)."""
@@ -95,22 +118,41 @@ class Document:
 _NO_KEY: Any = object()  # the next node is a key
 _SKIP_VALUE: Any = object()  # the key was rejected: compose the next node but drop it
 _IN_COMPLEX_KEY: Any = object()  # a collection used as a key is being consumed
+_INVALID: Any = object()  # a scalar that could not be read (already reported)
+
+# A manifest nests six levels deep; anything far deeper is an attack or an accident, and
+# checking it would recurse without bound.
+MAX_DEPTH = 64
+
+
+class _TooDeep(Exception):
+    """Stops composing a file nested deeper than ``MAX_DEPTH``; the problem is recorded."""
 
 
 class _Frame:
     """An open mapping or sequence during composition."""
 
-    __slots__ = ("container", "is_list", "key", "path")
+    __slots__ = ("container", "is_list", "key", "key_column", "key_line", "marks", "path")
 
-    def __init__(self, container: dict[str, Any] | list[Any], path: PathKey | None) -> None:
-        self.container = container
+    def __init__(
+        self, container: dict[str, Any] | list[Any], path: PathKey | None, marks: Marks
+    ) -> None:
+        # Typed loosely: a mapping's frame holds dicts, a list's frame lists (see ``Marks``).
+        self.container: Any = container
         self.is_list = isinstance(container, list)
-        self.path = path  # None: the collection is being dropped (rejected key or its value)
+        # None for both: the collection is being dropped (a rejected key or its value).
+        self.path = path
+        self.marks: Any = marks
         self.key: Any = _NO_KEY
+        self.key_line = self.key_column = 0  # where the current key is written
 
 
 class _Composer:
-    """Builds documents from parser events; collects problems instead of stopping at the first."""
+    """Builds documents from parser events; collects problems instead of stopping at the first.
+
+    ``run`` handles the common event, an untagged scalar inside a collection, inline: a
+    100,000-entry manifest is some 700,000 events and per-event calls dominated its cost.
+    """
 
     def __init__(self, file: str) -> None:
         self.file = file
@@ -131,19 +173,50 @@ class _Composer:
 
     def run(self, text: str) -> None:
         loader = _LOADER(text)
+        stack = self._stack
+        plain = self._plain
         try:
             get_event = loader.get_event
-            while loader.check_event():
-                event = get_event()
+            while (event := get_event()) is not None:
                 cls = type(event)
-                if cls is ScalarEvent or cls is MappingStartEvent or cls is SequenceStartEvent:
-                    if self._document is not None:
-                        self._node(event, cls, self._document)
+                if cls is ScalarEvent and stack and event.anchor is None and event.tag is None:
+                    value = event.value
+                    # Quoted and block scalars are strings, and so are most plain ones: those
+                    # starting with a character no resolver claims (a name, an address).
+                    if event.implicit[0] and (not value or value[0] in _RESOLVED_FIRST):
+                        value = plain.get(value, _INVALID)
+                        if value is _INVALID:
+                            value = self._scalar(event)
+                    frame = stack[-1]
+                    mark = event.start_mark
+                    if frame.is_list:
+                        if frame.marks is not None:
+                            frame.marks.append((mark.line + 1, mark.column + 1, None))
+                        frame.container.append(None if value is _INVALID else value)
+                    elif frame.key is _NO_KEY:
+                        if type(value) is str and value not in frame.container:
+                            frame.key = value
+                            frame.key_line = mark.line + 1
+                            frame.key_column = mark.column + 1
+                        else:
+                            self._key(event, value, frame)
+                    else:
+                        key = frame.key
+                        if key is not _SKIP_VALUE:
+                            frame.container[key] = None if value is _INVALID else value
+                            if frame.marks is not None:
+                                frame.marks[key] = (
+                                    frame.key_line,
+                                    frame.key_column,
+                                    mark.line + 1,
+                                    mark.column + 1,
+                                    None,
+                                )
+                        frame.key = _NO_KEY
                 elif cls is MappingEndEvent or cls is SequenceEndEvent:
-                    self._end()
-                elif cls is AliasEvent:
-                    if self._document is not None:
-                        self._node(event, cls, self._document)
+                    stack.pop()
+                    if stack and stack[-1].key is _IN_COMPLEX_KEY:
+                        stack[-1].key = _SKIP_VALUE
                 elif cls is DocumentStartEvent:
                     self._document = Document(self.file, self._count, None)
                     self._count += 1
@@ -151,32 +224,29 @@ class _Composer:
                     if self._document is not None and self._document.data is not None:
                         self.documents.append(self._document)
                     self._document = None
+                elif self._document is not None and cls in _NODE_EVENTS:
+                    self._node(event, cls, self._document)
         finally:
             loader.dispose()
 
-    def _end(self) -> None:
-        self._stack.pop()
-        if self._stack and self._stack[-1].key is _IN_COMPLEX_KEY:
-            self._stack[-1].key = _SKIP_VALUE
-
-    def _scalar(self, event: ScalarEvent) -> tuple[Any, bool]:
-        """The value of a scalar as ``yaml.safe_load`` gives it, and whether that worked."""
+    def _scalar(self, event: ScalarEvent) -> Any:
+        """The value of a scalar as ``yaml.safe_load`` gives it, or ``_INVALID`` (reported)."""
         tag = event.tag
         plain = tag is None and event.implicit[0]
         if plain:
-            cached = self._plain.get(event.value, _NO_KEY)
-            if cached is not _NO_KEY:
-                return cached, True
+            cached = self._plain.get(event.value, _INVALID)
+            if cached is not _INVALID:
+                return cached
         if tag is None or tag == "!":
             tag = self._resolve(ScalarNode, event.value, event.implicit)
             if tag == _TAG + "merge":
                 self._problem(event, "merge keys (<<) are not supported", "write the keys out")
-                return None, False
+                return _INVALID
             if tag == _TAG + "value":
                 tag = _STR_TAG
         elif tag not in _SCALAR_TAGS:
             self._problem(event, f"unsupported tag {tag} on a scalar", "remove the tag")
-            return None, False
+            return _INVALID
         value: Any = event.value
         if tag != _STR_TAG:
             node = ScalarNode(tag, event.value, style=event.style)
@@ -186,35 +256,32 @@ class _Composer:
                 # The text is not echoed: it may sit where a secret does not belong.
                 name = tag[len(_TAG) :]
                 self._problem(event, f"this value cannot be read as {name}", "check the tag")
-                return None, False
+                return _INVALID
         if plain:
             self._plain[event.value] = value
-        return value, True
+        return value
 
     def _node(self, event: Any, cls: type[Event], document: Document) -> None:
+        """Any node but the common scalar ``run`` handles itself."""
         mark = event.start_mark
-        where = (mark.line + 1, mark.column + 1)
+        line, column = mark.line + 1, mark.column + 1
         if event.anchor is not None:
             self._anchor(event, cls)
 
         stack = self._stack
         parent = stack[-1] if stack else None
-        path: PathKey | None
-        if parent is None:
-            path = ()
-        elif parent.is_list:
-            path = None if parent.path is None else (*parent.path, len(parent.container))
-        elif parent.key is _NO_KEY:
-            self._key(event, cls, parent, document, where)
+        if parent is not None and not parent.is_list and parent.key is _NO_KEY:
+            if cls is ScalarEvent:
+                self._key(event, self._scalar(event), parent)
+            else:
+                self._collection_key(event, cls, parent)
             return
-        elif parent.key is _SKIP_VALUE or parent.path is None:
-            path = None
-        else:
-            path = (*parent.path, parent.key)
 
         value: Any = None
         if cls is ScalarEvent:
-            value = self._scalar(event)[0]
+            value = self._scalar(event)
+            if value is _INVALID:
+                value = None
         elif cls is MappingStartEvent:
             if event.tag not in (None, "!", _MAP_TAG):
                 self._problem(event, f"unsupported tag {event.tag} on a mapping", "remove the tag")
@@ -223,21 +290,40 @@ class _Composer:
             if event.tag not in (None, "!", _SEQ_TAG):
                 self._problem(event, f"unsupported tag {event.tag} on a list", "remove the tag")
             value = []
-        elif path is not None:  # an alias, already reported
-            document.aliases.add(path)
 
-        if path is not None:
-            document.positions[path] = where
+        # The marks of this value, if it is a collection that is recorded.
+        recorded = parent is None or parent.marks is not None
+        marks: Marks = None
+        if recorded and (cls is MappingStartEvent or cls is SequenceStartEvent):
+            marks = {} if cls is MappingStartEvent else []
+        path: PathKey | None = None
         if parent is None:
+            path = ()
             document.data = value
+            document.start = (line, column)
+            document.marks = marks
         elif parent.is_list:
-            parent.container.append(value)  # type: ignore[union-attr]
+            if parent.path is not None:
+                path = (*parent.path, len(parent.container))
+                parent.marks.append((line, column, marks))
+            parent.container.append(value)
         else:
-            if parent.key is not _SKIP_VALUE:
-                parent.container[parent.key] = value
+            key = parent.key
+            if key is not _SKIP_VALUE:
+                parent.container[key] = value
+                if parent.path is not None:
+                    path = (*parent.path, key)
+                    entry = (parent.key_line, parent.key_column, line, column, marks)
+                    parent.marks[key] = entry
             parent.key = _NO_KEY
+
+        if path is not None and cls is AliasEvent:  # already reported; its value is a hole
+            document.aliases.add(path)
         if cls is MappingStartEvent or cls is SequenceStartEvent:
-            stack.append(_Frame(value, path))
+            if len(stack) >= MAX_DEPTH:
+                self._problem(event, f"the document nests deeper than {MAX_DEPTH} levels")
+                raise _TooDeep
+            stack.append(_Frame(value, path, marks if path is not None else None))
 
     def _anchor(self, event: Any, cls: type[Event]) -> None:
         if cls is AliasEvent:
@@ -253,19 +339,17 @@ class _Composer:
                 "repeat the value instead of anchoring it",
             )
 
-    def _key(
-        self, event: Any, cls: type[Event], parent: _Frame, document: Document, where: LineColumn
-    ) -> None:
+    def _collection_key(self, event: Any, cls: type[Event], parent: _Frame) -> None:
         parent.key = _SKIP_VALUE
         if cls is MappingStartEvent or cls is SequenceStartEvent:
             self._problem(event, "a mapping key must be a string, not a collection")
             parent.key = _IN_COMPLEX_KEY
-            self._stack.append(_Frame({} if cls is MappingStartEvent else [], None))
-            return
-        if cls is not ScalarEvent:  # an alias as a key, already reported
-            return
-        key, ok = self._scalar(event)
-        if not ok:
+            self._stack.append(_Frame({} if cls is MappingStartEvent else [], None, None))
+        # An alias as a key was reported with the alias.
+
+    def _key(self, event: Any, key: Any, parent: _Frame) -> None:
+        parent.key = _SKIP_VALUE
+        if key is _INVALID:
             return
         if not isinstance(key, str):
             name = _TYPE_NAMES.get(type(key), f"a {type(key).__name__}")
@@ -277,16 +361,18 @@ class _Composer:
             return
         assert isinstance(parent.container, dict)
         if key in parent.container:
-            previous = None
-            if parent.path is not None:
-                previous = document.key_positions.get((*parent.path, key))
-            first = f" (first at {self.file}:{previous[0]}:{previous[1]})" if previous else ""
+            first = ""
+            if isinstance(parent.marks, dict) and key in parent.marks:
+                line, column = parent.marks[key][:2]
+                first = f" (first at {self.file}:{line}:{column})"
             self._problem(event, f"duplicate key '{key}'{first}", "keep only one of them")
             return
         parent.key = key
-        if parent.path is not None:
-            path = (*parent.path, key)
-            document.key_positions[path] = where
+        mark = event.start_mark
+        parent.key_line, parent.key_column = mark.line + 1, mark.column + 1
+
+
+_NODE_EVENTS = frozenset({ScalarEvent, MappingStartEvent, SequenceStartEvent, AliasEvent})
 
 
 @contextmanager
@@ -353,6 +439,8 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Problem]
     with paused_gc():
         try:
             composer.run(text)
+        except _TooDeep:
+            return [], composer.problems
         except yaml.YAMLError as error:
             position = _error_position(error, file, text)
             hint = _error_hint(error, file, text)

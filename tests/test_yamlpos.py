@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from reconciler.errors import Position
-from reconciler.yamlpos import load_file, parse_documents
+from reconciler.yamlpos import MAX_DEPTH, load_file, parse_documents
 
 SAMPLE = """\
 apiVersion: reconciler/v1
@@ -238,8 +238,18 @@ def test_multiple_documents_and_empty_ones_skipped() -> None:
     assert documents[2].key_position(("b",)) == Position("multi.yaml", 11, 1)
 
 
-def test_deep_nesting_does_not_recurse() -> None:
+def test_deep_nesting_stops_at_a_limit_with_a_position() -> None:
+    # Composing is iterative, but what comes after (schema checks) would recurse: stop early.
     depth = 5000
+    documents, problems = parse_documents("[" * depth + "]" * depth + "\n", "deep.yaml")
+    assert documents == []
+    assert [str(p) for p in problems] == [
+        f"deep.yaml:1:{MAX_DEPTH + 1}: error: the document nests deeper than {MAX_DEPTH} levels"
+    ]
+
+
+def test_nesting_up_to_the_limit_is_fine() -> None:
+    depth = MAX_DEPTH
     documents, problems = parse_documents("[" * depth + "]" * depth + "\n", "deep.yaml")
     assert problems == []
     value = documents[0].data

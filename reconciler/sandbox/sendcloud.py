@@ -108,7 +108,9 @@ def _list(params: Mapping[str, str], state: SandboxState) -> dict[str, Any]:
             page = state.unintercepts.page(start, limit)
             count = len(state.unintercepts)
         else:
-            matches = _filtered(state, api_user, email, domain)
+            matches = state.unintercept_view(
+                (api_user, email, domain), lambda: _filtered(state, api_user, email, domain)
+            )
             page = matches[start : start + limit]
             count = len(matches)
         return {"dataList": [_public(record) for record in page], "count": count}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from reconciler.sandbox.records import Record, RecordList
 
 UninterceptKey = tuple[str, str, str]  # (apiUser, "email" | "domain", value), lower-case
 _VALID_TYPES = frozenset({1, 2, 4, 8})
+# Filtered lists kept between writes; a client pages through one filter at a time.
+_MAX_VIEWS = 8
 
 
 def api_user_of(name: str) -> str:
@@ -49,6 +51,9 @@ class SandboxState:
         self.unintercepts: RecordList[UninterceptKey] = RecordList(unintercept_key)
         # (target, value) -> apiUsers holding it: filtering by email or domain costs O(matches).
         self._by_target: dict[tuple[str, str], set[str]] = {}
+        # Filtered unintercept lists by filter, dropped on every write: paging through one
+        # filter filters the records once, not once per page.
+        self._views: dict[Hashable, list[Record]] = {}
         self._load(data)
 
     @classmethod
@@ -130,6 +135,16 @@ class SandboxState:
 
     # --- SendCloud ----------------------------------------------------------------------------
 
+    def unintercept_view(self, key: Hashable, build: Callable[[], list[Record]]) -> list[Record]:
+        """The records ``build`` selects, computed once per ``key`` until the next write."""
+        with self.lock:
+            view = self._views.get(key)
+            if view is None:
+                if len(self._views) >= _MAX_VIEWS:
+                    self._views.clear()
+                view = self._views[key] = build()
+            return view
+
     def keys_for_target(self, target: str, value: str) -> list[UninterceptKey]:
         """Keys of the records for this email or domain, in list order."""
         with self.lock:
@@ -145,6 +160,7 @@ class SandboxState:
         with self.lock:
             key = unintercept_key(record)
             existing = self.unintercepts.get(key)
+            self._views.clear()
             if existing is not None:
                 existing["type"] = list(record["type"])
                 stored = existing
@@ -159,6 +175,7 @@ class SandboxState:
         with self.lock:
             if self.unintercepts.remove(key) is None:
                 return False
+            self._views.clear()
             users = self._by_target[key[1:]]
             users.discard(key[0])
             if not users:
@@ -201,6 +218,7 @@ class SandboxState:
             self.ipfilters = ipfilters
             self.unintercepts = unintercepts
             self._by_target = by_target
+            self._views = {}
 
 
 def _describe(exc: Exception) -> str:

@@ -1,0 +1,366 @@
+"""Measure reconciler at scale against the targets of the performance issue, in one run.
+
+    python benchmarks/run.py              # everything, full sizes (about a minute)
+    python benchmarks/run.py --quick      # the plan measures at a tenth of the size
+    python benchmarks/run.py --only plan --only version --repeat 3
+
+Each measure starts an in-process sandbox (no state file) holding generated data, writes the
+manifests beside it into a temporary directory, and runs the real CLI as a child process, timing
+its wall clock and reading its peak RSS from ``wait4`` (through a small launcher, see
+``probes.py rusage``). The floors run as child processes too (``probes.py``). The table gives
+each result beside its target and the floor or bound the target is relative to; the exit status
+is 1 if any target is missed. Timings are the best of ``--repeat`` runs: on a shared machine
+the best run is the least disturbed one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+# Run from a clone without installing: the sandbox runs in this process, the CLI in children.
+sys.path[:0] = [str(REPO), str(HERE)]
+
+import data  # noqa: E402
+
+from reconciler.sandbox import Faults, Sandbox  # noqa: E402
+
+PLAN_SIZE = 100_000
+GROWTH_SIZE = 10_000
+LISTING_SIZE = 20_000
+APPLY_CHANGES = 1_000
+LATENCY = 0.05  # seconds injected per call
+PAGE = 100
+PLAN_RATE, PLAN_CONCURRENCY = 1000.0, 8  # generous: the plan measures are not rate-bound
+APPLY_RATE, APPLY_CONCURRENCY = 200.0, 16
+VERSION_RUNS = 7
+MEASURES = ("plan", "growth", "listing", "apply", "version")
+
+
+@dataclass
+class Row:
+    measure: str
+    result: str
+    target: str
+    floor: str
+    ok: bool
+
+
+@dataclass
+class Child:
+    """A finished child process: wall seconds, CPU seconds, peak RSS in MB, exit code, output."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
+    code: int
+    out: str
+    err: str
+
+
+def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> Child:
+    """Run ``args`` to completion through ``probes.py rusage``, which measures it."""
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        report = Path(scratch) / "rusage.json"
+        launcher = [sys.executable, str(HERE / "probes.py"), "rusage", str(report), "--"]
+        code = subprocess.run(
+            [*launcher, *args], env=env, cwd=cwd, stdout=out, stderr=err, check=False
+        ).returncode
+        usage = json.loads(report.read_text(encoding="utf-8"))
+        out.seek(0)
+        err.seek(0)
+        return Child(usage["wall"], usage["cpu"], usage["rss_mb"], code, out.read(), err.read())
+
+
+def best(runs: int, once: Callable[[], Child]) -> Child:
+    """The fastest of ``runs`` runs, with the highest peak RSS any of them reached."""
+    children = [once() for _ in range(runs)]
+    fastest = min(children, key=lambda child: child.wall)
+    fastest.rss_mb = max(child.rss_mb for child in children)
+    return fastest
+
+
+def checked(child: Child, what: str) -> Child:
+    if child.code != 0:
+        raise SystemExit(f"{what} failed with exit {child.code}:\n{child.out[-2000:]}{child.err}")
+    return child
+
+
+class Bench:
+    def __init__(self, workdir: Path, repeat: int, quick: bool) -> None:
+        self.workdir = workdir
+        self.repeat = repeat
+        self.plan_size = PLAN_SIZE // 10 if quick else PLAN_SIZE
+        self.growth_size = GROWTH_SIZE // 10 if quick else GROWTH_SIZE
+        self.env = {**os.environ, **data.environment(), "PYTHONPATH": str(REPO)}
+        self.probe_env = {**self.env, "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+        self.plan_times: dict[int, float] = {}
+        self.floors: dict[int, dict[str, dict[str, float]]] = {}
+
+    def cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "reconciler", *args]
+
+    def probe(self, *args: str) -> dict[str, float]:
+        child = checked(
+            run_child([sys.executable, str(HERE / "probes.py"), *args], self.probe_env, REPO),
+            f"probe {args[0]}",
+        )
+        result: dict[str, float] = json.loads(child.out)
+        result["wall"] = child.wall
+        result["rss_mb"] = child.rss_mb
+        return result
+
+    # -- plan: time, memory and calls against the floor -------------------------------------
+
+    def plan_run(self, size: int) -> tuple[Child, list[dict[str, int]]]:
+        """``plan`` of an unintercept list of ``size``: the best run and the sandbox's call
+        counts for each run. Measures the floor on the same files and sandbox too."""
+        directory = self.workdir / f"plan-{size}"
+        with Sandbox(initial_state=data.live_state(size)) as sandbox:
+            data.write_manifests(
+                directory,
+                sandbox.url,
+                size,
+                requests_per_second=PLAN_RATE,
+                concurrency=PLAN_CONCURRENCY,
+            )
+            calls: list[dict[str, int]] = []
+
+            def once() -> Child:
+                sandbox.reset_calls()
+                child = checked(run_child(self.cli("plan", str(directory)), self.env, REPO), "plan")
+                calls.append(dict(sandbox.calls))
+                return child
+
+            child = best(self.repeat, once)
+            expected = data.expected_changes(size)
+            summary = child.out.strip().splitlines()[-1]
+            counts = [int(word) for word in summary.split() if word.isdigit()]
+            if sum(counts) != expected:
+                raise SystemExit(f"plan of {size} showed {summary!r}; expected {expected} changes")
+            floors = {gc: self.floor(gc, sandbox.url, directory) for gc in ("on", "paused")}
+        self.plan_times[size] = child.wall
+        self.notes.append(
+            f"plan {size:,}: CPU {child.cpu:.2f} s; floor with GC on {floors['on']['wall']:.2f} s, "
+            f"GC paused {floors['paused']['wall']:.2f} s (peak RSS "
+            f"{floors['paused']['rss_mb']:.0f} MB)"
+        )
+        self.floors[size] = floors
+        return child, calls
+
+    def floor(self, gc: str, url: str, directory: Path) -> dict[str, float]:
+        files = [str(path) for path in sorted(directory.glob("*.yaml"))]
+        runs = [
+            self.probe("floor", gc, "--url", f"{url}/apiv2", *files) for _ in range(self.repeat)
+        ]
+        return min(runs, key=lambda run: run["wall"])
+
+    def plan(self) -> None:
+        size = self.plan_size
+        child, runs_calls = self.plan_run(size)
+        floors = self.floors[size]
+        floor = min(run["wall"] for run in floors.values())
+        self.rows.append(
+            Row(
+                f"plan {size:,} entries (10 % differ)",
+                f"{child.wall:.2f} s ({child.wall / floor:.2f} ×)",
+                f"≤ 1.5 × floor = {1.5 * floor:.2f} s",
+                f"{floor:.2f} s: C loader (faster of GC on/paused) + {math.ceil(size / PAGE)} "
+                "pages, bare requests",
+                child.wall <= 1.5 * floor,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"plan {size:,}: peak RSS",
+                f"{child.rss_mb:.0f} MB",
+                "≤ 400 MB",
+                f"the floor's: {floors['paused']['rss_mb']:.0f} MB",
+                child.rss_mb <= 400,
+            )
+        )
+        pages = math.ceil(size / PAGE)
+        wanted = {"GetIpProtection": 1, "GetIpfilterList": 1, "unintercept/list": pages}
+        calls = next((c for c in runs_calls if c != wanted), wanted)  # a run that strayed, if any
+        shown = "/".join(str(calls.get(action, 0)) for action in wanted)
+        self.rows.append(
+            Row(
+                f"plan {size:,}: calls",
+                f"{shown} (+{sum(calls.values()) - sum(calls.get(a, 0) for a in wanted)} other)",
+                "/".join(str(n) for n in wanted.values()) + " (+0 other)",
+                "protection / whitelist / list pages",
+                calls == wanted,
+            )
+        )
+
+    def growth(self) -> None:
+        for size in (self.growth_size, self.plan_size):
+            if size not in self.plan_times:
+                self.plan_run(size)
+        small, large = self.plan_times[self.growth_size], self.plan_times[self.plan_size]
+        limit = 12  # for ten times the entries: linear, with room for noise
+        self.rows.append(
+            Row(
+                f"growth {self.growth_size:,} → {self.plan_size:,}",
+                f"{large / small:.1f} ×",
+                f"≤ {limit:g} ×",
+                f"{small:.2f} s → {large:.2f} s",
+                large / small <= limit,
+            )
+        )
+
+    # -- latency-bound measures --------------------------------------------------------------
+
+    def listing(self) -> None:
+        concurrency = PLAN_CONCURRENCY
+        directory = self.workdir / "listing"
+        live = data.live_state(LISTING_SIZE, differ=False)
+        with Sandbox(initial_state=live, faults=Faults(latency=LATENCY)) as sandbox:
+            # Only the listing is timed, so a one-entry manifest does.
+            data.write_manifests(
+                directory,
+                sandbox.url,
+                1,
+                requests_per_second=PLAN_RATE,
+                concurrency=concurrency,
+                directmail=False,
+                prune=False,
+            )
+            files = [str(path) for path in sorted(directory.glob("*.yaml"))]
+            runs = [self.probe("listing", *files) for _ in range(self.repeat)]
+        run = min(runs, key=lambda r: r["listing"])
+        if run["entries"] != LISTING_SIZE:
+            raise SystemExit(f"listing read {run['entries']} entries, not {LISTING_SIZE}")
+        later = math.ceil(LISTING_SIZE / PAGE) - 1
+        bound = run["first_page"] + math.ceil(later / concurrency) * LATENCY
+        self.rows.append(
+            Row(
+                f"list {LISTING_SIZE:,}, {LATENCY * 1000:.0f} ms/call, concurrency {concurrency}",
+                f"{run['listing']:.2f} s",
+                f"≤ 1.5 × bound = {1.5 * bound:.2f} s",
+                f"{bound:.2f} s: first page {run['first_page'] * 1000:.0f} ms + "
+                f"⌈{later}/{concurrency}⌉ × {LATENCY * 1000:.0f} ms",
+                run["listing"] <= 1.5 * bound,
+            )
+        )
+
+    def apply(self) -> None:
+        directory = self.workdir / "apply"
+        rate, concurrency = APPLY_RATE, APPLY_CONCURRENCY
+        bound = APPLY_CHANGES / rate
+        children = []
+        for _ in range(self.repeat):
+            # A fresh, empty unintercept list each time: every run makes the same creates.
+            live = data.live_state(0)
+            with Sandbox(initial_state=live, faults=Faults(latency=LATENCY)) as sandbox:
+                data.write_manifests(
+                    directory,
+                    sandbox.url,
+                    APPLY_CHANGES,
+                    requests_per_second=rate,
+                    concurrency=concurrency,
+                    directmail=False,
+                )
+                child = run_child(self.cli("apply", str(directory), "--yes"), self.env, REPO)
+                children.append(checked(child, "apply"))
+                writes = sandbox.calls["unintercept/add"]
+                if len(sandbox.unintercepts()) != APPLY_CHANGES or writes != APPLY_CHANGES:
+                    raise SystemExit(f"apply made {writes} writes for {APPLY_CHANGES} changes")
+        child = min(children, key=lambda c: c.wall)
+        sequential = APPLY_CHANGES * LATENCY
+        self.rows.append(
+            Row(
+                f"apply {APPLY_CHANGES:,} creates, {LATENCY * 1000:.0f} ms/call, "
+                f"{rate:g} rps, concurrency {concurrency}",
+                f"{child.wall:.2f} s",
+                f"≤ 1.2 × bound = {1.2 * bound:.2f} s",
+                f"{bound:.2f} s = {APPLY_CHANGES:,} writes / {rate:g} rps "
+                f"(sequential: {sequential:.0f} s)",
+                child.wall <= 1.2 * bound,
+            )
+        )
+
+    # -- start-up -----------------------------------------------------------------------------
+
+    def version(self) -> None:
+        def fastest(args: list[str]) -> float:
+            runs = [checked(run_child(args, self.env, REPO), args[-1]) for _ in range(VERSION_RUNS)]
+            return min(child.wall for child in runs)
+
+        bare = fastest([sys.executable, "-c", "pass"])
+        ours = fastest(self.cli("--version"))
+        self.rows.append(
+            Row(
+                "reconciler --version",
+                f"{ours * 1000:.0f} ms ({ours / bare:.1f} ×)",
+                f"≤ 4 × = {4 * bare * 1000:.0f} ms",
+                f"python -c pass: {bare * 1000:.0f} ms (best of {VERSION_RUNS})",
+                ours <= 4 * bare,
+            )
+        )
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = ("measure", "result", "target", "floor / bound", "ok?")
+    cells = [
+        header,
+        *((r.measure, r.result, r.target, r.floor, "yes" if r.ok else "NO") for r in rows),
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="plan measures at 1/10 the size")
+    parser.add_argument("--only", action="append", choices=MEASURES, help="run only this measure")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs (default 1)")
+    parser.add_argument(
+        "--workdir", type=Path, help="write the manifests here and keep them (default: a temp dir)"
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as scratch:
+        workdir = args.workdir or Path(scratch)
+        bench = Bench(workdir, max(1, args.repeat), args.quick)
+        measures = {
+            "plan": bench.plan,
+            "growth": bench.growth,
+            "listing": bench.listing,
+            "apply": bench.apply,
+            "version": bench.version,
+        }
+        for name in args.only or MEASURES:
+            print(f"measuring {name}...", file=sys.stderr, flush=True)
+            measures[name]()
+    print(table(bench.rows))
+    for note in bench.notes:
+        print(f"  {note}")
+    missed = [row.measure for row in bench.rows if not row.ok]
+    if missed:
+        print(f"missed: {', '.join(missed)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
