@@ -121,9 +121,11 @@ def test_apply_converges_under_thirty_percent_faults(tmp_path: Path, seed: int) 
         }
 
         runs = 0
+        reports = []
         for attempt in (1, 2):
             runs = attempt
             result = run_cli("apply", "m", "--yes", cwd=tmp_path, env=SANDBOX_ENV)
+            reports.append(result)
             assert "Traceback" not in result.err, result
             assert result.code in (0, 1, 4), result
             ips, unintercepts = _keys(server)
@@ -138,7 +140,10 @@ def test_apply_converges_under_thirty_percent_faults(tmp_path: Path, seed: int) 
         server.faults = Faults()  # a clean look at the result
         check = run_cli("plan", "m", "--detailed-exitcode", cwd=tmp_path, env=SANDBOX_ENV)
 
-    assert check.code == 0, f"not converged after {runs} runs (seed {seed}):\n{check}"
+    assert check.code == 0, (
+        f"not converged after {runs} runs (seed {seed}):\n{check}\n"
+        + "\n".join(f"--- apply run {n}:\n{r}" for n, r in enumerate(reports, 1))
+    )
     ips, unintercepts = _keys(server)
     assert max(ips.values()) == 1 and max(unintercepts.values()) == 1
     assert len(ips) == 10 and len(unintercepts) == 160

@@ -7,8 +7,10 @@ also run through the real command in a subprocess.
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +25,21 @@ EXAMPLE_TEXT = "\n---\n".join(
     path.read_text(encoding="utf-8") for path in sorted(EXAMPLES.rglob("*.yaml"))
 )
 POSITION = re.compile(r"^[^:\n]+\.yaml:\d+:\d+: (error|warning): ", re.MULTILINE)
+# A longer run: RECONCILER_FUZZ_EXAMPLES=3000 python -m pytest tests/test_fuzz.py -s
 FUZZ = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("RECONCILER_FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-# How many inputs the fuzz tests below tried, per test: the closing note quotes the totals.
+# How many inputs the fuzz tests below tried, per test; printed with -s.
 TRIED: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tried() -> Iterator[None]:
+    yield
+    if TRIED:
+        print(f"\nfuzzed inputs: {TRIED}")
 
 
 def validate(
