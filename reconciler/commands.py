@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reconciler import live, planfile, render
@@ -16,6 +16,7 @@ from reconciler.manifest import load_manifests
 from reconciler.model import AccountDesired, DesiredState
 from reconciler.plan import Plan, diff
 from reconciler.progress import Progress
+from reconciler.providers.base import ProviderClient
 
 
 def validate(args: argparse.Namespace, out: Output) -> int:
@@ -73,14 +74,7 @@ def apply(args: argparse.Namespace, out: Output) -> int:
             if args.format == "json":
                 out.write(render.to_json(_report_document(result, [])))
             return ExitCode.OK
-        if not args.yes and not _confirm(len(result.changes)):
-            out.note("Nothing applied.")
-            return ExitCode.OK
-        if args.format == "text":
-            out.write("\n")
-        with _progress(out, len(result.changes)) as progress:
-            outcomes = execute(result, clients, on_outcome=progress.update)
-    return _report(result, outcomes, args.format, out)
+        return _carry_out(result, clients, args, out)
 
 
 def apply_saved(args: argparse.Namespace, out: Output) -> int:
@@ -135,14 +129,7 @@ def apply_saved(args: argparse.Namespace, out: Output) -> int:
         out.note(f"Live state still matches the saved plan ({saved.created_at}).")
         if not shown and args.format == "text":
             out.write(render.plan_text(result, render.Style(out.color)))
-        if not args.yes and not _confirm(len(result.changes)):
-            out.note("Nothing applied.")
-            return ExitCode.OK
-        if args.format == "text":
-            out.write("\n")
-        with _progress(out, len(result.changes)) as progress:
-            outcomes = execute(result, clients, on_outcome=progress.update)
-    return _report(result, outcomes, args.format, out)
+        return _carry_out(result, clients, args, out)
 
 
 def export(args: argparse.Namespace, out: Output) -> int:
@@ -261,6 +248,20 @@ def _check_refusals(result: Plan, force: bool, fmt: str, out: Output) -> None:
         )
     for refusal in result.refusals:
         out.warn(f"--force overrides {refusal.rule}: {refusal.message}")
+
+
+def _carry_out(
+    result: Plan, clients: Mapping[str, ProviderClient], args: argparse.Namespace, out: Output
+) -> int:
+    """Ask (unless --yes), carry out the plan's changes with progress, and report them."""
+    if not args.yes and not _confirm(len(result.changes)):
+        out.note("Nothing applied.")
+        return ExitCode.OK
+    if args.format == "text":
+        out.write("\n")
+    with _progress(out, len(result.changes)) as progress:
+        outcomes = execute(result, clients, on_outcome=progress.update)
+    return _report(result, outcomes, args.format, out)
 
 
 def _report(result: Plan, outcomes: Sequence[Outcome], fmt: str, out: Output) -> int:
