@@ -1,7 +1,8 @@
 """Carry out a Plan through provider clients: in order, with dependencies, into a report.
 
-Each account's changes run in phases, make before break: whitelist additions, switching
-protection on, unintercept changes, switching protection off, whitelist deletions. The changes
+Each account's changes run in phases (``model.phase``), make before break: whitelist
+additions, switching protection on, unintercept changes, switching protection off, whitelist
+deletions. The changes
 of one phase are independent of each other and run concurrently, within the account's limits
 (its client bounds the calls in flight and their pace); a phase starts once the one before has
 finished.
@@ -16,25 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Literal
 
 from reconciler.errors import ProviderError
-from reconciler.model import Account
-from reconciler.plan import Action, Change, Plan, Resource
+from reconciler.model import Account, Action, Change, Phase, Resource, phase
+from reconciler.plan import Plan
 from reconciler.providers.base import ProviderClient
 
 Status = Literal["applied", "failed", "skipped"]
-
-
-class Phase(IntEnum):
-    """When a change runs within its account, make before break."""
-
-    WHITELIST_ADDITIONS = 1
-    PROTECTION_ON = 2
-    UNINTERCEPT_CHANGES = 3
-    PROTECTION_OFF = 4
-    WHITELIST_DELETIONS = 5
 
 
 @dataclass(frozen=True)
@@ -102,10 +92,10 @@ def _execute_account(
     with ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix=f"apply-{account.name}"
     ) as pool:
-        for phase in Phase:
+        for current in Phase:
             running: dict[Future[Outcome], int] = {}
             for index, change in enumerate(changes):
-                if _phase(change) is not phase:
+                if phase(change) is not current:
                     continue
                 # Every change this one depends on ran in an earlier phase: `failed` is final.
                 blocker = _depends_on(change) & failed
@@ -124,17 +114,6 @@ def _apply_one(client: ProviderClient, change: Change) -> Outcome:
         return Outcome(change, "applied", client.apply(change))
     except ProviderError as exc:
         return Outcome(change, "failed", str(exc), exc)
-
-
-def _phase(change: Change) -> Phase:
-    match change.resource:
-        case Resource.IP_WHITELIST:
-            if change.action is Action.DELETE:
-                return Phase.WHITELIST_DELETIONS
-            return Phase.WHITELIST_ADDITIONS
-        case Resource.IP_PROTECTION:
-            return Phase.PROTECTION_ON if change.after is True else Phase.PROTECTION_OFF
-    return Phase.UNINTERCEPT_CHANGES
 
 
 def _group(change: Change) -> str:

@@ -7,7 +7,6 @@ raising, so that one run reports everything. Checks across documents live in ``m
 from __future__ import annotations
 
 import difflib
-import ipaddress
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -18,6 +17,7 @@ from reconciler.addresses import (
     canonical_email,
     canonical_ip_entry,
     find_overlaps,
+    is_loopback,
     non_public_overlap,
 )
 from reconciler.errors import Problem
@@ -45,15 +45,6 @@ WHITELIST_CONSOLE_LIMIT = 10
 LOOPBACK_NOTE = "http:// is allowed only for loopback hosts: 127.0.0.0/8, ::1, localhost"
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def endpoint_problem(url: str) -> tuple[str, str | None] | None:
     """What is wrong with an endpoint URL (message, hint), or None if it is acceptable.
 
@@ -74,7 +65,7 @@ def endpoint_problem(url: str) -> tuple[str, str | None] | None:
         return "endpoint has no host name", None
     if parts.query or parts.fragment:
         return "endpoint must not have a query (?...) or fragment (#...)", None
-    if scheme == "http" and not _is_loopback(host):
+    if scheme == "http" and not is_loopback(host):
         return f"endpoint must use https://, not http:// (host {host})", LOOPBACK_NOTE
     return None
 

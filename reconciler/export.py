@@ -25,6 +25,7 @@ from reconciler.addresses import (
     non_public_overlap,
 )
 from reconciler.errors import InputError, RefusedError
+from reconciler.jsonschemas import manifest_schema
 from reconciler.model import (
     ALL_API_USERS,
     ALL_TYPES,
@@ -36,7 +37,7 @@ from reconciler.model import (
     Target,
     UninterceptEntry,
 )
-from reconciler.schema_errors import manifest_schema
+from reconciler.safety import shortfalls
 
 API_VERSION = "reconciler/v1"
 
@@ -63,7 +64,7 @@ def export_accounts(
     Raises ``RefusedError`` if any list was returned incomplete: a partial manifest would
     delete what the provider left out at the next apply.
     """
-    problems = [message for a in accounts for message in incomplete(a.name, live[a.name])]
+    problems = [s.message(a.name) for a in accounts for s in shortfalls(live[a.name])]
     if problems:
         raise RefusedError(f"{'; '.join(problems)} — incomplete live state, nothing was written")
     result = Export()
@@ -78,21 +79,6 @@ def reading(account: Account) -> AccountDesired:
     """An AccountDesired that manages everything its provider has, so that reading it returns
     the whole live state of the account."""
     return AccountDesired(account, protection=False, whitelist={}, unintercepts={})
-
-
-def incomplete(account: str, live: AccountLive) -> list[str]:
-    """Why ``live`` is not a complete picture (SPEC §5 rule 4), one message per list."""
-    problems = []
-    for name, entries, total in (
-        ("IP whitelist", live.whitelist, live.whitelist_total),
-        ("unintercept list", live.unintercepts, live.unintercept_total),
-    ):
-        if entries is not None and total is not None and len(entries) < total:
-            problems.append(
-                f"{account}: the provider returned {len(entries)} of the {total} entries its "
-                f"{name} says it holds"
-            )
-    return problems
 
 
 def account_document(account: Account) -> dict[str, Any]:

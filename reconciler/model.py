@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, IntEnum
+from fnmatch import fnmatchcase
 from typing import Any
 
 from reconciler.errors import Position
@@ -162,6 +163,15 @@ class ListPolicy:
     ignore: tuple[str, ...] = ()
     deletion_threshold: DeletionThreshold = field(default_factory=DeletionThreshold)
 
+    def ignores(self, *texts: str | None) -> bool:
+        """Whether an ``ignore`` pattern matches one of ``texts`` (case-insensitive)."""
+        return any(fnmatchcase(t.lower(), p.lower()) for p in self.ignore for t in texts if t)
+
+    def sees_unnamed(self, *texts: str | None) -> bool:
+        """Whether a live entry the manifests do not name is in view of a plan: only when the
+        list is pruned and no ``ignore`` pattern matches the entry (SPEC §2)."""
+        return self.prune and not self.ignores(*texts)
+
 
 @dataclass
 class AccountDesired:
@@ -191,3 +201,89 @@ class AccountLive:
     whitelist_total: int | None = None
     unintercepts: list[UninterceptEntry] | None = None
     unintercept_total: int | None = None
+
+
+def id_order(ident: str | None) -> tuple[int, str]:
+    """The order of provider record ids: numeric for the digit strings providers use, any
+    other id after them in text order."""
+    text = ident or ""
+    return (int(text), text) if text.isdigit() else (1 << 62, text)
+
+
+# -- changes --------------------------------------------------------------------------------
+
+
+class Resource(str, Enum):
+    IP_PROTECTION = "ip_protection"
+    IP_WHITELIST = "ip_whitelist"
+    UNINTERCEPT = "unintercept"
+
+
+# How a list resource is named in messages.
+LIST_NAMES: Mapping[Resource, str] = {
+    Resource.IP_WHITELIST: "IP whitelist",
+    Resource.UNINTERCEPT: "unintercept list",
+}
+
+
+class Action(str, Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+PROTECTION_KEY = "ip_protection"
+Value = IpEntry | UninterceptEntry | bool | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One create, update or delete. ``before`` is live, ``after`` is desired."""
+
+    account: str
+    resource: Resource
+    action: Action
+    key: str
+    before: Value = None
+    after: Value = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "resource": self.resource.value,
+            "action": self.action.value,
+            "key": self.key,
+            "before": _jsonable(self.before),
+            "after": _jsonable(self.after),
+        }
+
+
+def _jsonable(value: Value) -> Any:
+    if isinstance(value, bool):
+        return {"enabled": value}
+    if value is None:
+        return None
+    return value.as_dict()
+
+
+class Phase(IntEnum):
+    """When a change runs within its account, make before break: a plan lists an account's
+    changes in this order and apply runs them phase by phase."""
+
+    WHITELIST_ADDITIONS = 1
+    PROTECTION_ON = 2
+    UNINTERCEPT_CHANGES = 3
+    PROTECTION_OFF = 4
+    WHITELIST_DELETIONS = 5
+
+
+def phase(change: Change) -> Phase:
+    """The phase of ``change``."""
+    match change.resource:
+        case Resource.IP_WHITELIST:
+            if change.action is Action.DELETE:
+                return Phase.WHITELIST_DELETIONS
+            return Phase.WHITELIST_ADDITIONS
+        case Resource.IP_PROTECTION:
+            return Phase.PROTECTION_ON if change.after is True else Phase.PROTECTION_OFF
+    return Phase.UNINTERCEPT_CHANGES

@@ -1,78 +1,46 @@
 """``diff(desired, live) -> Plan``: pure, no I/O.
 
 Lists are compared as dicts keyed by each entry's ``key`` (never an order-insensitive deep diff
-over whole lists, which is quadratic). Changes come out in execution order, per account
-("make before break"): whitelist additions, protection on, unintercept changes (creates,
-updates, deletes), protection off, whitelist deletions.
+over whole lists, which is quadratic). Changes come out in execution order, per account: by
+``model.phase`` ("make before break": whitelist additions, protection on, unintercept changes
+(creates, updates, deletes), protection off, whitelist deletions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from fnmatch import fnmatchcase
-from typing import Any
 
 from reconciler import safety
 from reconciler.addresses import ip_entry_bounds
 from reconciler.model import (
+    PROTECTION_KEY,
     Account,
     AccountDesired,
     AccountLive,
+    Action,
+    Change,
     IpEntry,
     ListPolicy,
+    Resource,
     UninterceptEntry,
+    Value,
+    id_order,
+    phase,
 )
 from reconciler.safety import Refusal
 
-__all__ = ["Action", "Change", "Plan", "Refusal", "Resource", "diff", "diff_account"]
-
-
-class Resource(str, Enum):
-    IP_PROTECTION = "ip_protection"
-    IP_WHITELIST = "ip_whitelist"
-    UNINTERCEPT = "unintercept"
-
-
-class Action(str, Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-
-
-PROTECTION_KEY = "ip_protection"
-Value = IpEntry | UninterceptEntry | bool | None
-
-
-@dataclass(frozen=True)
-class Change:
-    """One create, update or delete. ``before`` is live, ``after`` is desired."""
-
-    account: str
-    resource: Resource
-    action: Action
-    key: str
-    before: Value = None
-    after: Value = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "resource": self.resource.value,
-            "action": self.action.value,
-            "key": self.key,
-            "before": _jsonable(self.before),
-            "after": _jsonable(self.after),
-        }
-
-
-def _jsonable(value: Value) -> Any:
-    if isinstance(value, bool):
-        return {"enabled": value}
-    if value is None:
-        return None
-    return value.as_dict()
+# Change and its parts live in model; they are named here too, where a plan is made of them.
+__all__ = [
+    "Action",
+    "Change",
+    "Plan",
+    "Refusal",
+    "Resource",
+    "Value",
+    "diff",
+    "diff_account",
+]
 
 
 @dataclass
@@ -149,19 +117,17 @@ def diff_account(want: AccountDesired, have: AccountLive) -> tuple[list[Change],
     protection_after = want.protection if want.protection is not None else have.protection
     refusals = safety.review(name, lists, protection_after, bool(on or off))
     for listed in lists:
-        if listed.incomplete and listed.resource == Resource.IP_WHITELIST.value:
+        if listed.incomplete and listed.resource is Resource.IP_WHITELIST:
             wl_add, wl_del = [], []
         elif listed.incomplete:
             unintercept = []
-    return wl_add + on + unintercept + off + wl_del, refusals
+    changes = wl_add + on + unintercept + off + wl_del
+    changes.sort(key=phase)  # stable: each phase keeps its own order
+    return changes, refusals
 
 
 def _count(changes: Iterable[Change], *actions: Action) -> list[int]:
     return [sum(1 for c in changes if c.action is action) for action in actions]
-
-
-def _ignored(policy: ListPolicy, *texts: str) -> bool:
-    return any(fnmatchcase(t.lower(), p.lower()) for p in policy.ignore for t in texts if t)
 
 
 def _diff_whitelist(
@@ -175,7 +141,7 @@ def _diff_whitelist(
             continue
         # A second live id for an address already kept is a live duplicate: collapse it.
         duplicate = entry.key in seen
-        if not duplicate and (not policy.prune or _ignored(policy, entry.address, entry.raw or "")):
+        if not duplicate and not policy.sees_unnamed(entry.address, entry.raw):
             continue
         deletes.append(Change(account, Resource.IP_WHITELIST, Action.DELETE, entry.key, entry))
     creates = [
@@ -184,7 +150,7 @@ def _diff_whitelist(
         if key not in seen
     ]
     creates.sort(key=lambda c: _ip_order(c.key))
-    deletes.sort(key=lambda c: (_ip_order(c.key), _id_order(c.before)))
+    deletes.sort(key=lambda c: (_ip_order(c.key), _record_id(c.before)))
     return creates, deletes
 
 
@@ -196,9 +162,8 @@ def _ip_order(address: str) -> tuple[int, int, str]:
     return (first, last, address)
 
 
-def _id_order(entry: Value) -> tuple[int, str]:
-    ident = entry.id if isinstance(entry, IpEntry) and entry.id else ""
-    return (int(ident), "") if ident.isdigit() else (1 << 62, ident)
+def _record_id(entry: Value) -> tuple[int, str]:
+    return id_order(entry.id if isinstance(entry, IpEntry) else None)
 
 
 def _diff_unintercepts(
@@ -215,7 +180,7 @@ def _diff_unintercepts(
         key = entry.key
         if key in want:
             live[key] = entry
-        elif policy.prune and not _ignored(policy, entry.value, entry.api_user):
+        elif policy.sees_unnamed(entry.value, entry.api_user):
             deletes.append(Change(account, Resource.UNINTERCEPT, Action.DELETE, key, entry))
     for key, entry in want.items():
         current = live.get(key)

@@ -14,19 +14,15 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
-from typing import Any, Literal
-
-from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing import Resource as SchemaResource
+from typing import Any
 
 from reconciler import __version__, render
 from reconciler.addresses import canonical_ip_entry
 from reconciler.checks import endpoint_problem
 from reconciler.dataclass_json import ShapeError, from_json, to_json
 from reconciler.errors import InputError
+from reconciler.jsonschemas import validator
 from reconciler.model import (
     UNINTERCEPT_TYPES,
     Account,
@@ -40,7 +36,7 @@ from reconciler.model import (
     UninterceptEntry,
 )
 from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
-from reconciler.safety import INCOMPLETE, LIST_NAMES
+from reconciler.safety import shortfalls
 from reconciler.staleness import (
     LISTS,
     PROTECTION,
@@ -52,32 +48,11 @@ from reconciler.staleness import (
     snapshot,
 )
 
-SCHEMA_DIR = Path(__file__).parent / "schemas"
 PROVIDER_OF = {
     Resource.IP_PROTECTION: Provider.ALIYUN_DM,
     Resource.IP_WHITELIST: Provider.ALIYUN_DM,
     Resource.UNINTERCEPT: Provider.SENDCLOUD,
 }
-
-
-# -- schemas --------------------------------------------------------------------------------
-
-
-@cache
-def schema(name: Literal["plan", "report"]) -> dict[str, Any]:
-    """``schemas/{name}.schema.json``, read once from the package."""
-    with (SCHEMA_DIR / f"{name}.schema.json").open(encoding="utf-8") as stream:
-        loaded: dict[str, Any] = json.load(stream)
-    return loaded
-
-
-@cache
-def validator(name: Literal["plan", "report"]) -> Any:
-    """A draft 2020-12 validator of the plan or report schema (the report refers to the plan)."""
-    registry: Registry[Any] = Registry().with_resources(
-        (schema(n)["$id"], SchemaResource.from_contents(schema(n))) for n in ("plan", "report")
-    )
-    return Draft202012Validator(schema(name), registry=registry)
 
 
 # -- building a saved plan ------------------------------------------------------------------
@@ -291,12 +266,6 @@ def value_from_json(resource: Resource, data: Mapping[str, Any] | None) -> Value
     raise AssertionError(resource)
 
 
-def plan_from_document(document: Mapping[str, Any]) -> Plan:
-    """The ``Plan`` of a schema-valid saved plan document (accounts as saved); ``ShapeError``
-    if a part of it cannot be read back."""
-    return _build(Path("-"), document).plan
-
-
 def _change(data: Mapping[str, Any], where: str) -> Change:
     try:
         return change_from_dict(data)
@@ -386,25 +355,8 @@ def stale_entries(saved: SavedPlan, live: Mapping[str, AccountLive]) -> list[Sta
 
 def incomplete(saved: SavedPlan, live: Mapping[str, AccountLive]) -> list[Refusal]:
     """Safety rule 4 on the live state read again: a list returned short is never written."""
-    refusals: list[Refusal] = []
-    for want in saved.accounts:
-        name = want.account.name
-        have = live.get(name, AccountLive())
-        lists = (
-            (WHITELIST, have.whitelist, have.whitelist_total),
-            (UNINTERCEPT, have.unintercepts, have.unintercept_total),
-        )
-        for resource, entries, total in lists:
-            if entries is not None and total is not None and len(entries) < total:
-                refusals.append(
-                    Refusal(
-                        INCOMPLETE,
-                        f"{name}: the provider returned {len(entries)} of the {total} entries "
-                        f"its {LIST_NAMES[resource]} says it holds; nothing was applied (run "
-                        "again later; --force does not override this)",
-                        name,
-                        resource,
-                        overridable=False,
-                    )
-                )
-    return refusals
+    return [
+        shortfall.refusal(want.account.name, "nothing was applied")
+        for want in saved.accounts
+        for shortfall in shortfalls(live.get(want.account.name, AccountLive()))
+    ]

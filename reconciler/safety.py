@@ -12,18 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import AccountDesired, AccountLive, ListPolicy
+from reconciler.model import LIST_NAMES, AccountDesired, AccountLive, ListPolicy, Resource
 
 MASS_DELETION = "mass-deletion"
 EMPTYING = "emptying"
 LOCK_OUT = "lock-out"
 INCOMPLETE = "incomplete-live-state"
-
-# The resource names of plan.Resource; repeated here so that plan.py can import this module.
-WHITELIST = "ip_whitelist"
-UNINTERCEPT = "unintercept"
-PROTECTION = "ip_protection"
-LIST_NAMES = {WHITELIST: "IP whitelist", UNINTERCEPT: "unintercept list"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +44,7 @@ class Refusal:
 class ListChange:
     """What a plan does to one live list: enough to judge rules 1, 2 and 4."""
 
-    resource: str
+    resource: Resource
     live: int  # entries the provider returned
     total: int | None  # entries the provider says it holds
     creates: int
@@ -72,7 +66,7 @@ def whitelist_change(
     if want.whitelist is None or have.whitelist is None:
         return None
     return ListChange(
-        WHITELIST, len(have.whitelist), have.whitelist_total, creates, deletes,
+        Resource.IP_WHITELIST, len(have.whitelist), have.whitelist_total, creates, deletes,
         want.whitelist_policy,
     )  # fmt: skip
 
@@ -83,7 +77,7 @@ def unintercept_change(
     if want.unintercepts is None or have.unintercepts is None:
         return None
     return ListChange(
-        UNINTERCEPT, len(have.unintercepts), have.unintercept_total, creates, deletes,
+        Resource.UNINTERCEPT, len(have.unintercepts), have.unintercept_total, creates, deletes,
         want.unintercept_policy,
     )  # fmt: skip
 
@@ -99,7 +93,7 @@ def review(
     refusals: list[Refusal] = []
     for change in lists:
         refusals.extend(_list_rules(account, change))
-    whitelist = next((c for c in lists if c.resource == WHITELIST), None)
+    whitelist = next((c for c in lists if c.resource is Resource.IP_WHITELIST), None)
     if (
         protection_after
         and whitelist is not None
@@ -113,7 +107,7 @@ def review(
                 f"{account}: IP protection would be enabled with an empty IP whitelist, "
                 "which blocks every sending IP",
                 account,
-                PROTECTION,
+                Resource.IP_PROTECTION.value,
             )
         )
     return refusals
@@ -122,17 +116,9 @@ def review(
 def _list_rules(account: str, change: ListChange) -> list[Refusal]:
     name = LIST_NAMES[change.resource]
     if change.incomplete:
-        return [
-            Refusal(
-                INCOMPLETE,
-                f"{account}: the provider returned {change.live} of the {change.total} entries "
-                f"its {name} says it holds; nothing will be written to this list (run again "
-                "later; --force does not override this)",
-                account,
-                change.resource,
-                overridable=False,
-            )
-        ]
+        assert change.total is not None
+        shortfall = Shortfall(change.resource, change.live, change.total)
+        return [shortfall.refusal(account, "nothing will be written to this list")]
     refusals: list[Refusal] = []
     threshold = change.policy.deletion_threshold
     if (
@@ -148,7 +134,7 @@ def _list_rules(account: str, change: ListChange) -> list[Refusal]:
                 f"its {name} ({share:.0f} %; the limit is fewer than {threshold.entries} "
                 f"entries or at most {threshold.percent:g} %, see deletionThreshold)",
                 account,
-                change.resource,
+                change.resource.value,
             )
         )
     if change.live and change.remaining <= 0:
@@ -157,7 +143,48 @@ def _list_rules(account: str, change: ListChange) -> list[Refusal]:
                 EMPTYING,
                 f"{account}: its {name} would be emptied (all {change.live} live entries deleted)",
                 account,
-                change.resource,
+                change.resource.value,
             )
         )
     return refusals
+
+
+# -- rule 4 ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A list the provider returned with fewer entries than it says it holds (rule 4)."""
+
+    resource: Resource
+    returned: int
+    total: int
+
+    def message(self, account: str) -> str:
+        return (
+            f"{account}: the provider returned {self.returned} of the {self.total} entries "
+            f"its {LIST_NAMES[self.resource]} says it holds"
+        )
+
+    def refusal(self, account: str, consequence: str) -> Refusal:
+        """Rule 4's refusal; ``consequence`` says what is not done because of it."""
+        return Refusal(
+            INCOMPLETE,
+            f"{self.message(account)}; {consequence} (run again later; --force does not "
+            "override this)",
+            account,
+            self.resource.value,
+            overridable=False,
+        )
+
+
+def shortfalls(have: AccountLive) -> list[Shortfall]:
+    """The lists of ``have`` that the provider returned incomplete (rule 4)."""
+    return [
+        Shortfall(resource, len(entries), total)
+        for resource, entries, total in (
+            (Resource.IP_WHITELIST, have.whitelist, have.whitelist_total),
+            (Resource.UNINTERCEPT, have.unintercepts, have.unintercept_total),
+        )
+        if entries is not None and total is not None and len(entries) < total
+    ]

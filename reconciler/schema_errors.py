@@ -8,18 +8,15 @@ position of the offending key or value, with the right answer where the schema k
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import ValidationError
 
 from reconciler.errors import Problem
+from reconciler.jsonschemas import manifest_schema, validator
 from reconciler.yamlpos import Document, PathKey
-
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "manifest.schema.json"
 
 _EXPECTED = {
     "object": "a mapping",
@@ -39,19 +36,6 @@ _PATTERN_HINTS = {
         "an environment variable name: letters, digits and '_', not starting with a digit"
     ),
 }
-
-
-@cache
-def manifest_schema() -> Mapping[str, Any]:
-    """The manifest JSON Schema, read once from the package."""
-    with SCHEMA_PATH.open(encoding="utf-8") as stream:
-        schema: dict[str, Any] = json.load(stream)
-    return schema
-
-
-@cache
-def _validator() -> Any:
-    return Draft202012Validator(manifest_schema())
 
 
 def describe_type(value: Any) -> str:
@@ -240,7 +224,7 @@ def _errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
     entries = _entries(data)
     projector = _projector(data["kind"]) if entries is not None else None
     if entries is None or projector is None:
-        for error in _validator().iter_errors(data):
+        for error in validator("manifest").iter_errors(data):
             yield error, tuple(error.absolute_path)
         return
     project, shape_of = projector
@@ -257,7 +241,7 @@ def _errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
         members[slot].append(index)
     shadow = dict(data)
     shadow["spec"] = {**data["spec"], "entries": shapes}
-    for error in _validator().iter_errors(shadow):
+    for error in validator("manifest").iter_errors(shadow):
         path = tuple(error.absolute_path)
         if len(path) > 2 and path[:2] == _ENTRIES and isinstance(path[2], int):
             for index in members[path[2]]:

@@ -12,11 +12,9 @@ import hashlib
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
-from reconciler.model import AccountDesired, AccountLive, ListPolicy
-from reconciler.plan import Resource
+from reconciler.model import AccountDesired, AccountLive, Resource, id_order
 
 PROTECTION = Resource.IP_PROTECTION.value
 WHITELIST = Resource.IP_WHITELIST.value
@@ -39,28 +37,17 @@ def snapshot(
     if want.whitelist is not None and have.whitelist is not None:
         addresses: dict[str, list[str]] = {}
         for ip in have.whitelist:
-            if ip.key in keep[WHITELIST] or _visible(want.whitelist_policy, ip.address, ip.raw):
+            if ip.key in keep[WHITELIST] or want.whitelist_policy.sees_unnamed(ip.address, ip.raw):
                 addresses.setdefault(ip.key, []).append(ip.id or "")
-        data[WHITELIST] = {a: sorted(ids, key=_id_order) for a, ids in sorted(addresses.items())}
+        data[WHITELIST] = {a: sorted(ids, key=id_order) for a, ids in sorted(addresses.items())}
     if want.unintercepts is not None and have.unintercepts is not None:
         entries: dict[str, Any] = {}
         for entry in have.unintercepts:
             policy = want.unintercept_policy
-            if entry.key in keep[UNINTERCEPT] or _visible(policy, entry.value, entry.api_user):
+            if entry.key in keep[UNINTERCEPT] or policy.sees_unnamed(entry.value, entry.api_user):
                 entries[entry.key] = entry.as_dict()  # the last of equal keys, as diff does
         data[UNINTERCEPT] = dict(sorted(entries.items()))
     return data
-
-
-def _visible(policy: ListPolicy, *texts: str | None) -> bool:
-    # The same rule as plan.diff: an entry the manifests do not name is seen only when the
-    # list is pruned and no ``ignore`` pattern matches it.
-    ignored = any(fnmatchcase(t.lower(), p.lower()) for p in policy.ignore for t in texts if t)
-    return policy.prune and not ignored
-
-
-def _id_order(ident: str) -> tuple[int, str]:
-    return (len(ident), ident)  # numeric order for the digit strings providers use
 
 
 def digest(data: Any) -> str:
@@ -87,10 +74,10 @@ class StaleEntry:
         """``prod-dm  ip_whitelist 203.0.113.7: was absent, now present (id 10090)``."""
         entry = self.now if self.now is not None else self.seen
         match self.resource:
-            case "ip_protection":
+            case Resource.IP_PROTECTION.value:
                 subject = PROTECTION
                 what = f"enabled {_bool(self.seen)} -> {_bool(self.now)}"
-            case "ip_whitelist":
+            case Resource.IP_WHITELIST.value:
                 subject = f"{WHITELIST} {self.key}"
                 what = _presence(self.seen, self.now, _ids)
             case _:

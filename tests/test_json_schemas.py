@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.planfile import SCHEMA_DIR, schema, validator
+from reconciler.jsonschemas import SCHEMA_DIR, schema, validator
 from reconciler.sandbox import Faults, Sandbox
 from tests.cli_helpers import EXAMPLES, REPO, accounts_yaml, run_cli, write
 from tests.test_e2e import SANDBOX_ENV

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import ManifestError, Position, Problem
+from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
 from reconciler.manifest import discover, load_manifests
 from reconciler.model import (
     DEFAULT_CREDENTIALS,
@@ -22,7 +23,6 @@ from reconciler.model import (
     Target,
     UninterceptEntry,
 )
-from reconciler.schema_errors import SCHEMA_PATH, manifest_schema
 
 SPEC_EXAMPLE = """\
 # yaml-language-server: $schema=../schemas/manifest.schema.json

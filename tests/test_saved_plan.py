@@ -14,6 +14,7 @@ import pytest
 from reconciler import sandbox as sb
 from reconciler.cli import main
 from reconciler.dataclass_json import ShapeError, from_json, to_json
+from reconciler.jsonschemas import validator
 from reconciler.model import (
     Account,
     AccountDesired,
@@ -26,7 +27,6 @@ from reconciler.model import (
     RetryPolicy,
     SecretRef,
 )
-from reconciler.planfile import validator
 from reconciler.sandbox import Sandbox
 from reconciler.staleness import differences, digest, snapshot
 from tests.cli_helpers import EXAMPLES, Result, accounts_yaml, run_cli, write

@@ -11,6 +11,7 @@ place faults are injected), ``demo`` (the first-run state).
 
 from __future__ import annotations
 
+from reconciler.addresses import is_loopback
 from reconciler.sandbox.credentials import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
@@ -19,7 +20,7 @@ from reconciler.sandbox.credentials import (
     DEFAULT_STATE_FILE,
 )
 from reconciler.sandbox.faults import Faults
-from reconciler.sandbox.service import Sandbox, is_loopback, serve_forever
+from reconciler.sandbox.service import Sandbox, serve_forever
 
 __all__ = [
     "ACCESS_KEY_ID",

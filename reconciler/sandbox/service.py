@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from reconciler.addresses import is_loopback
 from reconciler.errors import InputError
 from reconciler.model import Provider
 from reconciler.sandbox import directmail, sendcloud
@@ -27,15 +27,6 @@ from reconciler.sandbox.state import SandboxState
 from reconciler.sandbox.wire import Reply, Request
 
 log = logging.getLogger("reconciler.sandbox")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Sandbox:

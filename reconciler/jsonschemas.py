@@ -1,0 +1,49 @@
+"""The JSON Schemas of ``schemas/``: the manifest, the saved plan and the apply report.
+
+They ship inside the package (``reconciler/schemas`` links to the repository's ``schemas/``, and
+``package-data`` puts them in the wheel); this module is the one place that finds and reads them,
+each once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+
+SchemaName = Literal["manifest", "plan", "report"]
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+SCHEMA_PATH = SCHEMA_DIR / "manifest.schema.json"
+
+
+@cache
+def schema(name: SchemaName) -> dict[str, Any]:
+    """``schemas/{name}.schema.json``, read once from the package."""
+    with (SCHEMA_DIR / f"{name}.schema.json").open(encoding="utf-8") as stream:
+        loaded: dict[str, Any] = json.load(stream)
+    return loaded
+
+
+def manifest_schema() -> Mapping[str, Any]:
+    """The manifest schema (``schemas/manifest.schema.json``)."""
+    return schema("manifest")
+
+
+@cache
+def validator(name: SchemaName) -> Any:
+    """A draft 2020-12 validator of one schema. The report schema refers to the plan schema,
+    so those two are resolved together; the manifest schema stands alone."""
+    if name == "manifest":
+        return Draft202012Validator(schema(name))
+    from referencing import Registry
+    from referencing import Resource as SchemaResource
+
+    registry: Registry[Any] = Registry().with_resources(
+        (schema(n)["$id"], SchemaResource.from_contents(schema(n))) for n in ("plan", "report")
+    )
+    return Draft202012Validator(schema(name), registry=registry)
