@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import NoReturn
 
 from reconciler import __version__
 
 # Everything else is imported where it is used, so that `--version` (which scripts and CI
-# call to probe the tool) and `--help` load next to nothing.
-if TYPE_CHECKING:
-    from reconciler.errors import InputError, Problem
+# call to probe the tool) and `--help` load next to nothing, and each command loads only
+# what it needs (`validate` never loads the HTTP stack).
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
 
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
     )
+    remote.set_defaults(sandbox_state=SANDBOX_STATE)
 
     parser = _Parser(
         prog="reconciler",
@@ -180,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What argparse would print, without building the parser.
         print(f"reconciler {__version__}")
         return 0
+    from reconciler.console import Output
     from reconciler.errors import ExitCode, ManifestError, ReconcilerError
 
     args = build_parser().parse_args(argv)
@@ -193,26 +195,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # An embedded sandbox's access log repeats what the client lines already say.
         logging.getLogger("reconciler.sandbox").setLevel(logging.WARNING)
     try:
-        # Imported here so that `--version` and `--help` stay fast.
-        from reconciler import commands
         from reconciler.yamlpos import paused_gc
 
         # What a run builds lives until it ends, and each cyclic collection would walk all of
         # it again: 0.7-1.3 s of a 100,000-entry plan. A run is short and makes few cycles, so
         # the collector waits until it is over; the long-running sandbox keeps it.
         with paused_gc() if args.command != "sandbox" else contextlib.nullcontext():
-            match args.command:
-                case "validate":
-                    return commands.validate(args, out)
-                case "plan":
-                    return commands.plan(args, out)
-                case "apply":
-                    return commands.apply(args, out)
-                case "export":
-                    return commands.export(args, out)
-                case "sandbox":
-                    return commands.sandbox(args, out)
-            raise AssertionError(args.command)
+            # One module per command (reconciler/commands/), loaded only when it runs.
+            command = importlib.import_module(f"reconciler.commands.{args.command}")
+            code: int = command.run(args, out)
+            return code
     except ManifestError as exc:
         for problem in exc.problems:
             out.problem(problem)
@@ -229,55 +221,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK
-
-
-class Output:
-    """Where and how to print: stdout for results, stderr for everything else."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.quiet: bool = args.quiet
-        self.verbose: bool = args.verbose
-        no_color = args.no_color or bool(os.environ.get("NO_COLOR"))
-        self.color = not no_color and sys.stdout.isatty()
-        self.err_color = not no_color and sys.stderr.isatty()
-
-    def write(self, text: str, stream: TextIO | None = None) -> None:
-        (stream or sys.stdout).write(text)
-        (stream or sys.stdout).flush()
-
-    def note(self, text: str) -> None:
-        if not self.quiet:
-            print(text, file=sys.stderr)
-
-    def problem(self, problem: Problem) -> None:
-        if problem.warning and self.quiet:
-            return
-        text = str(problem)
-        if self.err_color:
-            label = "warning" if problem.warning else "error"
-            text = text.replace(
-                f"{label}:", f"\033[{33 if problem.warning else 31}m{label}\033[0m:", 1
-            )
-        print(text, file=sys.stderr)
-
-    def warn(self, text: str) -> None:
-        """A warning is shown even with --quiet: it says something was overridden or odd."""
-        prefix = "\033[33mwarning\033[0m" if self.err_color else "warning"
-        print(f"{prefix}: {text}", file=sys.stderr)
-
-    def error(self, text: str) -> None:
-        prefix = "\033[31merror\033[0m" if self.err_color else "error"
-        print(f"{prefix}: {text}", file=sys.stderr)
-
-
-def unknown_account(name: str, known: Sequence[str]) -> InputError:
-    import difflib
-
-    from reconciler.errors import InputError
-
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return InputError(
-        f"--account {name!r} is not defined in the manifests{hint}; "
-        f"accounts: {', '.join(known) or 'none'}"
-    )

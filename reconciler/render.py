@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
+from reconciler.console import Style
 from reconciler.model import Account, IpEntry, UninterceptEntry
 from reconciler.plan import Action, Change, Plan, Resource
 
@@ -23,19 +24,6 @@ REPORT_TAGS = {
     "failed": ("FAILED ", "31;1"),
     "skipped": ("skipped", "33"),
 }
-
-
-class Style:
-    """ANSI colors, or none at all."""
-
-    def __init__(self, color: bool) -> None:
-        self.color = color
-
-    def paint(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
-
-    def bold(self, text: str) -> str:
-        return self.paint(text, "1")
 
 
 # -- one change as columns ----------------------------------------------------------------

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from reconciler.apply import Outcome
+from reconciler.console import CLEAR, MANY, Progress
 from reconciler.model import Target, UninterceptEntry
 from reconciler.plan import Action, Change, Resource
-from reconciler.progress import CLEAR, MANY, Progress
 from tests.cli_helpers import REPO, run_cli, write
 from tests.test_cli_terminal import _env, _read_until
 

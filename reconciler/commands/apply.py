@@ -1,0 +1,160 @@
+"""``apply PATH...`` and ``apply --plan FILE``: make live state match, after a confirmation.
+
+Both show the plan, check the safety rules (``--force`` overrides those that allow it), ask,
+carry out the changes with a progress line, and report each outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from reconciler import live, planfile, render
+from reconciler.apply import Outcome, execute
+from reconciler.commands.common import (
+    confirm,
+    load,
+    require_confirmation_channel,
+    sandbox_state,
+    select,
+)
+from reconciler.console import Output
+from reconciler.errors import ExitCode, InputError, RefusedError
+from reconciler.plan import Plan, diff
+from reconciler.providers.base import ProviderClient
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    if args.plan_file is not None:
+        return run_saved(args, out)
+    if not args.paths:
+        raise InputError("apply needs manifest paths, or --plan FILE with a saved plan")
+    state = load(args.paths, out)
+    wants = select(state, args.account)
+    require_confirmation_channel(args)
+    with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
+        wants,
+        clients,
+    ):
+        result = diff(wants, live.read(wants, clients))
+        if args.format == "text":
+            out.write(render.plan_text(result, out.style))
+        _check_refusals(result, args.force, args.format, out)
+        if not result.changes:
+            if args.format == "json":
+                out.write(render.to_json(_report_document(result, [])))
+            return ExitCode.OK
+        return _carry_out(result, clients, args, out)
+
+
+def run_saved(args: argparse.Namespace, out: Output) -> int:
+    """``apply --plan FILE``: carry out a saved plan if live state still matches it.
+
+    The file is all it needs, not the manifests. Live state is read again and compared entry by
+    entry with what the plan saw; any difference refuses the plan (exit 4) and is shown.
+    """
+    if args.paths:
+        raise InputError(
+            "apply --plan FILE takes no manifest paths: the saved plan holds all it needs"
+        )
+    if args.account:
+        raise InputError(
+            "--account does not combine with --plan: a saved plan is applied whole "
+            "(limit it when making it: plan --account NAME --out FILE)"
+        )
+    saved = planfile.load(Path(args.plan_file))
+    if saved.sandbox != args.sandbox:
+        flag = "with" if saved.sandbox else "without"
+        raise InputError(f"{args.plan_file} was made {flag} --sandbox: apply it {flag} --sandbox")
+    result = saved.plan
+    require_confirmation_channel(args)
+    shown = bool(result.refusals or not result.changes)
+    if shown:
+        if args.format == "text":
+            out.write(render.plan_text(result, out.style))
+        _check_refusals(result, args.force, args.format, out)
+        if not result.changes:
+            if args.format == "json":
+                out.write(render.to_json(_report_document(result, [])))
+            return ExitCode.OK
+    state = sandbox_state(args)
+    with live.connect(saved.accounts, sandbox_state=state, announce=not out.quiet) as (_, clients):
+        now = live.read(saved.accounts, clients)
+        short = planfile.incomplete(saved, now)
+        stale = [] if short else planfile.stale_entries(saved, now)
+        if short or stale:
+            result.refusals.extend(short)
+            if args.format == "json":
+                stale_json = [entry.as_dict() for entry in stale]
+                out.write(render.to_json(_report_document(result, [], stale_json)))
+            lines = [r.message for r in short] + [e.message() for e in stale]
+            why = "live state is incomplete" if short else "live state changed since it was made"
+            raise RefusedError(
+                f"saved plan {args.plan_file} ({saved.created_at}) cannot be applied: {why}:\n  "
+                + "\n  ".join(lines)
+                + "\nnothing was applied; make a new plan with plan --out and review it"
+            )
+        out.note(f"Live state still matches the saved plan ({saved.created_at}).")
+        if not shown and args.format == "text":
+            out.write(render.plan_text(result, out.style))
+        return _carry_out(result, clients, args, out)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _check_refusals(result: Plan, force: bool, fmt: str, out: Output) -> None:
+    """Raise ``RefusedError`` if a safety rule refuses the plan; ``--force`` overrides the
+    rules that allow it, and each override is said out loud."""
+    blocking = [r for r in result.refusals if not (force and r.overridable)]
+    if blocking:
+        if fmt == "json":  # the refusals, for a script; text output showed them with the plan
+            out.write(render.to_json(_report_document(result, [])))
+        raise RefusedError(
+            f"refused by {len(blocking)} safety rule{'s' if len(blocking) != 1 else ''} "
+            f"({', '.join(sorted({r.rule for r in blocking}))}) — nothing was applied"
+            + ("" if force or not any(r.overridable for r in blocking) else "; --force overrides")
+        )
+    for refusal in result.refusals:
+        out.warn(f"--force overrides {refusal.rule}: {refusal.message}")
+
+
+def _carry_out(
+    result: Plan, clients: Mapping[str, ProviderClient], args: argparse.Namespace, out: Output
+) -> int:
+    """Ask (unless --yes), carry out the plan's changes with progress, and report them."""
+    if not args.yes and not confirm(len(result.changes)):
+        out.note("Nothing applied.")
+        return ExitCode.OK
+    if args.format == "text":
+        out.write("\n")
+    with out.progress(len(result.changes)) as progress:
+        outcomes = execute(result, clients, on_outcome=progress.update)
+    return _report(result, outcomes, args.format, out)
+
+
+def _report(result: Plan, outcomes: Sequence[Outcome], fmt: str, out: Output) -> int:
+    if fmt == "json":
+        out.write(render.to_json(_report_document(result, outcomes)))
+    else:
+        out.write(render.report_text(outcomes, out.style))
+    return ExitCode.PROVIDER if any(o.status != "applied" for o in outcomes) else ExitCode.OK
+
+
+def _report_document(
+    result: Plan, outcomes: Sequence[Outcome], stale: Sequence[dict[str, object]] = ()
+) -> dict[str, object]:
+    """The apply report (``schemas/report.schema.json``); ``stale`` for a refused saved plan."""
+    counts = {
+        s: sum(1 for o in outcomes if o.status == s) for s in ("applied", "failed", "skipped")
+    }
+    document: dict[str, object] = {
+        "format_version": render.FORMAT_VERSION,
+        "plan": render.plan_document(result),
+        "outcomes": [o.as_dict() for o in outcomes],
+        "summary": counts,
+    }
+    if stale:
+        document["stale"] = list(stale)
+    return document

@@ -1,0 +1,41 @@
+"""``export PATH... --account NAME``: write live state as manifests."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reconciler import export as exporting
+from reconciler import live
+from reconciler.commands.common import load, sandbox_state, select
+from reconciler.console import Output
+from reconciler.errors import ExitCode, InputError
+from reconciler.files import write_atomic
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    if not args.account:
+        raise InputError("export needs --account NAME (repeatable): the accounts to export")
+    state = load(args.paths, out)
+    target = Path(args.out) if args.out else None
+    if target is not None and target.resolve() in {Path(f).resolve() for f in state.files}:
+        raise InputError(f"--out {args.out} is a manifest being read; write the export elsewhere")
+    if target is not None and target.is_dir():
+        raise InputError(f"--out {args.out} is a directory; name a file")
+    accounts = [want.account for want in select(state, args.account)]
+    definitions = [exporting.account_document(account) for account in accounts]
+    reading = [exporting.reading(account) for account in accounts]
+    with live.connect(reading, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
+        reading,
+        clients,
+    ):
+        found = live.read(reading, clients)
+    result = exporting.export_accounts(accounts, definitions, found)
+    for warning in result.warnings:
+        out.warn(warning)
+    if target is None:
+        out.write(result.text)
+    else:
+        write_atomic(target, result.text)
+        out.note(f"Wrote {len(result.documents)} documents to {target}.")
+    return ExitCode.OK

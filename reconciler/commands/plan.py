@@ -1,0 +1,46 @@
+"""``plan PATH...``: show what apply would change, and save it with ``--out FILE``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reconciler import live, planfile, render
+from reconciler.commands.common import load, sandbox_state, select
+from reconciler.console import Output
+from reconciler.errors import ExitCode
+from reconciler.files import check_writable, write_atomic
+from reconciler.plan import Plan, diff
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    state = load(args.paths, out)
+    wants = select(state, args.account)
+    if args.out:
+        check_writable(Path(args.out))
+    with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
+        wants,
+        clients,
+    ):
+        seen = live.read(wants, clients)
+        result = diff(wants, seen)
+    if args.out:
+        saved = planfile.saved_document(result, state, seen, sandbox=args.sandbox)
+        write_atomic(Path(args.out), render.to_json(saved))
+    _print_plan(result, args.format, out)
+    if result.refusals:
+        return ExitCode.REFUSED
+    if args.detailed_exitcode and result.changes:
+        return ExitCode.CHANGES
+    return ExitCode.OK
+
+
+def _print_plan(result: Plan, fmt: str, out: Output) -> None:
+    if fmt == "json":
+        out.write(render.to_json(render.plan_document(result)))
+    elif fmt == "markdown":
+        from reconciler.markdown import plan_markdown
+
+        out.write(plan_markdown(result))
+    else:
+        out.write(render.plan_text(result, out.style))

@@ -1,0 +1,26 @@
+"""``sandbox``: serve the local emulator of both providers until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+
+from reconciler.console import Output
+from reconciler.errors import ExitCode, InputError
+from reconciler.sandbox import Faults, serve_forever
+from reconciler.sandbox.faults import FAULT_KINDS
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    if args.faults is not None and args.error_rate == 0:
+        raise InputError("--faults picks what --error-rate injects: give --error-rate too")
+    faults = Faults(
+        latency=args.latency,
+        seed=args.seed,
+        error_rate=args.error_rate,
+        kinds=args.faults or FAULT_KINDS,
+        truncate_rate=args.truncate_rate,
+        retry_after=args.retry_after,
+    )
+    # The sandbox itself refuses a non-loopback host and reports a port it cannot bind.
+    serve_forever(args.state, args.host, args.port, faults)
+    return ExitCode.OK

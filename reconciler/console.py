@@ -1,0 +1,159 @@
+"""The terminal: where and how the commands print (``Output``), ANSI colors (``Style``), and
+the progress line of a long write phase (``Progress``).
+
+Results go to stdout, everything else to stderr; colors only on a terminal and never with
+``--no-color`` or ``NO_COLOR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from reconciler.apply import Outcome
+    from reconciler.errors import Problem
+
+
+class Style:
+    """ANSI colors, or none at all."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def bold(self, text: str) -> str:
+        return self.paint(text, "1")
+
+
+class Output:
+    """Where and how to print: stdout for results, stderr for everything else."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.quiet: bool = args.quiet
+        self.verbose: bool = args.verbose
+        no_color = args.no_color or bool(os.environ.get("NO_COLOR"))
+        self.color = not no_color and sys.stdout.isatty()
+        self.err_color = not no_color and sys.stderr.isatty()
+
+    @property
+    def style(self) -> Style:
+        """The style of what goes to stdout."""
+        return Style(self.color)
+
+    def write(self, text: str, stream: TextIO | None = None) -> None:
+        (stream or sys.stdout).write(text)
+        (stream or sys.stdout).flush()
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr)
+
+    def problem(self, problem: Problem) -> None:
+        if problem.warning and self.quiet:
+            return
+        label = "warning" if problem.warning else "error"
+        text = str(problem).replace(f"{label}:", f"{self._label(label)}:", 1)
+        print(text, file=sys.stderr)
+
+    def warn(self, text: str) -> None:
+        """A warning is shown even with --quiet: it says something was overridden or odd."""
+        print(f"{self._label('warning')}: {text}", file=sys.stderr)
+
+    def error(self, text: str) -> None:
+        print(f"{self._label('error')}: {text}", file=sys.stderr)
+
+    def progress(self, total: int) -> Progress:
+        """The progress line of a write phase: on a terminal's stderr only, never with --quiet."""
+        return Progress(total, sys.stderr, enabled=not self.quiet and sys.stderr.isatty())
+
+    def _label(self, label: str) -> str:
+        return Style(self.err_color).paint(label, "33" if label == "warning" else "31")
+
+
+# -- the progress line ----------------------------------------------------------------------
+#
+# ``Applying: 123/1000 (12 failed)``, shown only on a terminal (never in a CI log or a file),
+# only for an apply with more than ``MANY`` changes or one that has run for ``SLOW`` seconds, at
+# most ``RATE`` times a second, and cleared when the phase ends so the report that follows
+# starts on a clean line.
+
+MANY = 20  # changes
+SLOW = 2.0  # seconds
+RATE = 10  # updates per second, at most
+CLEAR = "\r\033[K"
+
+
+class Progress:
+    """Counts outcomes as ``execute`` reports them and redraws one line on ``stream``.
+
+    Use as a context manager around the write phase and pass ``update`` as ``on_outcome``.
+    Safe to call from several threads. Does nothing at all when ``enabled`` is false.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO,
+        *,
+        enabled: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.stream = stream
+        self.enabled = enabled
+        self.done = 0
+        self.failed = 0
+        self._clock = clock
+        self._started = clock()
+        self._last_draw: float | None = None
+        self._shown = False
+        self._lock = threading.Lock()
+
+    def update(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.done += 1
+            if outcome.status == "failed":
+                self.failed += 1
+            if not self.enabled:
+                return
+            now = self._clock()
+            if self.total <= MANY and now - self._started < SLOW:
+                return
+            if self._last_draw is not None and now - self._last_draw < 1 / RATE:
+                return
+            self._last_draw = now
+            self._shown = True
+            self.stream.write(f"{CLEAR}{self.line()}")
+            self.stream.flush()
+
+    def line(self) -> str:
+        failed = f" ({self.failed} failed)" if self.failed else ""
+        return f"Applying: {self.done}/{self.total}{failed}"
+
+    def close(self) -> None:
+        """Erase the line, if one was drawn."""
+        with self._lock:
+            if self._shown:
+                self.stream.write(CLEAR)
+                self.stream.flush()
+                self._shown = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
