@@ -65,7 +65,7 @@ def listing(files: list[str]) -> dict[str, Any]:
     import requests
 
     from reconciler import live
-    from reconciler.manifest import load_manifests
+    from reconciler.manifests.load import load_manifests
 
     state, _ = load_manifests(files)
     wants = [w for w in state.accounts.values() if w.unintercepts is not None]

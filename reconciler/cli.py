@@ -181,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What argparse would print, without building the parser.
         print(f"reconciler {__version__}")
         return 0
-    from reconciler.console import Output
     from reconciler.errors import ExitCode, ManifestError, ReconcilerError
+    from reconciler.output.console import Output
 
     args = build_parser().parse_args(argv)
     out = Output(args)
@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # An embedded sandbox's access log repeats what the client lines already say.
         logging.getLogger("reconciler.sandbox").setLevel(logging.WARNING)
     try:
-        from reconciler.yamlpos import paused_gc
+        from reconciler.manifests.yamlpos import paused_gc
 
         # What a run builds lives until it ends, and each cyclic collection would walk all of
         # it again: 0.7-1.3 s of a 100,000-entry plan. A run is short and makes few cycles, so

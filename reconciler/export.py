@@ -16,7 +16,6 @@ from typing import Any
 
 import yaml
 
-from reconciler import yamlpos
 from reconciler.addresses import (
     canonical_domain,
     canonical_email,
@@ -26,6 +25,7 @@ from reconciler.addresses import (
 )
 from reconciler.errors import InputError, RefusedError
 from reconciler.jsonschemas import manifest_schema
+from reconciler.manifests import yamlpos
 from reconciler.model import (
     ALL_API_USERS,
     ALL_TYPES,

@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler import __version__, render
+from reconciler import __version__
 from reconciler.addresses import canonical_ip_entry
-from reconciler.checks import endpoint_problem
 from reconciler.dataclass_json import ShapeError, from_json, to_json
 from reconciler.errors import InputError
 from reconciler.jsonschemas import validator
+from reconciler.manifests.checks import endpoint_problem
 from reconciler.model import (
     UNINTERCEPT_TYPES,
     Account,
@@ -35,6 +35,7 @@ from reconciler.model import (
     Target,
     UninterceptEntry,
 )
+from reconciler.output import render
 from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
 from reconciler.safety import shortfalls
 from reconciler.staleness import (

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from reconciler import sandbox as sb
 from reconciler.addresses import canonical_ip_entry, non_public_overlap
 from reconciler.export import export_account, to_yaml
-from reconciler.manifest import load_manifests
+from reconciler.manifests.load import load_manifests
 from reconciler.model import Account, AccountLive, IpEntry, Provider, Target, UninterceptEntry
 from reconciler.plan import diff
 from reconciler.sandbox import Sandbox

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.markdown import MARKER
+from reconciler.output.markdown import MARKER
 from tests.cli_helpers import EXAMPLES, REPO, run_cli, write
 
 ACTION_DIR = REPO / ".github" / "actions" / "reconciler"

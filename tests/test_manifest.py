@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
-from reconciler.manifest import discover, load_manifests
+from reconciler.manifests.load import discover, load_manifests
 from reconciler.model import (
     DEFAULT_CREDENTIALS,
     Account,
@@ -709,7 +709,7 @@ def test_projected_validation_finds_what_full_validation_finds(
 ) -> None:
     from jsonschema import Draft202012Validator
 
-    from reconciler.schema_errors import _errors
+    from reconciler.manifests.schema_errors import _errors
 
     account = "prod-sc" if kind == UL else "prod-dm"
     data = {

@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from reconciler.markdown import LIMIT, MARKER, plan_markdown
 from reconciler.model import (
     ALL_TYPES,
     Account,
@@ -25,6 +24,7 @@ from reconciler.model import (
     Target,
     UninterceptEntry,
 )
+from reconciler.output.markdown import LIMIT, MARKER, plan_markdown
 from reconciler.plan import Action, Change, Plan, Refusal, Resource
 from tests.cli_helpers import EXAMPLES, run_cli
 from tests.test_cli_terminal import _env, _read_until

@@ -124,7 +124,7 @@ def test_version_imports_next_to_nothing() -> None:
         "inspect",
         "reconciler.errors",
         "reconciler.commands",
-        "reconciler.manifest",
+        "reconciler.manifests",
         "reconciler.sandbox",
     }
     assert loaded & heavy == set()

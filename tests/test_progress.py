@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from reconciler.apply import Outcome
-from reconciler.console import CLEAR, MANY, Progress
 from reconciler.model import Target, UninterceptEntry
+from reconciler.output.console import CLEAR, MANY, Progress
 from reconciler.plan import Action, Change, Resource
 from tests.cli_helpers import REPO, run_cli, write
 from tests.test_cli_terminal import _env, _read_until

@@ -26,7 +26,7 @@ import urllib3.exceptions
 from reconciler import sandbox as sb
 from reconciler.apply import Outcome, execute
 from reconciler.errors import ProviderError
-from reconciler.manifest import load_manifests
+from reconciler.manifests.load import load_manifests
 from reconciler.model import (
     Account,
     AccountDesired,

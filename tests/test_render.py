@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from reconciler.apply import Outcome
-from reconciler.console import Style
 from reconciler.errors import ProviderError
 from reconciler.model import Account, IpEntry, Provider, Target, UninterceptEntry
+from reconciler.output.console import Style
+from reconciler.output.render import plan_document, plan_text, report_text, to_json
 from reconciler.plan import Action, Change, Plan, Resource
-from reconciler.render import plan_document, plan_text, report_text, to_json
 
 DM = Account("prod-dm", Provider.ALIYUN_DM, "https://dm.aliyuncs.com", region="cn-hangzhou")
 SC = Account("prod-sc", Provider.SENDCLOUD, "https://api.sendcloud.net/apiv2")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from reconciler.errors import Position
-from reconciler.yamlpos import MAX_DEPTH, load_file, parse_documents
+from reconciler.manifests.yamlpos import MAX_DEPTH, load_file, parse_documents
 
 SAMPLE = """\
 apiVersion: reconciler/v1

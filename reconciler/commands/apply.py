@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler import live, planfile, render
+from reconciler import live, planfile
 from reconciler.apply import Outcome, execute
 from reconciler.commands.common import (
     confirm,
@@ -19,8 +19,9 @@ from reconciler.commands.common import (
     sandbox_state,
     select,
 )
-from reconciler.console import Output
 from reconciler.errors import ExitCode, InputError, RefusedError
+from reconciler.output import render
+from reconciler.output.console import Output
 from reconciler.plan import Plan, diff
 from reconciler.providers.base import ProviderClient
 

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.console import Output
 from reconciler.errors import InputError
-from reconciler.manifest import load_manifests
+from reconciler.manifests.load import load_manifests
 from reconciler.model import AccountDesired, DesiredState
+from reconciler.output.console import Output
 
 
 def load(paths: Sequence[str], out: Output) -> DesiredState:

@@ -8,9 +8,9 @@ from pathlib import Path
 from reconciler import export as exporting
 from reconciler import live
 from reconciler.commands.common import load, sandbox_state, select
-from reconciler.console import Output
 from reconciler.errors import ExitCode, InputError
 from reconciler.files import write_atomic
+from reconciler.output.console import Output
 
 
 def run(args: argparse.Namespace, out: Output) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reconciler import live, planfile, render
+from reconciler import live, planfile
 from reconciler.commands.common import load, sandbox_state, select
-from reconciler.console import Output
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
+from reconciler.output import render
+from reconciler.output.console import Output
 from reconciler.plan import Plan, diff
 
 
@@ -39,7 +40,7 @@ def _print_plan(result: Plan, fmt: str, out: Output) -> None:
     if fmt == "json":
         out.write(render.to_json(render.plan_document(result)))
     elif fmt == "markdown":
-        from reconciler.markdown import plan_markdown
+        from reconciler.output.markdown import plan_markdown
 
         out.write(plan_markdown(result))
     else:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from reconciler.console import Output
 from reconciler.errors import ExitCode, InputError
+from reconciler.output.console import Output
 from reconciler.sandbox import Faults, serve_forever
 from reconciler.sandbox.faults import FAULT_KINDS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from reconciler.commands.common import load
-from reconciler.console import Output
 from reconciler.errors import ExitCode
+from reconciler.output.console import Output
 
 
 def run(args: argparse.Namespace, out: Output) -> int:

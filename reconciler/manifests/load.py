@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import checks, yamlpos
 from reconciler.errors import ManifestError, Position, Problem
+from reconciler.manifests import checks, yamlpos
+from reconciler.manifests.schema_errors import describe_type, schema_problems
+from reconciler.manifests.yamlpos import Document
 from reconciler.model import (
     AccountDesired,
     DeletionThreshold,
@@ -29,8 +31,6 @@ from reconciler.model import (
     Provider,
     UninterceptEntry,
 )
-from reconciler.schema_errors import describe_type, schema_problems
-from reconciler.yamlpos import Document
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 # A directory holding a file of this name is skipped when a directory above it is searched;

@@ -21,6 +21,7 @@ from reconciler.addresses import (
     non_public_overlap,
 )
 from reconciler.errors import Problem
+from reconciler.manifests.yamlpos import Document
 from reconciler.model import (
     ALL_API_USERS,
     ALL_TYPES,
@@ -38,7 +39,6 @@ from reconciler.model import (
     Target,
     UninterceptEntry,
 )
-from reconciler.yamlpos import Document
 
 # SPEC §8: the DirectMail console documents this limit; more entries are allowed but warned.
 WHITELIST_CONSOLE_LIMIT = 10

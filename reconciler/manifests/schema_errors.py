@@ -16,7 +16,7 @@ from jsonschema import ValidationError
 
 from reconciler.errors import Problem
 from reconciler.jsonschemas import manifest_schema, validator
-from reconciler.yamlpos import Document, PathKey
+from reconciler.manifests.yamlpos import Document, PathKey
 
 _EXPECTED = {
     "object": "a mapping",

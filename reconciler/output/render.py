@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from reconciler.console import Style
 from reconciler.model import Account, IpEntry, UninterceptEntry
+from reconciler.output.console import Style
 from reconciler.plan import Action, Change, Plan, Resource
 
 if TYPE_CHECKING:
