@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
-from reconciler.manifests.load import discover, load_manifests
+from reconciler.manifests.load import load_manifests
 from reconciler.model import (
     DEFAULT_CREDENTIALS,
     Account,
@@ -586,7 +586,8 @@ def test_directory_discovery_order(workdir: Path) -> None:
         "other.yaml",
     ]
     write(dict.fromkeys(names, "# nothing\n"))
-    assert [str(path) for path in discover(["m", "other.yaml", "m/b.yaml"])] == [
+    state, _ = load_manifests(["m", "other.yaml", "m/b.yaml"])
+    assert state.files == [
         "m/a/deeper/x.yaml",
         "m/a/z.yaml",
         "m/a.yml",
@@ -614,10 +615,9 @@ def test_files_keep_the_names_given(workdir: Path) -> None:
 def test_path_problems(workdir: Path, paths: list[str], message: str) -> None:
     (workdir / "empty").mkdir()
     (workdir / "empty" / "readme.txt").write_text("not a manifest")
-    for call in (discover, load_manifests):
-        with pytest.raises(ManifestError) as caught:
-            call(paths)
-        assert [(p.position, p.message) for p in caught.value.problems] == [(None, message)]
+    with pytest.raises(ManifestError) as caught:
+        load_manifests(paths)
+    assert [(p.position, p.message) for p in caught.value.problems] == [(None, message)]
 
 
 def test_error_in_many_identical_entries_is_reported_for_each(workdir: Path) -> None:

@@ -2,7 +2,7 @@
 
 Steps, each reporting every problem it finds rather than the first:
 
-1. ``discover`` the files (directories are searched for ``*.yaml`` and ``*.yml``);
+1. find the files (``_discover``: directories are searched for ``*.yaml`` and ``*.yml``);
 2. parse each file with ``yamlpos`` (positions of every value and key);
 3. validate each document against ``schemas/manifest.schema.json`` (``schema_errors``);
 4. check each schema-valid document's meaning (``checks``) and the documents against each other
@@ -69,6 +69,9 @@ def _walk(directory: str) -> list[str]:
 
 
 def _discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[Problem]]:
+    """The manifest files under ``paths``, in order: files as given, directories recursively
+    (``*.yaml`` and ``*.yml`` in sorted order, skipping hidden entries and directories marked
+    with ``IGNORE_MARKER``); and a problem for a missing path or a directory without them."""
     files: list[str] = []
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -90,19 +93,6 @@ def _discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[
                 seen.add(real)
                 files.append(path)
     return files, problems
-
-
-def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """The manifest files under ``paths``, in order: files as given, directories recursively.
-
-    Directories are searched for ``*.yaml`` and ``*.yml`` in sorted order, skipping hidden
-    entries and directories marked with ``IGNORE_MARKER``. Raises ``ManifestError`` for a
-    missing path or a directory without manifests.
-    """
-    files, problems = _discover(paths)
-    if problems:
-        raise ManifestError(problems)
-    return [Path(file) for file in files]
 
 
 @dataclass
