@@ -102,14 +102,18 @@ def diff_account(want: AccountDesired, have: AccountLive) -> tuple[list[Change],
         listed
         for listed in (
             # Collapsing a live duplicate loses no address: it is not counted as a deletion.
-            safety.whitelist_change(
+            safety.list_change(
+                Resource.IP_WHITELIST,
                 want,
                 have,
                 len(wl_add),
                 sum(1 for c in wl_del if c.key not in (want.whitelist or {})),
             ),
-            safety.unintercept_change(
-                want, have, *_count(unintercept, Action.CREATE, Action.DELETE)
+            safety.list_change(
+                Resource.UNINTERCEPT,
+                want,
+                have,
+                *_count(unintercept, Action.CREATE, Action.DELETE),
             ),
         )
         if listed is not None

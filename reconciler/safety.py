@@ -8,7 +8,7 @@ deleted on a wrong premise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,26 +60,21 @@ class ListChange:
         return self.live - self.deletes + self.creates
 
 
-def whitelist_change(
-    want: AccountDesired, have: AccountLive, creates: int, deletes: int
+def list_change(
+    resource: Resource, want: AccountDesired, have: AccountLive, creates: int, deletes: int
 ) -> ListChange | None:
-    if want.whitelist is None or have.whitelist is None:
+    """What a plan does to one list of an account; None if the list is not managed or not read."""
+    wanted: Mapping[str, object] | None
+    live: Sequence[object] | None
+    if resource is Resource.IP_WHITELIST:
+        wanted, live, total = want.whitelist, have.whitelist, have.whitelist_total
+        policy = want.whitelist_policy
+    else:
+        wanted, live, total = want.unintercepts, have.unintercepts, have.unintercept_total
+        policy = want.unintercept_policy
+    if wanted is None or live is None:
         return None
-    return ListChange(
-        Resource.IP_WHITELIST, len(have.whitelist), have.whitelist_total, creates, deletes,
-        want.whitelist_policy,
-    )  # fmt: skip
-
-
-def unintercept_change(
-    want: AccountDesired, have: AccountLive, creates: int, deletes: int
-) -> ListChange | None:
-    if want.unintercepts is None or have.unintercepts is None:
-        return None
-    return ListChange(
-        Resource.UNINTERCEPT, len(have.unintercepts), have.unintercept_total, creates, deletes,
-        want.unintercept_policy,
-    )  # fmt: skip
+    return ListChange(resource, len(live), total, creates, deletes, policy)
 
 
 def review(

@@ -39,12 +39,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         clients,
     ):
         result = diff(wants, live.read(wants, clients))
-        if args.format == "text":
-            out.write(render.plan_text(result, out.style))
-        _check_refusals(result, args.force, args.format, out)
-        if not result.changes:
-            if args.format == "json":
-                out.write(render.to_json(_report_document(result, [])))
+        if not _show_and_check(result, args, out):
             return ExitCode.OK
         return _carry_out(result, clients, args, out)
 
@@ -71,14 +66,8 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
     result = saved.plan
     require_confirmation_channel(args)
     shown = bool(result.refusals or not result.changes)
-    if shown:
-        if args.format == "text":
-            out.write(render.plan_text(result, out.style))
-        _check_refusals(result, args.force, args.format, out)
-        if not result.changes:
-            if args.format == "json":
-                out.write(render.to_json(_report_document(result, [])))
-            return ExitCode.OK
+    if shown and not _show_and_check(result, args, out):
+        return ExitCode.OK
     state = sandbox_state(args)
     with live.connect(saved.accounts, sandbox_state=state, announce=not out.quiet) as (_, clients):
         now = live.read(saved.accounts, clients)
@@ -103,6 +92,17 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _show_and_check(result: Plan, args: argparse.Namespace, out: Output) -> bool:
+    """Show the plan (as text), refuse it if a safety rule does, and say whether it has
+    changes to carry out; a plan without any is reported as such in JSON."""
+    if args.format == "text":
+        out.write(render.plan_text(result, out.style))
+    _check_refusals(result, args.force, args.format, out)
+    if not result.changes and args.format == "json":
+        out.write(render.to_json(_report_document(result, [])))
+    return bool(result.changes)
 
 
 def _check_refusals(result: Plan, force: bool, fmt: str, out: Output) -> None:

@@ -36,22 +36,21 @@ _PATTERN_HINTS = {
         "an environment variable name: letters, digits and '_', not starting with a digit"
     ),
 }
+_TYPE_NAMES: tuple[tuple[type, str], ...] = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a number"),
+    (str, "a string"),
+    (Mapping, "a mapping"),
+    (list, "a list"),
+)
 
 
 def describe_type(value: Any) -> str:
     """``a string``, ``an integer``, ... as a person would name the YAML value's type."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
+    for kind, name in _TYPE_NAMES:  # bool before int: a boolean is an int to Python
+        if isinstance(value, kind):
+            return name
     if value is None:
         return "null"
     name = type(value).__name__

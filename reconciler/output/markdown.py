@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from reconciler import __version__
 from reconciler.model import Account, IpEntry, UninterceptEntry
+from reconciler.output.render import unintercept_entries
 from reconciler.plan import Action, Change, Plan, Refusal, Resource
 
 MARKER = "<!-- reconciler-plan -->"
@@ -125,14 +126,9 @@ def _change_row(change: Change) -> str:
 
 
 def _unintercept_cells(change: Change) -> tuple[str, str]:
-    entry = change.after if change.after is not None else change.before
-    assert isinstance(entry, UninterceptEntry)
+    entry, replaced = unintercept_entries(change)
     subject = f"{entry.target.value} {code(entry.value)}"
-    if change.action is Action.UPDATE:
-        assert isinstance(change.before, UninterceptEntry)
-        types = f"types {_types(change.before)} → {_types(entry)}"
-    else:
-        types = f"types {_types(entry)}"
+    types = f"types {_types(replaced)} → {_types(entry)}" if replaced else f"types {_types(entry)}"
     return subject, f"apiUser {code(entry.api_user)}; {types}"
 
 

@@ -44,15 +44,22 @@ def change_columns(change: Change) -> tuple[str, str, str]:
     raise AssertionError(change.resource)
 
 
-def _unintercept_columns(change: Change) -> tuple[str, str]:
+def unintercept_entries(change: Change) -> tuple[UninterceptEntry, UninterceptEntry | None]:
+    """The entry an unintercept change is about (the live one for a delete) and, for an
+    update, the live entry it replaces."""
     entry = change.after if change.after is not None else change.before
     assert isinstance(entry, UninterceptEntry)
+    replaced = change.before if change.action is Action.UPDATE else None
+    assert replaced is None or isinstance(replaced, UninterceptEntry)
+    return entry, replaced
+
+
+def _unintercept_columns(change: Change) -> tuple[str, str]:
+    entry, replaced = unintercept_entries(change)
     subject = f"{entry.target.value} {entry.value}"
-    if change.action is Action.UPDATE:
-        assert isinstance(change.before, UninterceptEntry)
-        types = f"types: {_types(change.before)} -> {_types(entry)}"
-    else:
-        types = f"types={_types(entry)}"
+    types = (
+        f"types: {_types(replaced)} -> {_types(entry)}" if replaced else f"types={_types(entry)}"
+    )
     return subject, f"apiUser={entry.api_user}  {types}"
 
 
