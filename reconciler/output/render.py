@@ -33,14 +33,15 @@ def change_columns(change: Change) -> tuple[str, str, str]:
     """``(resource, subject, detail)`` of a change, as the text plan shows it."""
     match change.resource:
         case Resource.IP_PROTECTION:
-            return "ip_protection", f"enabled: {_bool(change.before)} -> {_bool(change.after)}", ""
+            subject = f"enabled: {_bool(change.before)} -> {_bool(change.after)}"
+            return change.resource.value, subject, ""
         case Resource.IP_WHITELIST:
             entry = change.after if change.action is Action.CREATE else change.before
             assert isinstance(entry, IpEntry)
             detail = f"(id {entry.id})" if entry.id else ""
-            return "ip_whitelist", entry.address, detail
+            return change.resource.value, entry.address, detail
         case Resource.UNINTERCEPT:
-            return "unintercept", *_unintercept_columns(change)
+            return change.resource.value, *_unintercept_columns(change)
     raise AssertionError(change.resource)
 
 
