@@ -274,10 +274,16 @@ class Output:
 
     def warn(self, text: str) -> None:
         """A warning is shown even with --quiet: it says something was overridden or odd."""
+        from reconciler.render import escape  # messages may quote provider data
+
+        text = escape(text, keep="\n")
         prefix = "\033[33mwarning\033[0m" if self.err_color else "warning"
         print(f"{prefix}: {text}", file=sys.stderr)
 
     def error(self, text: str) -> None:
+        from reconciler.render import escape  # messages may quote provider data
+
+        text = escape(text, keep="\n")
         prefix = "\033[31merror\033[0m" if self.err_color else "error"
         print(f"{prefix}: {text}", file=sys.stderr)
 

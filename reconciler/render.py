@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from itertools import groupby
@@ -23,6 +24,16 @@ REPORT_TAGS = {
     "failed": ("FAILED ", "31;1"),
     "skipped": ("skipped", "33"),
 }
+
+
+# C0 controls, DEL and C1 controls: in provider data, an escape sequence could hide lines of a
+# plan or retitle the terminal window.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escape(text: str, keep: str = "") -> str:
+    """``text`` with control characters shown as ``\\xNN`` (those in ``keep`` left alone)."""
+    return _CONTROL.sub(lambda m: m[0] if m[0] in keep else f"\\x{ord(m[0]):02x}", text)
 
 
 class Style:
@@ -105,7 +116,7 @@ def plan_text(plan: Plan, style: Style) -> str:
         if lines:
             lines.append("")
         lines.append(style.paint("Refused:", "31;1"))
-        lines.extend(f"  {r.rule}: {r.message}" for r in plan.refusals)
+        lines.extend(f"  {r.rule}: {escape(r.message)}" for r in plan.refusals)
     if lines:
         lines.append("")
     lines.append(summary_line(plan))
@@ -113,7 +124,7 @@ def plan_text(plan: Plan, style: Style) -> str:
 
 
 def _rows(changes: Sequence[Change], style: Style, status: Sequence[str] = ()) -> list[str]:
-    rows = [change_columns(c) for c in changes]
+    rows = [tuple(escape(column) for column in change_columns(c)) for c in changes]
     width = max(len(r[1]) for r in rows)
     lines = []
     for i, (change, (resource, subject, detail)) in enumerate(zip(changes, rows, strict=True)):
@@ -158,7 +169,8 @@ def report_text(outcomes: Sequence[Outcome], style: Style) -> str:
         tags = [style.paint(*REPORT_TAGS[o.status]) for o in done]
         rows = _rows([o.change for o in done], style, tags)
         lines.extend(
-            f"{row}  {o.detail}" if o.detail else row for row, o in zip(rows, done, strict=True)
+            f"{row}  {escape(o.detail)}" if o.detail else row
+            for row, o in zip(rows, done, strict=True)
         )
     counts = Counter(o.status for o in outcomes)
     lines.append("")
