@@ -142,6 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8600)
     sandbox.add_argument("--state", type=Path, default=SANDBOX_STATE, metavar="FILE")
+    sandbox.add_argument(
+        "--count-means",
+        choices=["total", "page"],
+        default="total",
+        help="what SendCloud's list count answers: every matching entry, or this page's rows",
+    )
+    sandbox.add_argument(
+        "--ipfilter-page-size",
+        type=int,
+        metavar="N",
+        help="GetIpfilterList answers at most N entries (default: the page widens to fit)",
+    )
     faults = sandbox.add_argument_group("fault injection (off by default)")
     faults.add_argument(
         "--latency", type=_seconds, default=0.0, metavar="SECONDS", help="delay every call"

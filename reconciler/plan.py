@@ -138,16 +138,22 @@ def _diff_whitelist(
     account: str, want: Mapping[str, IpEntry], have: Iterable[IpEntry], policy: ListPolicy
 ) -> tuple[list[Change], list[Change]]:
     seen: set[str] = set()
+    kept_ids: set[str | None] = set()
     deletes: list[Change] = []
     for entry in have:
         if entry.key in want and entry.key not in seen:
             seen.add(entry.key)
+            kept_ids.add(entry.id)
             continue
         # A second live id for an address already kept is a live duplicate: collapse it.
         duplicate = entry.key in seen
         if not duplicate and not policy.sees_unnamed(entry.address, entry.raw):
             continue
         deletes.append(Change(account, Resource.IP_WHITELIST, Action.DELETE, entry.key, entry))
+    # An id that holds a wanted address is never deleted, whatever else it is listed with.
+    deletes = [
+        c for c in deletes if not (isinstance(c.before, IpEntry) and c.before.id in kept_ids)
+    ]
     creates = [
         Change(account, Resource.IP_WHITELIST, Action.CREATE, key, None, entry)
         for key, entry in want.items()

@@ -146,9 +146,12 @@ def test_version(tmp_path: Path) -> None:
 # -- against a sandbox the test runs, with credentials from the environment ---------------
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    with Sandbox(tmp_path / "state.json", initial_state=EMPTY_STATE) as running:
+@pytest.fixture(params=["total", "page"], ids=["count-means-total", "count-means-page"])
+def server(tmp_path: Path, request: pytest.FixtureRequest):
+    """SendCloud's list ``count`` may mean the total or the page's rows: run under both."""
+    with Sandbox(
+        tmp_path / "state.json", initial_state=EMPTY_STATE, count_means=request.param
+    ) as running:
         yield running
 
 

@@ -22,5 +22,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
         retry_after=args.retry_after,
     )
     # The sandbox itself refuses a non-loopback host and reports a port it cannot bind.
-    serve_forever(args.state, args.host, args.port, faults)
+    if args.ipfilter_page_size is not None and args.ipfilter_page_size < 1:
+        raise InputError("--ipfilter-page-size must be 1 or more")
+    serve_forever(
+        args.state,
+        args.host,
+        args.port,
+        faults,
+        count_means=args.count_means,
+        ipfilter_page_size=args.ipfilter_page_size,
+    )
     return ExitCode.OK

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 import time
@@ -18,6 +19,16 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from reconciler.apply import Outcome
     from reconciler.errors import Problem
+
+
+# C0 controls, DEL and C1 controls: in provider data, an escape sequence could hide lines of a
+# plan or retitle the terminal window.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escape(text: str, keep: str = "") -> str:
+    """``text`` with control characters shown as ``\\xNN`` (those in ``keep`` left alone)."""
+    return _CONTROL.sub(lambda m: m[0] if m[0] in keep else f"\\x{ord(m[0]):02x}", text)
 
 
 class Style:
@@ -65,10 +76,11 @@ class Output:
 
     def warn(self, text: str) -> None:
         """A warning is shown even with --quiet: it says something was overridden or odd."""
-        print(f"{self._label('warning')}: {text}", file=sys.stderr)
+        # Messages may quote provider data.
+        print(f"{self._label('warning')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def error(self, text: str) -> None:
-        print(f"{self._label('error')}: {text}", file=sys.stderr)
+        print(f"{self._label('error')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def progress(self, total: int) -> Progress:
         """The progress line of a write phase: on a terminal's stderr only, never with --quiet."""

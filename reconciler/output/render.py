@@ -9,7 +9,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from reconciler.model import Account, IpEntry, UninterceptEntry
-from reconciler.output.console import Style
+from reconciler.output.console import Style, escape
 from reconciler.plan import Action, Change, Plan, Resource
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def plan_text(plan: Plan, style: Style) -> str:
         if lines:
             lines.append("")
         lines.append(style.paint("Refused:", "31;1"))
-        lines.extend(f"  {r.rule}: {r.message}" for r in plan.refusals)
+        lines.extend(f"  {r.rule}: {escape(r.message)}" for r in plan.refusals)
     if lines:
         lines.append("")
     lines.append(summary_line(plan))
@@ -109,7 +109,7 @@ def plan_text(plan: Plan, style: Style) -> str:
 
 
 def _rows(changes: Sequence[Change], style: Style, status: Sequence[str] = ()) -> list[str]:
-    rows = [change_columns(c) for c in changes]
+    rows = [tuple(escape(column) for column in change_columns(c)) for c in changes]
     width = max(len(r[1]) for r in rows)
     lines = []
     for i, (change, (resource, subject, detail)) in enumerate(zip(changes, rows, strict=True)):
@@ -154,7 +154,8 @@ def report_text(outcomes: Sequence[Outcome], style: Style) -> str:
         tags = [style.paint(*REPORT_TAGS[o.status]) for o in done]
         rows = _rows([o.change for o in done], style, tags)
         lines.extend(
-            f"{row}  {o.detail}" if o.detail else row for row, o in zip(rows, done, strict=True)
+            f"{row}  {escape(o.detail)}" if o.detail else row
+            for row, o in zip(rows, done, strict=True)
         )
     counts = Counter(o.status for o in outcomes)
     lines.append("")

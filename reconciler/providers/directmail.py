@@ -12,6 +12,7 @@ from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ProviderError
 from reconciler.model import Account, AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
+from reconciler.providers.answers import Checker
 from reconciler.providers.base import (
     ProviderClient,
     decode_json,
@@ -27,6 +28,9 @@ PROVIDER = "DirectMail"
 RETRYABLE_CODES = ("Throttling", "ServiceUnavailable", "InternalError")
 # Codes that say the call was turned away before it was carried out.
 REFUSED_CODES = ("Throttling", "ServiceUnavailable")
+# A delete of an entry that is already gone: counted as done (SPEC §6).
+GONE_CODE = "InvalidIpfilterId.NotFound"
+ALREADY_GONE = "already gone"
 # DirectMail's documented per-action quotas: (calls, seconds).
 QUOTAS: Mapping[str, tuple[int, float]] = {
     "GetIpfilterList": (60, 60.0),
@@ -54,7 +58,11 @@ class DirectMailClient(ProviderClient):
 
     def get_ip_protection(self) -> bool:
         data = self.call("GetIpProtection")
-        return str(data.get("IpProtection")) == "1"
+        value = data.get("IpProtection")
+        if not isinstance(value, str) or value not in ("0", "1"):
+            check = Checker(PROVIDER, "GetIpProtection", data.get("RequestId"))
+            raise check.bad(f'IpProtection is {_show(value)}, not "0" or "1"')
+        return value == "1"
 
     def update_ip_protection(self, enabled: bool) -> None:
         def took_effect() -> dict[str, Any] | None:
@@ -97,7 +105,8 @@ class DirectMailClient(ProviderClient):
             return {"IpFilterId": ids[0]} if ids else None
 
         data = self.call("AddIpfilter", {"IpAddress": address}, took_effect=took_effect)
-        return str(data.get("IpFilterId", ""))
+        check = Checker(PROVIDER, "AddIpfilter", data.get("RequestId"))
+        return check.text(data.get("IpFilterId"), "IpFilterId")
 
     def delete_ipfilter(self, ident: str) -> None:
         def took_effect() -> dict[str, Any] | None:
@@ -117,9 +126,7 @@ class DirectMailClient(ProviderClient):
 
     def _ipfilter_list(self) -> tuple[list[IpEntry], int]:
         data = self.call("GetIpfilterList")
-        records = (data.get("data") or {}).get("ipfilters") or []
-        entries = [_ip_entry(record) for record in records]
-        return entries, _int(data.get("TotalCount"), default=len(entries))
+        return ipfilter_listing(data)
 
     # -- ProviderClient ------------------------------------------------------------------
 
@@ -141,7 +148,12 @@ class DirectMailClient(ProviderClient):
                 return f"id {self.add_ipfilter(change.after.address)}"
             case Resource.IP_WHITELIST, Action.DELETE:
                 assert isinstance(change.before, IpEntry) and change.before.id
-                self.delete_ipfilter(change.before.id)
+                try:
+                    self.delete_ipfilter(change.before.id)
+                except ProviderError as exc:
+                    if exc.code != GONE_CODE:
+                        raise
+                    return ALREADY_GONE  # the goal of the change holds
                 return None
         raise AssertionError(f"DirectMail cannot carry out {change.resource} {change.action}")
 
@@ -176,7 +188,8 @@ class DirectMailClient(ProviderClient):
             response.elapsed.total_seconds() * 1000,
             (data or {}).get("RequestId"),
         )
-        if response.status_code >= 400 or data is None or ("Code" in data and "Message" in data):
+        # An answer carrying a ``Code`` is an error whatever its HTTP status (SPEC §6).
+        if response.status_code >= 400 or data is None or data.get("Code") not in (None, ""):
             raise _error(action, response, data, self.scrub)
         return data
 
@@ -188,7 +201,7 @@ def _error(
     scrub: Callable[[str], str] = str,
 ) -> ProviderError:
     status = response.status_code
-    code = str((data or {}).get("Code") or f"HTTP{status}")
+    code = scrub(str((data or {}).get("Code") or f"HTTP{status}"))
     message = scrub(str((data or {}).get("Message") or response.reason or "unexpected answer"))
     # A server error, or an answer cut short, may come after the call was carried out.
     uncertain = (status >= 500 and not code.startswith(REFUSED_CODES)) or (
@@ -199,7 +212,7 @@ def _error(
         provider=PROVIDER,
         action=action,
         code=code,
-        request_id=(data or {}).get("RequestId") or response.headers.get("x-acs-request-id"),
+        request_id=_request_id(data, response, scrub),
         http_status=status,
         retryable=status >= 500 or status == 429 or code.startswith(RETRYABLE_CODES) or uncertain,
         retry_after=retry_after(response.headers),
@@ -207,17 +220,65 @@ def _error(
     )
 
 
-def _ip_entry(record: Mapping[str, Any]) -> IpEntry:
-    raw = str(record.get("IpAddress", ""))
+def _request_id(
+    data: dict[str, Any] | None, response: requests.Response, scrub: Callable[[str], str]
+) -> str | None:
+    value = (data or {}).get("RequestId") or response.headers.get("x-acs-request-id")
+    return scrub(value) if isinstance(value, str) and value else None
+
+
+def ipfilter_listing(data: Mapping[str, Any]) -> tuple[list[IpEntry], int]:
+    """The entries of a ``GetIpfilterList`` answer and its ``TotalCount``, checked (SPEC §8).
+
+    The same record listed twice is one record; one ``Id`` with two addresses, or a page cut
+    short by the service's ``PageSize`` (the call takes no paging parameters, so the rest
+    cannot be read), is inconsistent live state.
+    """
+    check = Checker(PROVIDER, "GetIpfilterList", data.get("RequestId"))
+    container = data.get("data")
+    if container is None:
+        container = {}
+    records = check.records(check.mapping(container, "data").get("ipfilters"), "data.ipfilters")
+    entries: list[IpEntry] = []
+    by_id: dict[str, IpEntry] = {}
+    for index, record in enumerate(records):
+        ident = check.text(record.get("Id"), f"ipfilters[{index}].Id").strip()
+        entry = _ip_entry(
+            ident, check.text(record.get("IpAddress"), f"ipfilters[{index}].IpAddress")
+        )
+        known = by_id.get(ident)
+        if known is None:
+            by_id[ident] = entry
+            entries.append(entry)
+        elif known.address != entry.address:
+            raise check.inconsistent(
+                f"Id {ident} is listed with two addresses, {known.raw} and {entry.raw}"
+            )
+    total = check.count(data.get("TotalCount", len(records)), "TotalCount")
+    page_size = data.get("PageSize")
+    if (
+        isinstance(page_size, int | str)
+        and str(page_size).isdigit()
+        and 0 < int(page_size) <= len(records) < total
+    ):
+        raise check.inconsistent(
+            f"the answer holds {len(records)} of the {total} entries it counts, one page of "
+            f"PageSize {page_size}; GetIpfilterList takes no paging parameters, so the other "
+            f"{total - len(records)} cannot be read (remove entries in the console to fit one page)"
+        )
+    # The total counted the repeated records too.
+    return entries, total - (len(records) - len(entries))
+
+
+def _ip_entry(ident: str, raw: str) -> IpEntry:
     try:
         address = canonical_ip_entry(raw)
     except ValueError:
         address = raw.strip()  # keep what the provider holds; the plan can still delete it
-    return IpEntry(address=address, id=str(record.get("Id", "")), raw=raw)
+    return IpEntry(address=address, id=ident, raw=raw)
 
 
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
+def _show(value: Any) -> str:
+    if value is None:
+        return "missing"
+    return repr(value)[:40] if isinstance(value, str) else f"{type(value).__name__} {value!r:.40}"

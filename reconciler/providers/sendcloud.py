@@ -24,6 +24,7 @@ from reconciler.model import (
     UninterceptEntry,
 )
 from reconciler.plan import Action, Change, Resource
+from reconciler.providers.answers import MAX_ENTRIES, Checker
 from reconciler.providers.base import (
     ProviderClient,
     decode_json,
@@ -35,9 +36,11 @@ from reconciler.providers.base import (
 PROVIDER = "SendCloud"
 PAGE_SIZE = 100  # the API's maximum
 SERVER_ERROR = 501  # SendCloud's documented server error
-# Without a ``count`` the list is paged until a short page; this bounds a server that never
-# gives one (a million entries).
-MAX_PAGES_WITHOUT_COUNT = 10_000
+# Pages are read until a short one; this bounds a server that never sends one (a million
+# entries, the most any count may claim).
+MAX_PAGES = MAX_ENTRIES // PAGE_SIZE
+LIST = "unintercept/list"
+ALREADY_GONE = "already gone"
 
 R = TypeVar("R")
 Page = tuple[list[UninterceptEntry], int]
@@ -62,30 +65,35 @@ class SendCloudClient(ProviderClient):
         ``filters``: any of ``apiUserName``, ``email``, ``domainName``.
         """
         params = {**(filters or {}), "start": str(start), "limit": str(limit)}
-        info = self.call("unintercept/list", params)
-        records = info.get("dataList") or []
-        count = info.get("count")
-        return [_entry(r) for r in records], _count(count)
+        info = self.call(LIST, params)
+        check = Checker(PROVIDER, LIST)
+        records = check.records(info.get("dataList"), "info.dataList")
+        count = -1 if info.get("count") is None else check.count(info["count"], "info.count")
+        entries = [_entry(check, index, record) for index, record in enumerate(records)]
+        return entries, count
 
     def list_all(self) -> tuple[list[UninterceptEntry], int]:
-        """Every entry, and the provider's own total (``count``).
+        """Every entry, and the number of entries the provider says it holds.
 
-        Once the first page gives the total, the other pages are fetched concurrently. A page
-        shorter than the total implies is fetched again (see ``_page``); if pages disagree on
-        the total,
-        the largest is kept. The entries may then be fewer than the total: the plan refuses
-        to write such a list (SPEC §5, rule 4) rather than this reading it forever.
+        Pages are read until a page shorter than ``limit`` (SPEC §6). Once a ``count`` above
+        one page shows that it is the total, the pages it implies are fetched concurrently. The
+        rows read must agree with ``count`` under one of its meanings, the total or the rows of
+        each page: a larger total is returned as it is, so that the plan refuses the short
+        list (SPEC §5 rule 4); any other disagreement is an ``InconsistentAnswer``.
         """
-        first, count = self._page(0, -1)
-        if count < 0:
-            return self._list_without_count(first)
-        pages = self._map(
-            lambda start: self._page(start, count), range(PAGE_SIZE, count, PAGE_SIZE)
-        )
-        entries = list(first)
-        for page, _ in pages:
-            entries.extend(page)
-        return entries, max([count, *(total for _, total in pages)])
+        pages = [self._page(0, -1)]
+        count = pages[0][1]
+        if count > PAGE_SIZE:  # only a total can exceed a page
+            pages += self._map(
+                lambda start: self._page(start, count), range(PAGE_SIZE, count, PAGE_SIZE)
+            )
+        while len(pages[-1][0]) >= PAGE_SIZE and not _read_to_total(pages):
+            if len(pages) >= MAX_PAGES:
+                raise Checker(PROVIDER, LIST).bad(
+                    f"no short page after {MAX_PAGES:,} pages of {PAGE_SIZE}"
+                )
+            pages.append(self._page(len(pages) * PAGE_SIZE, -1))
+        return _reconcile(pages)
 
     def add(self, entry: UninterceptEntry) -> None:
         def took_effect() -> dict[str, Any] | None:
@@ -95,11 +103,17 @@ class SendCloudClient(ProviderClient):
         types = ";".join(str(bit) for bit in sorted(entry.types))
         self.call("unintercept/add", {**_target(entry), "type": types}, took_effect=took_effect)
 
-    def delete(self, entry: UninterceptEntry) -> None:
-        def took_effect() -> dict[str, Any] | None:
-            return {} if self._find(entry) is None else None
+    def delete(self, entry: UninterceptEntry) -> str | None:
+        """Delete one entry; ``"already gone"`` when the provider deleted nothing."""
 
-        self.call("unintercept/delete", _target(entry), took_effect=took_effect)
+        def took_effect() -> dict[str, Any] | None:
+            return {"count": 1} if self._find(entry) is None else None
+
+        info = self.call("unintercept/delete", _target(entry), took_effect=took_effect)
+        if info.get("count") is None:
+            return None
+        gone = Checker(PROVIDER, "unintercept/delete").count(info["count"], "info.count") == 0
+        return ALREADY_GONE if gone else None
 
     # -- ProviderClient ------------------------------------------------------------------
 
@@ -116,7 +130,7 @@ class SendCloudClient(ProviderClient):
                 self.add(change.after)
             case Resource.UNINTERCEPT, Action.DELETE:
                 assert isinstance(change.before, UninterceptEntry)
-                self.delete(change.before)
+                return self.delete(change.before)
             case Resource.UNINTERCEPT, Action.UPDATE:
                 # There is no update call: delete, then add with the new types.
                 assert isinstance(change.before, UninterceptEntry)
@@ -150,16 +164,6 @@ class SendCloudClient(ProviderClient):
                 page = again
             count = max(count, count_again)
         return page, count
-
-    def _list_without_count(self, first: list[UninterceptEntry]) -> Page:
-        entries = list(first)
-        page = first
-        pages = 1
-        while len(page) >= PAGE_SIZE and pages < MAX_PAGES_WITHOUT_COUNT:
-            page, _ = self.list_page(len(entries))
-            entries.extend(page)
-            pages += 1
-        return entries, len(entries)
 
     def _map(self, fetch: Callable[[int], R], starts: Sequence[int]) -> list[R]:
         """``fetch`` every start, at most ``limits.concurrency`` at once, results in order."""
@@ -201,10 +205,12 @@ class SendCloudClient(ProviderClient):
             (data or {}).get("statusCode"),
             response.elapsed.total_seconds() * 1000,
         )
+        if data is not None and not isinstance(data.get("result"), bool):
+            raise Checker(PROVIDER, action).bad(f"result is {data.get('result')!r:.40}, not a bool")
         if data is None or data.get("result") is not True:
             raise _error(action, response, data, self.scrub)
         info = data.get("info")
-        return info if isinstance(info, dict) else {}
+        return dict(Checker(PROVIDER, action).mapping({} if info is None else info, "info"))
 
 
 def _error(
@@ -232,11 +238,41 @@ def _error(
     )
 
 
-def _count(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
+def _read_to_total(pages: Sequence[Page]) -> bool:
+    """Whether a ``count`` above one page (so: the total) shows that every entry is read."""
+    counts = [count for _, count in pages if count > PAGE_SIZE]
+    return bool(counts) and sum(len(rows) for rows, _ in pages) >= max(counts)
+
+
+def _reconcile(pages: Sequence[Page]) -> Page:
+    """The entries of every page, once each, and the total to judge them by (see list_all)."""
+    check = Checker(PROVIDER, LIST)
+    rows = sum(len(page) for page, _ in pages)
+    counts = [count for _, count in pages if count >= 0]
+    as_total = all(count == rows for count in counts)
+    as_page = all(count in (-1, len(page)) for page, count in pages)
+    total = rows
+    if not (as_total or as_page):
+        if max(counts) <= rows:
+            raise check.inconsistent(
+                f"{rows} entries read in {len(pages)} pages, but count says "
+                f"{', '.join(str(c) for c in counts)}: neither the total nor each page's rows"
+            )
+        total = max(counts)  # fewer than the total: the plan refuses the list (rule 4)
+    entries: dict[str, UninterceptEntry] = {}
+    for page, _ in pages:
+        for entry in page:
+            known = entries.get(entry.key)
+            if known is None:
+                entries[entry.key] = entry
+            elif known.types != entry.types:
+                raise check.inconsistent(
+                    f"{entry.target.value} {entry.value} (apiUser {entry.api_user}) is listed "
+                    "twice with different types"
+                )
+            else:
+                total -= 1  # the same record twice is one record
+    return list(entries.values()), total
 
 
 def _target(entry: UninterceptEntry) -> dict[str, str]:
@@ -244,32 +280,40 @@ def _target(entry: UninterceptEntry) -> dict[str, str]:
     return {"apiUserName": entry.api_user, field: entry.value}
 
 
-def _entry(record: Mapping[str, Any]) -> UninterceptEntry:
-    api_user = str(record.get("apiUserName") or "").strip() or ALL_API_USERS
+def _entry(check: Checker, index: int, record: Mapping[str, Any]) -> UninterceptEntry:
+    where = f"dataList[{index}]"
+    api_user = check.text(record.get("apiUserName"), f"{where}.apiUserName", required=False)
+    api_user = api_user.strip() or ALL_API_USERS
     if api_user.lower() == ALL_API_USERS:
         api_user = ALL_API_USERS
-    email = str(record.get("email") or "").strip()
-    target, value = (
-        (Target.EMAIL, email) if email else (Target.DOMAIN, str(record.get("domain") or "").strip())
-    )
-    return UninterceptEntry(api_user, target, value, _types(record.get("type")))
+    email = check.text(record.get("email"), f"{where}.email", required=False).strip()
+    domain = check.text(record.get("domain"), f"{where}.domain", required=False).strip()
+    if bool(email) == bool(domain):
+        raise check.bad(f"{where} has {'both' if email else 'neither'} email and domain")
+    target, value = (Target.EMAIL, email) if email else (Target.DOMAIN, domain)
+    types = _types(record.get("type"))
+    if types is None:
+        raise check.bad(f"{where}.type is {record.get('type')!r:.40}, not types among 1, 2, 4, 8")
+    return UninterceptEntry(api_user, target, value, types)
 
 
-def _types(raw: Any) -> frozenset[int]:
-    """The record's types; the docs show a list of ints, be lenient with ``"1;2"`` and masks."""
+def _types(raw: Any) -> frozenset[int] | None:
+    """The record's types; the docs show a list of ints, be lenient with ``"1;2"`` and masks.
+    ``None`` when a value is not a type (or the field is not one of these shapes)."""
+    valid = frozenset(UNINTERCEPT_TYPES.values())
     if isinstance(raw, list) and all(type(item) is int for item in raw):
-        return frozenset(raw) & ALL_TYPES  # the documented shape, and a listing's hot path
-    valid = set(UNINTERCEPT_TYPES.values())
-    if isinstance(raw, int):
-        return frozenset(bit for bit in valid if raw & bit)
+        return frozenset(raw) if set(raw) <= valid else None  # documented shape, the hot path
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return frozenset(bit for bit in valid if raw & bit) if 0 <= raw <= sum(valid) else None
+    if raw is None:
+        return ALL_TYPES
     if isinstance(raw, str):
-        raw = [part for part in raw.replace(",", ";").split(";") if part.strip()]
-    if isinstance(raw, list):
-        bits = set()
-        for item in raw:
-            try:
-                bits.add(int(item))
-            except (TypeError, ValueError):
-                continue
-        return frozenset(bits & valid)
-    return ALL_TYPES
+        raw = [part.strip() for part in raw.replace(",", ";").split(";") if part.strip()]
+    if not isinstance(raw, list):
+        return None
+    bits = set()
+    for item in raw:
+        if isinstance(item, bool) or not isinstance(item, int | str) or not str(item).isdigit():
+            return None
+        bits.add(int(item))
+    return frozenset(bits) if bits <= valid else None

@@ -9,6 +9,10 @@ Error codes where the provider documents none, chosen to look like the gateway's
 - An ``x-acs-version`` / ``Version`` other than 2015-11-23: ``InvalidVersion``, HTTP 400.
 - A required parameter absent (``IpProtection``, ``IpAddress``, ``Id``): ``MissingParameter``.
 
+``GetIpfilterList`` answers the whole list as one page, its ``PageSize`` widened to fit, unless
+a ``page_size`` is given: then, like a service whose page holds that many, it answers the first
+``page_size`` entries with the full ``TotalCount`` (the call takes no paging parameters).
+
 Like the real service, ``AddIpfilter`` stores the address as given and accepts an address that
 is already listed, under a new id; ``FromType`` is accepted and ignored.
 """
@@ -79,12 +83,18 @@ def error_reply(error: AcsError, host_id: str = DEFAULT_HOST_ID) -> Reply:
     )
 
 
-def handle(request: Request, state: SandboxState, nonces: NonceCache, now: datetime) -> Reply:
+def handle(
+    request: Request,
+    state: SandboxState,
+    nonces: NonceCache,
+    now: datetime,
+    page_size: int | None = None,
+) -> Reply:
     """Route, authenticate and carry out one DirectMail call."""
     try:
         action = _route(request)
         authenticate(request, nonces, now)
-        return Reply(200, _perform(action, request.params, state))
+        return Reply(200, _perform(action, request.params, state, page_size))
     except AcsError as error:
         return error_reply(error, request.headers.get("host") or DEFAULT_HOST_ID)
 
@@ -110,7 +120,9 @@ def _route(request: Request) -> str:
     return action
 
 
-def _perform(action: str, params: dict[str, str], state: SandboxState) -> dict[str, Any]:
+def _perform(
+    action: str, params: dict[str, str], state: SandboxState, page_size: int | None = None
+) -> dict[str, Any]:
     match action:
         case "GetIpProtection":
             with state.lock:
@@ -124,13 +136,15 @@ def _perform(action: str, params: dict[str, str], state: SandboxState) -> dict[s
         case "GetIpfilterList":
             with state.lock:
                 entries = [dict(record) for record in state.ipfilters]
+            # The service's page holds 10; unless told otherwise, widened so that one page is
+            # always the whole list.
+            size = page_size or max(DEFAULT_PAGE_SIZE, len(entries))
             return {
                 "RequestId": request_id(),
                 "PageNumber": 1,
-                # The service's page holds 10; widened so that one page is always the whole list.
-                "PageSize": max(DEFAULT_PAGE_SIZE, len(entries)),
+                "PageSize": size,
                 "TotalCount": len(entries),
-                "data": {"ipfilters": entries},
+                "data": {"ipfilters": entries[:size]},
             }
         case "AddIpfilter":
             address = _required(params, "IpAddress")

@@ -12,6 +12,10 @@ Adding an entry whose key already exists (same apiUser and the same email or dom
 case-insensitively) does not duplicate it: the existing record takes the new types and keeps its
 place and creation time. ``list`` with both ``email`` and ``domainName`` matches nothing, since
 a record holds only one of them; an empty ``apiUserName`` filter matches every apiUser.
+
+What ``list``'s ``count`` means is written nowhere (every documented example has it equal to
+the rows shown): ``count_means="total"`` (the default) answers the number of matching records,
+``"page"`` the rows of this page. A deletion that matches nothing succeeds with ``count: 0``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from reconciler.sandbox.wire import Reply
 PREFIX = "/apiv2/"
 ACTIONS = frozenset({"unintercept/list", "unintercept/add", "unintercept/delete"})
 MAX_LIMIT = 100
+COUNT_MEANINGS = ("total", "page")
 TYPES = (1, 2, 4, 8)
 SUCCESS_MESSAGE = "请求成功"
 # SendCloud reports times in UTC+8.
@@ -73,13 +78,15 @@ def success(info: dict[str, Any]) -> Reply:
     return Reply(200, {"result": True, "statusCode": 200, "message": SUCCESS_MESSAGE, "info": info})
 
 
-def handle(action: str, params: Mapping[str, str], state: SandboxState) -> Reply:
+def handle(
+    action: str, params: Mapping[str, str], state: SandboxState, count_means: str = "total"
+) -> Reply:
     """Authenticate and carry out one unintercept call."""
     try:
         _authenticate(params)
         match action:
             case "unintercept/list":
-                return success(_list(params, state))
+                return success(_list(params, state, count_means))
             case "unintercept/add":
                 return success(_add(params, state))
             case "unintercept/delete":
@@ -96,7 +103,7 @@ def _authenticate(params: Mapping[str, str]) -> None:
         raise SendCloudError(AUTH_FAILED, "认证失败")
 
 
-def _list(params: Mapping[str, str], state: SandboxState) -> dict[str, Any]:
+def _list(params: Mapping[str, str], state: SandboxState, count_means: str) -> dict[str, Any]:
     start = _integer(params, "start", 0, INVALID_START, minimum=0)
     limit = _integer(params, "limit", MAX_LIMIT, INVALID_LIMIT, minimum=1, maximum=MAX_LIMIT)
     api_user = params.get("apiUserName", "").lower()
@@ -113,6 +120,8 @@ def _list(params: Mapping[str, str], state: SandboxState) -> dict[str, Any]:
             )
             page = matches[start : start + limit]
             count = len(matches)
+        if count_means == "page":
+            count = len(page)
         return {"dataList": [_public(record) for record in page], "count": count}
 
 

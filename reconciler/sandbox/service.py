@@ -35,6 +35,10 @@ class Sandbox:
     The state file, if given, is loaded when it exists and created (with ``initial_state`` or
     the demo state) when it does not; every successful write saves it. Use as a context
     manager, or call ``start`` and ``stop``.
+
+    ``count_means``: what SendCloud's list ``count`` answers, ``"total"`` or ``"page"`` (the
+    documents do not say). ``ipfilter_page_size``: the most entries one ``GetIpfilterList``
+    answer holds (``None``: the page widens to fit, as it always held every entry).
     """
 
     def __init__(
@@ -46,7 +50,15 @@ class Sandbox:
         faults: Faults | None = None,
         initial_state: dict[str, Any] | None = None,
         allow_remote: bool = False,
+        count_means: str = "total",
+        ipfilter_page_size: int | None = None,
     ) -> None:
+        if count_means not in sendcloud.COUNT_MEANINGS:
+            raise InputError(f"count_means must be total or page, not {count_means!r}")
+        if ipfilter_page_size is not None and ipfilter_page_size < 1:
+            raise InputError(f"ipfilter_page_size must be 1 or more, not {ipfilter_page_size}")
+        self.count_means = count_means
+        self.ipfilter_page_size = ipfilter_page_size
         if not allow_remote and not is_loopback(host):
             raise InputError(
                 f"refusing to serve the sandbox on {host}: its credentials are public, so it "
@@ -183,7 +195,9 @@ class Sandbox:
         return self._serve(
             Provider.ALIYUN_DM,
             directmail.action_of(request),
-            lambda: directmail.handle(request, self._state, self._nonces, now),
+            lambda: directmail.handle(
+                request, self._state, self._nonces, now, self.ipfilter_page_size
+            ),
             crashed,
         )
 
@@ -195,7 +209,7 @@ class Sandbox:
         return self._serve(
             Provider.SENDCLOUD,
             action,
-            lambda: sendcloud.handle(action, request.params, self._state),
+            lambda: sendcloud.handle(action, request.params, self._state, self.count_means),
             lambda: sendcloud.failure(501, "服务器错误"),
         )
 
@@ -232,10 +246,20 @@ def serve_forever(
     *,
     allow_remote: bool = False,
     out: TextIO | None = None,
+    count_means: str = "total",
+    ipfilter_page_size: int | None = None,
 ) -> None:
     """Serve until Ctrl-C, after printing the endpoints and the fixed credentials."""
     out = out or sys.stdout
-    sandbox = Sandbox(state_file, host=host, port=port, faults=faults, allow_remote=allow_remote)
+    sandbox = Sandbox(
+        state_file,
+        host=host,
+        port=port,
+        faults=faults,
+        allow_remote=allow_remote,
+        count_means=count_means,
+        ipfilter_page_size=ipfilter_page_size,
+    )
     summary = sandbox.faults.summary()
     sandbox.start()
     try:
@@ -248,6 +272,12 @@ def serve_forever(
             f"  SendCloud apiUser          {API_USER}\n"
             f"  SendCloud apiKey           {API_KEY}\n"
             f"  state file              {state_file}\n"
+            f"  SendCloud count means   {count_means}\n"
+            + (
+                f"  GetIpfilterList page    {ipfilter_page_size} entries\n"
+                if ipfilter_page_size
+                else ""
+            )
             + (f"  faults                  {summary}\n" if summary else "")
             + "Press Ctrl-C to stop.",
             file=out,
