@@ -37,6 +37,10 @@ def plan(args: argparse.Namespace, out: Output) -> int:
     wants = _select(state, args.account)
     if args.out:
         check_writable(Path(args.out))
+    if args.compare:  # read before live state, so that a bad file costs no provider call
+        from reconciler import compare
+
+        old = compare.load(Path(args.compare))
     with live.connect(wants, sandbox_state=_sandbox(args), announce=not out.quiet) as (
         wants,
         clients,
@@ -46,7 +50,11 @@ def plan(args: argparse.Namespace, out: Output) -> int:
     if args.out:
         saved = planfile.saved_document(result, state, seen, sandbox=args.sandbox)
         write_atomic(Path(args.out), render.to_json(saved))
-    _print_plan(result, args.format, out)
+    if not (args.compare and args.format == "json"):  # one JSON document on stdout
+        _print_plan(result, args.format, out)
+    if args.compare:
+        comparison = compare.compare(old, render.plan_document(result))
+        out.write(compare.render(comparison, args.format, args.compare))
     if result.refusals:
         return ExitCode.REFUSED
     if args.detailed_exitcode and result.changes:
