@@ -239,3 +239,52 @@ def test_a_plain_plan_never_imports_deepdiff() -> None:
         ).stdout.strip()
         == "True"
     )
+
+
+def test_the_text_names_each_difference_in_plan_order() -> None:
+    old = _plan(
+        [_change("all:email:gone@example.com", "delete"), _change(VIP, "update")],
+        [_refusal("emptying"), _refusal("mass-deletion", "40 of 120")],
+    )
+    old["created_at"] = "2024-05-01T12:00:00Z"
+    new = _plan(
+        [_change(VIP, "update", ["bounce", "block"]), _change("all:domain:new.example")],
+        [_refusal("mass-deletion", "41 of 120"), {"rule": "lock-out", "message": "m"}],
+    )
+    rendered = compare.render(compare.compare(old, new), "text", "old.json")
+    assert rendered == (
+        "Compared with old.json (2024-05-01T12:00:00Z):\n"
+        "  + change sc  unintercept all:domain:new.example (create)\n"
+        "  - change sc  unintercept all:email:gone@example.com (delete)\n"
+        f"  ~ change sc  unintercept {VIP}\n"
+        "      after.types: bounce -> bounce,block\n"
+        "  + refusal lock-out: m\n"
+        "  - refusal emptying: m\n"
+        "  ~ refusal mass-deletion: sc\n"
+        "      message: 40 of 120 -> 41 of 120\n"
+        "Old plan: 0 to create, 1 to update, 1 to delete; "
+        "new plan: 1 to create, 1 to update, 0 to delete.\n"
+    )
+    markdown = compare.render(compare.compare(old, new), "markdown", "old.json")
+    assert markdown.count("\n| added |") == 2 and markdown.count("\n| removed |") == 2
+    assert "| changed | refusal | `mass-deletion: sc` | `message: 40 of 120 -> 41 of 120` |" in (
+        markdown
+    )
+
+
+def test_values_that_are_not_text_are_shown_as_json() -> None:
+    old = {"account": "dm", "resource": "ip_protection", "key": "ip_protection", "action": "update",
+           "before": {"enabled": False}, "after": {"enabled": True}}  # fmt: skip
+    new = {**old, "before": None, "after": {"enabled": False}}
+    result = compare.compare(_plan([old]), _plan([new]))
+    assert compare.text(result, "o").splitlines()[2:4] == [
+        "      after.enabled: true -> false",
+        '      before: {"enabled": false} -> (none)',
+    ]
+
+
+def test_an_edited_plan_holding_one_key_twice_keeps_both() -> None:
+    twice = [_change(VIP), _change(VIP, "delete")]
+    result = compare.compare(_plan(twice), _plan([_change(VIP)]))
+    assert [c["action"] for c in result.changes.removed] == ["delete"]
+    assert not result.changes.changed
