@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     plan.add_argument("--out", metavar="FILE", help="also save the plan as JSON to FILE")
     plan.add_argument(
+        "--compare", metavar="OLD", help="show what changed since the plan saved in OLD"
+    )
+    plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 2 when the plan has changes, 0 when it has none",

@@ -19,6 +19,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     wants = select(state, args.account)
     if args.out:
         check_writable(Path(args.out))
+    if args.compare:  # read before live state, so that a bad file costs no provider call
+        from reconciler import compare
+
+        old = compare.load(Path(args.compare))
     with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
         wants,
         clients,
@@ -28,7 +32,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.out:
         saved = planfile.saved_document(result, state, seen, sandbox=args.sandbox)
         write_atomic(Path(args.out), render.to_json(saved))
-    _print_plan(result, args.format, out)
+    if not (args.compare and args.format == "json"):  # one JSON document on stdout
+        _print_plan(result, args.format, out)
+    if args.compare:
+        comparison = compare.compare(old, render.plan_document(result))
+        out.write(compare.render(comparison, args.format, args.compare))
     if result.refusals:
         return ExitCode.REFUSED
     if args.detailed_exitcode and result.changes:
