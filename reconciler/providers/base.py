@@ -124,7 +124,7 @@ class ProviderClient(abc.ABC):
         A provider's error message may quote the request it refused: DirectMail's
         ``SignatureDoesNotMatch`` quotes its canonical request, security token included.
         """
-        return scrub_secrets(text, self._secret_values)
+        return scrub_secrets(text, (*self._secret_values, *_SECRETS.values))
 
     @abc.abstractmethod
     def read(self, desired: AccountDesired) -> AccountLive:
@@ -518,7 +518,7 @@ class _SecretSet:
 
     def add(self, values: Iterable[str]) -> None:
         with self._lock:
-            self.values.update(values)
+            self.values = self.values | set(values)  # readers iterate without the lock
 
 
 _SECRETS = _SecretSet()
