@@ -37,7 +37,7 @@ class InProcess(HTTPAdapter):
         self.dispatch: Dispatch = sandbox._dispatch if isinstance(sandbox, Sandbox) else sandbox
         self.sent: list[requests.PreparedRequest] = []
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
