@@ -97,7 +97,8 @@ class ProviderError(ReconcilerError):
     ``x-acs-retry-after``), if it said. ``uncertain``: the provider may have carried the call
     out although no answer said so (the connection was lost after sending, or a 5xx); for a
     write, whether it took effect is unknown until live state is read again. ``attempts``:
-    how many times the call was tried before giving up.
+    how many times the call was tried before giving up. ``account``: the manifest's name of
+    the account the call was for, when the client knows it.
     """
 
     exit_code = ExitCode.PROVIDER
@@ -115,8 +116,10 @@ class ProviderError(ReconcilerError):
         retry_after: float | None = None,
         uncertain: bool = False,
         attempts: int = 1,
+        account: str | None = None,
     ) -> None:
         self.provider = provider
+        self.account = account
         self.action = action
         self.code = code
         self.provider_message = message
@@ -129,7 +132,8 @@ class ProviderError(ReconcilerError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        parts = [f"{self.provider} {self.action} failed"]
+        parts = [f"account {self.account}: " if self.account else ""]
+        parts.append(f"{self.provider} {self.action} failed")
         if self.code:
             parts.append(f": {self.code}")
         parts.append(f": {self.provider_message}")

@@ -221,7 +221,8 @@ def test_a_bad_compare_file_fails_before_any_provider_call(
 
 def test_a_plain_plan_never_imports_deepdiff() -> None:
     probe = (
-        "import sys, reconciler.cli, reconciler.commands.plan, reconciler.output.render, reconciler.planfile;"
+        "import sys, reconciler.cli, reconciler.commands.plan, reconciler.output.render,"
+        " reconciler.planfile;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'deepdiff'))"
     )
     loaded = subprocess.run(

@@ -47,6 +47,7 @@ from reconciler.providers.sendcloud import _error as sendcloud_error
 from reconciler.sandbox import Faults, Sandbox
 from reconciler.sandbox.wire import Reply
 from tests.cli_helpers import run_cli, write
+from tests.inprocess import ENDPOINT, InProcess
 
 FAST = Limits(requests_per_second=1000, concurrency=8)
 QUICK = RetryPolicy(attempts=4, max_seconds=10, base_delay=0.001)
@@ -98,22 +99,34 @@ def server(tmp_path: Path, faults: Faults) -> Iterator[Sandbox]:
         yield running
 
 
+@pytest.fixture
+def sandbox(tmp_path: Path, faults: Faults) -> Sandbox:
+    """Like ``server``, but never started: clients reach it in-process, without a socket."""
+    return Sandbox(tmp_path / "sandbox.json", faults=faults, initial_state=STATE)
+
+
+def _wire(server: Sandbox) -> tuple[str, str, InProcess | None]:
+    """The endpoints of ``server`` and, if it is not running, the transport that reaches it."""
+    try:
+        return server.directmail_endpoint, server.sendcloud_endpoint, None
+    except RuntimeError:
+        return ENDPOINT, f"{ENDPOINT}/apiv2", InProcess(server)
+
+
 def dm_client(
     server: Sandbox, retry: RetryPolicy = QUICK, limits: Limits = FAST, **secrets: str
 ) -> DirectMailClient:
-    account = Account(
-        "dm", Provider.ALIYUN_DM, server.directmail_endpoint, limits=limits, retry=retry
-    )
-    return DirectMailClient(account, {**DM_SECRETS, **secrets})
+    endpoint, _, transport = _wire(server)
+    account = Account("dm", Provider.ALIYUN_DM, endpoint, limits=limits, retry=retry)
+    return DirectMailClient(account, {**DM_SECRETS, **secrets}, transport)
 
 
 def sc_client(
     server: Sandbox, retry: RetryPolicy = QUICK, limits: Limits = FAST, **secrets: str
 ) -> SendCloudClient:
-    account = Account(
-        "sc", Provider.SENDCLOUD, server.sendcloud_endpoint, limits=limits, retry=retry
-    )
-    return SendCloudClient(account, {**SC_SECRETS, **secrets})
+    _, endpoint, transport = _wire(server)
+    account = Account("sc", Provider.SENDCLOUD, endpoint, limits=limits, retry=retry)
+    return SendCloudClient(account, {**SC_SECRETS, **secrets}, transport)
 
 
 def set_unintercepts(server: Sandbox, count: int) -> None:
@@ -343,14 +356,14 @@ SC_WRITES = [
 @pytest.mark.parametrize(("kind", "writes"), [("drop-after", 1), ("drop-before", 2)])
 @pytest.mark.parametrize(("action", "write", "check"), DM_WRITES, ids=[w[0] for w in DM_WRITES])
 def test_a_directmail_write_is_checked_before_it_is_repeated(
-    server: Sandbox, faults: Faults, kind: str, writes: int, action: str, write: Any, check: str
+    sandbox: Sandbox, faults: Faults, kind: str, writes: int, action: str, write: Any, check: str
 ) -> None:
     faults.script(action, kind)
-    with dm_client(server) as client:
+    with dm_client(sandbox) as client:
         write(client)
-    assert server.calls == Counter({action: writes, check: 1})
-    assert server.ip_protection() == ("1" if action == "UpdateIpProtection" else "0")
-    addresses = [r["IpAddress"] for r in server.ipfilters()]
+    assert sandbox.calls == Counter({action: writes, check: 1})
+    assert sandbox.ip_protection() == ("1" if action == "UpdateIpProtection" else "0")
+    addresses = [r["IpAddress"] for r in sandbox.ipfilters()]
     assert len(addresses) == len(set(addresses))  # never a duplicate
     if action == "AddIpfilter":
         assert "203.0.113.7" in addresses
@@ -358,84 +371,86 @@ def test_a_directmail_write_is_checked_before_it_is_repeated(
         assert "198.51.100.2" not in addresses
 
 
-def test_an_addition_that_took_effect_reports_the_id_found(server: Sandbox, faults: Faults) -> None:
+def test_an_addition_that_took_effect_reports_the_id_found(
+    sandbox: Sandbox, faults: Faults
+) -> None:
     faults.script("AddIpfilter", "drop-after")
-    with dm_client(server) as client:
+    with dm_client(sandbox) as client:
         ident = client.add_ipfilter("203.0.113.7")
-    assert {"Id": ident, "IpAddress": "203.0.113.7"}.items() <= server.ipfilters()[-1].items()
+    assert {"Id": ident, "IpAddress": "203.0.113.7"}.items() <= sandbox.ipfilters()[-1].items()
 
 
 @pytest.mark.parametrize(("kind", "writes"), [("drop-after", 1), ("drop-before", 2)])
 @pytest.mark.parametrize(("action", "write"), SC_WRITES, ids=[w[0] for w in SC_WRITES])
 def test_a_sendcloud_write_is_checked_before_it_is_repeated(
-    server: Sandbox, faults: Faults, kind: str, writes: int, action: str, write: Any
+    sandbox: Sandbox, faults: Faults, kind: str, writes: int, action: str, write: Any
 ) -> None:
     faults.script(action, kind)
-    with sc_client(server) as client:
+    with sc_client(sandbox) as client:
         write(client)
-    assert server.calls == Counter({action: writes, "unintercept/list": 1})
-    emails = {r["email"]: r["type"] for r in server.unintercepts()}
+    assert sandbox.calls == Counter({action: writes, "unintercept/list": 1})
+    emails = {r["email"]: r["type"] for r in sandbox.unintercepts()}
     if action == "unintercept/add":
         assert emails["new@example.com"] == [1, 4]
     else:
         assert "old@example.com" not in emails
 
 
-def test_a_server_error_on_a_write_is_checked_too(server: Sandbox, faults: Faults) -> None:
+def test_a_server_error_on_a_write_is_checked_too(sandbox: Sandbox, faults: Faults) -> None:
     faults.script("unintercept/add", "5xx")  # SendCloud's 501: it may have been carried out
-    with sc_client(server) as client:
+    with sc_client(sandbox) as client:
         client.add(NEW)
-    assert server.calls == Counter({"unintercept/add": 2, "unintercept/list": 1})
+    assert sandbox.calls == Counter({"unintercept/add": 2, "unintercept/list": 1})
 
 
-def test_throttling_on_a_write_repeats_it_without_a_check(server: Sandbox, faults: Faults) -> None:
+def test_throttling_on_a_write_repeats_it_without_a_check(sandbox: Sandbox, faults: Faults) -> None:
     faults.script("AddIpfilter", "throttling", "5xx")  # both turn the call away
-    with dm_client(server) as client:
+    with dm_client(sandbox) as client:
         client.add_ipfilter("203.0.113.7")
-    assert server.calls == Counter({"AddIpfilter": 3})
+    assert sandbox.calls == Counter({"AddIpfilter": 3})
 
 
 def test_the_last_attempt_is_checked_before_reporting_a_failure(
-    server: Sandbox, faults: Faults
+    sandbox: Sandbox, faults: Faults
 ) -> None:
     faults.script("UpdateIpProtection", "drop-before", "drop-after")
-    with dm_client(server, RetryPolicy(2, 10, 0.001)) as client:
+    with dm_client(sandbox, RetryPolicy(2, 10, 0.001)) as client:
         client.update_ip_protection(True)  # the second and last attempt did take effect
-    assert server.ip_protection() == "1"
-    assert server.calls == Counter({"UpdateIpProtection": 2, "GetIpProtection": 2})
+    assert sandbox.ip_protection() == "1"
+    assert sandbox.calls == Counter({"UpdateIpProtection": 2, "GetIpProtection": 2})
 
 
-def test_a_short_list_is_never_taken_as_proof(server: Sandbox, faults: Faults) -> None:
+def test_a_short_list_is_never_taken_as_proof(sandbox: Sandbox, faults: Faults) -> None:
     # A filtered list of one record, truncated, comes back empty: that must not read as
     # "the delete took effect". Fetched again in full, it shows the delete did not.
     faults.script("unintercept/delete", "drop-before")
     faults.script("unintercept/list", "truncate")
-    with sc_client(server) as client:
+    with sc_client(sandbox) as client:
         client.delete(OLD)
-    assert server.calls == Counter({"unintercept/delete": 2, "unintercept/list": 2})
-    assert "old@example.com" not in {r["email"] for r in server.unintercepts()}
+    assert sandbox.calls == Counter({"unintercept/delete": 2, "unintercept/list": 2})
+    assert "old@example.com" not in {r["email"] for r in sandbox.unintercepts()}
 
 
 def test_a_list_that_stays_short_leaves_the_outcome_unknown(
-    server: Sandbox, faults: Faults
+    sandbox: Sandbox, faults: Faults
 ) -> None:
     # The check reads a short list again, up to retry.attempts (4) reads in all.
     faults.script("AddIpfilter", "drop-before")
     faults.script("GetIpfilterList", *["truncate"] * 4)
-    with dm_client(server) as client, pytest.raises(ProviderError) as caught:
+    with dm_client(sandbox) as client, pytest.raises(ProviderError) as caught:
         client.add_ipfilter("203.0.113.7")
     assert caught.value.uncertain
     assert "1 of the 2 entries it counts (after 4 attempts)" in str(caught.value)
-    assert server.calls == Counter({"AddIpfilter": 1, "GetIpfilterList": 4})
+    assert sandbox.calls == Counter({"AddIpfilter": 1, "GetIpfilterList": 4})
 
 
-def test_a_check_reads_a_short_list_again(server: Sandbox, faults: Faults) -> None:
+def test_a_check_reads_a_short_list_again(sandbox: Sandbox, faults: Faults) -> None:
     faults.script("AddIpfilter", "drop-before")
     faults.script("GetIpfilterList", "truncate", "truncate")
-    with dm_client(server) as client:
+    with dm_client(sandbox) as client:
         client.add_ipfilter("203.0.113.7")
-    assert server.calls == Counter({"AddIpfilter": 2, "GetIpfilterList": 3})
-    assert [r["IpAddress"] for r in server.ipfilters()].count("203.0.113.7") == 1
+    assert sandbox.calls == Counter({"AddIpfilter": 2, "GetIpfilterList": 3})
+    assert [r["IpAddress"] for r in sandbox.ipfilters()].count("203.0.113.7") == 1
 
 
 def test_a_write_whose_check_fails_is_reported_as_uncertain(
@@ -710,41 +725,43 @@ def phase_of(outcome: Outcome) -> str:
 # -- incomplete live state ------------------------------------------------------------------------
 
 
-def test_a_short_page_is_fetched_once_more(server: Sandbox, faults: Faults) -> None:
-    set_unintercepts(server, 250)
+def test_a_short_page_is_fetched_once_more(sandbox: Sandbox, faults: Faults) -> None:
+    set_unintercepts(sandbox, 250)
     faults.script("unintercept/list", "truncate")
-    with sc_client(server, limits=Limits(1000, 1)) as client:
+    with sc_client(sandbox, limits=Limits(1000, 1)) as client:
         entries, count = client.list_all()
     assert count == len(entries) == 250
-    assert server.calls["unintercept/list"] == 4
+    assert sandbox.calls["unintercept/list"] == 4
 
 
-def test_a_list_that_stays_short_keeps_the_providers_total(server: Sandbox, faults: Faults) -> None:
-    set_unintercepts(server, 250)
+def test_a_list_that_stays_short_keeps_the_providers_total(
+    sandbox: Sandbox, faults: Faults
+) -> None:
+    set_unintercepts(sandbox, 250)
     # Every read of the first page (and of the whitelist) is cut short: retry.attempts (4)
     # reads, then the short answer stands, with the provider's total.
     faults.script("unintercept/list", *["truncate"] * 4)
     faults.script("GetIpfilterList", *["truncate"] * 4)
-    with sc_client(server, limits=Limits(1000, 1)) as sc, dm_client(server) as dm:
+    with sc_client(sandbox, limits=Limits(1000, 1)) as sc, dm_client(sandbox) as dm:
         entries, count = sc.list_all()
         live = dm.read(AccountDesired(dm.account, whitelist={}))
     assert (len(entries), count) == (200, 250)  # the first page lost half of its entries
-    assert server.calls["unintercept/list"] == 6  # four reads of page 1, not a loop; pages 2, 3
+    assert sandbox.calls["unintercept/list"] == 6  # four reads of page 1, not a loop; pages 2, 3
     assert (len(live.whitelist or []), live.whitelist_total) == (1, 2)
-    assert server.calls["GetIpfilterList"] == 4
+    assert sandbox.calls["GetIpfilterList"] == 4
 
 
-def test_a_short_list_read_again_complete_is_used(server: Sandbox, faults: Faults) -> None:
-    set_unintercepts(server, 250)
+def test_a_short_list_read_again_complete_is_used(sandbox: Sandbox, faults: Faults) -> None:
+    set_unintercepts(sandbox, 250)
     faults.script("unintercept/list", "truncate", "truncate")
     faults.script("GetIpfilterList", "truncate", "truncate")
-    with sc_client(server, limits=Limits(1000, 1)) as sc, dm_client(server) as dm:
+    with sc_client(sandbox, limits=Limits(1000, 1)) as sc, dm_client(sandbox) as dm:
         entries, count = sc.list_all()
         live = dm.read(AccountDesired(dm.account, whitelist={}))
     assert (len(entries), count) == (250, 250)
-    assert server.calls["unintercept/list"] == 5
+    assert sandbox.calls["unintercept/list"] == 5
     assert (len(live.whitelist or []), live.whitelist_total) == (2, 2)
-    assert server.calls["GetIpfilterList"] == 3
+    assert sandbox.calls["GetIpfilterList"] == 3
 
 
 class GrowingCount(Faults):

@@ -3,8 +3,11 @@ stdout, stderr with -v, plan files, JSON reports — is searched for them."""
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 from pathlib import Path
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 
@@ -13,6 +16,7 @@ from reconciler.providers import client_for
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.faults import Faults
 from tests.cli_helpers import run_cli, write
+from tests.hostile import Answer, HostileServer, Request
 
 DM_SECRET = "dm-secret-Zq8Hv3pLx1"
 DM_TOKEN = "sts-token-Wk5Rt9Yb2"
@@ -128,3 +132,57 @@ def test_tls_verification_is_on() -> None:
     ):
         with client_for(Account("a", provider, "https://example.com"), secrets) as client:
             assert client.session.verify not in (False, None, "")
+
+
+# Secrets with characters that every encoding changes, echoed by a hostile provider.
+ODD_SECRETS = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "odd-key-id",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "dm/se cret+Zq=8&x",
+    "ALIBABA_CLOUD_SECURITY_TOKEN": "sts/to ken+Wk=5",
+    "SENDCLOUD_API_USER": "odd_user",
+    "SENDCLOUD_API_KEY": "sc/api key+Jm=4~",
+}
+ODD = tuple(ODD_SECRETS[name] for name in ODD_SECRETS if "SECRET" in name or "TOKEN" in name)
+ODD = (*ODD, ODD_SECRETS["SENDCLOUD_API_KEY"])
+ENCODINGS = {
+    "raw": lambda s: s,
+    "quote": quote,
+    "quote-empty-safe": lambda s: quote(s, safe=""),
+    "quote_plus": quote_plus,
+    "form": lambda s: urlencode({"apiKey": s}),
+    "lower-hex": lambda s: re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), quote(s, safe="")),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_no_secret_echoed_in_any_provider_field(tmp_path: Path, encoding: str) -> None:
+    encode = ENCODINGS[encoding]
+    dm_echo = " ".join(encode(secret) for secret in ODD[:2])
+    sc_echo = encode(ODD[2])
+
+    def script(request: Request) -> Answer:
+        if request.path.startswith("/apiv2"):
+            body = {"result": False, "statusCode": sc_echo, "message": sc_echo, "info": {}}
+            return Answer(400, json.dumps(body).encode(), reason=sc_echo)
+        body = {"Code": dm_echo, "Message": dm_echo, "RequestId": dm_echo}
+        headers = (("Content-Type", "application/json"), ("x-acs-request-id", dm_echo))
+        return Answer(503, json.dumps(body).encode(), headers, reason=dm_echo)
+
+    def reason_only(request: Request) -> Answer:
+        echo = sc_echo if request.path.startswith("/apiv2") else dm_echo
+        return Answer(502, b"not json", reason=echo)
+
+    seen = []
+    for answer in (script, reason_only):
+        with HostileServer(script=answer) as server:
+            _manifests(tmp_path, server.url, server.url + "/apiv2")
+            for args in (("plan", "m", "-v"), ("plan", "m", "-v", "--format", "json")):
+                result = run_cli(*args, cwd=tmp_path, env=ODD_SECRETS)
+                assert result.code == 1, result
+                assert "Traceback" not in result.err
+                seen += [result.out, result.err]
+    text = "\n".join(seen)
+    assert "***" in text  # the echo was really shown, scrubbed
+    for secret in ODD:
+        for form in {encode(secret), secret, quote(secret, safe=""), quote_plus(secret)}:
+            assert form not in text, f"{form!r} leaked"

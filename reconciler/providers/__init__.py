@@ -7,19 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from requests.adapters import BaseAdapter
+
 from reconciler.model import Account, Provider
 from reconciler.providers.base import ProviderClient
 
 
-def client_for(account: Account, secrets: Mapping[str, str]) -> ProviderClient:
-    """Build the client for ``account``; ``secrets`` come from ``credentials.resolve``."""
+def client_for(
+    account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
+) -> ProviderClient:
+    """Build the client for ``account``; ``secrets`` come from ``credentials.resolve``.
+
+    ``transport`` replaces the HTTP adapter (tests answer from an in-process sandbox)."""
     match account.provider:
         case Provider.ALIYUN_DM:
             from reconciler.providers.directmail import DirectMailClient
 
-            return DirectMailClient(account, secrets)
+            return DirectMailClient(account, secrets, transport)
         case Provider.SENDCLOUD:
             from reconciler.providers.sendcloud import SendCloudClient
 
-            return SendCloudClient(account, secrets)
+            return SendCloudClient(account, secrets, transport)
     raise AssertionError(f"unknown provider {account.provider!r}")

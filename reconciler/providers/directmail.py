@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import BaseAdapter
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ProviderError
@@ -41,8 +42,10 @@ QUOTAS: Mapping[str, tuple[int, float]] = {
 class DirectMailClient(ProviderClient):
     provider_name = PROVIDER
 
-    def __init__(self, account: Account, secrets: Mapping[str, str]) -> None:
-        super().__init__(account)
+    def __init__(
+        self, account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
+    ) -> None:
+        super().__init__(account, transport)
         self._key_id = secrets["accessKeyId"]
         self._secret = secrets["accessKeySecret"]
         self._token = secrets.get("securityToken")
@@ -79,23 +82,9 @@ class DirectMailClient(ProviderClient):
         if it stays short, it is returned as it is, with the largest total seen, so that the
         plan refuses to touch it (SPEC §5, rule 4).
         """
-        entries, total = self._ipfilter_list()
-        reads = 1
-        while len(entries) < total and reads < self.account.retry.attempts:
-            log.info(
-                "%s GetIpfilterList: %d of %d entries; fetching again",
-                PROVIDER,
-                len(entries),
-                total,
-            )
-            again, total_again = self._ipfilter_list()
-            reads += 1
-            if len(again) >= total_again:
-                return again, total_again
-            if len(again) > len(entries):
-                entries = again
-            total = max(total, total_again)
-        return entries, total
+        return self.read_until_complete(
+            "GetIpfilterList", self._ipfilter_list, lambda _entries, total: total
+        )
 
     def add_ipfilter(self, address: str) -> str:
         wanted = canonical_ip_entry(address)

@@ -136,6 +136,7 @@ class Retrier:
                 request_id=cause.request_id,
                 http_status=cause.http_status,
                 uncertain=True,
+                account=cause.account,
             ) from None
         if found is not None:
             log.info("%s %s had taken effect; not repeating it", self.provider, action)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import requests
+from requests.adapters import BaseAdapter
 
 from reconciler.errors import ProviderError
 from reconciler.model import (
@@ -49,8 +50,10 @@ Page = tuple[list[UninterceptEntry], int]
 class SendCloudClient(ProviderClient):
     provider_name = PROVIDER
 
-    def __init__(self, account: Account, secrets: Mapping[str, str]) -> None:
-        super().__init__(account)
+    def __init__(
+        self, account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
+    ) -> None:
+        super().__init__(account, transport)
         self._auth = {"apiUser": secrets["apiUser"], "apiKey": secrets["apiKey"]}
         self.secret_values = tuple(v for v in (secrets["apiKey"],) if v)
         self._base = account.endpoint.rstrip("/")
@@ -146,24 +149,11 @@ class SendCloudClient(ProviderClient):
     def _page(self, start: int, total: int, filters: Mapping[str, str] | None = None) -> Page:
         """The page at ``start``, fetched again while it is shorter than ``total`` (or its own
         ``count``) implies, up to ``retry.attempts`` reads in all."""
-        page, count = self.list_page(start, filters=filters)
-        reads = 1
-        while (
-            len(page) < min(PAGE_SIZE, max(total, count) - start)
-            and reads < self.account.retry.attempts
-        ):
-            log.info(
-                "%s unintercept/list: a page of %d entries where %d were due; fetching it again",
-                PROVIDER,
-                len(page),
-                min(PAGE_SIZE, max(total, count) - start),
-            )
-            again, count_again = self.list_page(start, filters=filters)
-            reads += 1
-            if len(again) > len(page):
-                page = again
-            count = max(count, count_again)
-        return page, count
+        return self.read_until_complete(
+            "unintercept/list",
+            lambda: self.list_page(start, filters=filters),
+            lambda _page, count: min(PAGE_SIZE, max(total, count) - start),
+        )
 
     def _map(self, fetch: Callable[[int], R], starts: Sequence[int]) -> list[R]:
         """``fetch`` every start, at most ``limits.concurrency`` at once, results in order."""
