@@ -16,6 +16,8 @@ from reconciler import __version__
 # Everything else is imported where it is used, so that `--version` (which scripts and CI
 # call to probe the tool) and `--help` load next to nothing.
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from reconciler.errors import InputError, Problem
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
@@ -61,6 +63,15 @@ def _seconds(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a number of seconds (0 or more), got {text!r}")
     return value
+
+
+def _duration(text: str) -> timedelta:
+    from reconciler.plantrust import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fault_kinds(text: str) -> tuple[str, ...]:
@@ -123,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument(
         "--plan", metavar="FILE", dest="plan_file", help="carry out a plan saved by plan --out"
+    )
+    apply.add_argument(
+        "--max-age",
+        type=_duration,
+        default="7d",
+        metavar="DURATION",
+        help="with --plan: refuse a plan older than this (s, m, h or d; default 7d)",
     )
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     apply.add_argument(

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler import live, planfile, render
+from reconciler import live, planfile, plantrust, render
 from reconciler.apply import Outcome, execute
 from reconciler.cli import SANDBOX_STATE, Output, unknown_account
 from reconciler.errors import ExitCode, InputError, RefusedError
@@ -44,7 +44,9 @@ def plan(args: argparse.Namespace, out: Output) -> int:
         seen = live.read(wants, clients)
         result = diff(wants, seen)
     if args.out:
-        saved = planfile.saved_document(result, state, seen, sandbox=args.sandbox)
+        saved = planfile.saved_document(
+            result, state, seen, sandbox=args.sandbox, key=plantrust.plan_key()
+        )
         write_atomic(Path(args.out), render.to_json(saved))
     _print_plan(result, args.format, out)
     if result.refusals:
@@ -80,8 +82,10 @@ def apply(args: argparse.Namespace, out: Output) -> int:
 def apply_saved(args: argparse.Namespace, out: Output) -> int:
     """``apply --plan FILE``: carry out a saved plan if live state still matches it.
 
-    The file is all it needs, not the manifests. Live state is read again and compared entry by
-    entry with what the plan saw; any difference refuses the plan (exit 4) and is shown.
+    The file is all it needs, not the manifests. Its seal, age and agreement with its own
+    inputs are checked offline first (``planfile.load``); only then are credentials resolved
+    and live state read again and compared entry by entry with what the plan saw; any
+    difference refuses the plan (exit 4) and is shown.
     """
     if args.paths:
         raise InputError(
@@ -96,6 +100,8 @@ def apply_saved(args: argparse.Namespace, out: Output) -> int:
     if saved.sandbox != args.sandbox:
         flag = "with" if saved.sandbox else "without"
         raise InputError(f"{args.plan_file} was made {flag} --sandbox: apply it {flag} --sandbox")
+    for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=args.max_age):
+        out.warn(warning)
     result = saved.plan
     _require_confirmation_channel(args)
     shown = bool(result.refusals or not result.changes)

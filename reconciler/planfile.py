@@ -3,17 +3,23 @@
 A saved plan is the JSON plan document (``render.plan_document``) plus what apply needs without
 the manifests (``schemas/plan.schema.json``): each account's definition with credential
 *references*, the list policies, a digest of every manifest read, and the live state the plan saw
-in a compact keyed form with a digest per account (``staleness``). Apply reads live state again
-and compares it entry by entry with what the plan saw: any difference makes the plan stale.
+in a compact keyed form with a digest per account (``staleness``), the desired state and the
+live state as read (``desired``, ``observed``: what the plan is recomputed from), and a digest
+of the whole file, with a MAC under ``RECONCILER_PLAN_KEY`` when it is set (``plantrust``).
+
+Loading trusts nothing it can check offline: the seal, the age, and that the changes, summary
+and refusals are what ``diff`` makes of the file's own inputs. Only then does apply read live
+state again and compare it entry by entry with what the plan saw: any difference makes the plan
+stale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -22,11 +28,11 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing import Resource as SchemaResource
 
-from reconciler import __version__, render
+from reconciler import __version__, plantrust, render
 from reconciler.addresses import canonical_ip_entry
 from reconciler.checks import endpoint_problem
 from reconciler.dataclass_json import ShapeError, from_json, to_json
-from reconciler.errors import InputError
+from reconciler.errors import InputError, RefusedError
 from reconciler.model import (
     UNINTERCEPT_TYPES,
     Account,
@@ -39,7 +45,7 @@ from reconciler.model import (
     Target,
     UninterceptEntry,
 )
-from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
+from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value, diff
 from reconciler.safety import INCOMPLETE, LIST_NAMES
 from reconciler.staleness import (
     LISTS,
@@ -90,9 +96,11 @@ def saved_document(
     *,
     sandbox: bool,
     now: datetime | None = None,
+    key: bytes | None = None,
 ) -> dict[str, Any]:
     """The saved form of ``plan``, made from ``state`` (the manifests: account definitions as
-    written, not as a sandbox rewrote them) and ``live`` (what the plan was diffed against)."""
+    written, not as a sandbox rewrote them) and ``live`` (what the plan was diffed against),
+    sealed with a digest and, given ``key``, a MAC."""
     document = render.plan_document(plan)
     wants = [state.accounts[account.name] for account in plan.accounts]
     document["accounts"] = [
@@ -107,13 +115,26 @@ def saved_document(
     document["policies"] = {want.account.name: _policies(want) for want in wants}
     document["live"] = {}
     for want in wants:
-        keep: dict[str, Collection[str]] = {
-            WHITELIST: want.whitelist or {},
-            UNINTERCEPT: want.unintercepts or {},
-        }
-        seen = snapshot(want, live.get(want.account.name, AccountLive()), keep)
+        seen = snapshot(want, live.get(want.account.name, AccountLive()), _keep(want))
         document["live"][want.account.name] = {"digest": digest(seen), **seen}
+    document["desired"] = {want.account.name: _desired(want) for want in wants}
+    document["observed"] = {
+        want.account.name: to_json(live.get(want.account.name, AccountLive())) for want in wants
+    }
+    plantrust.seal(document, key)
     return document
+
+
+def _desired(want: AccountDesired) -> dict[str, Any]:
+    # Generic, so that what the manifests gain later travels too; the account is in `accounts`.
+    data: dict[str, Any] = to_json(want)
+    del data["account"]
+    return data
+
+
+def _keep(want: AccountDesired) -> dict[str, Collection[str]]:
+    # The entries the plan sees whatever the policies say: the manifests' own.
+    return {WHITELIST: want.whitelist or {}, UNINTERCEPT: want.unintercepts or {}}
 
 
 def _policies(want: AccountDesired) -> dict[str, Any]:
@@ -145,11 +166,12 @@ class SavedPlan:
     seen: dict[str, dict[str, Any]]  # account name -> live state seen (``snapshot`` form)
     sandbox: bool
     created_at: str
+    document: Mapping[str, Any] = field(default_factory=dict)  # as read
 
 
 def load(path: Path) -> SavedPlan:
-    """Read, validate and check ``path``; every way it can be wrong is an ``InputError``
-    naming the file (exit 3)."""
+    """Read, validate and check the shape of ``path``; every way it can be malformed is an
+    ``InputError`` naming the file (exit 3). ``check`` then decides whether it may be trusted."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -193,10 +215,86 @@ def load(path: Path) -> SavedPlan:
         saved = _build(path, document)
         _verify(saved, document)
     except ShapeError as exc:
-        raise InputError(
-            f"{path}: not a valid saved plan: {exc} (was it edited? save it again with plan --out)"
-        ) from None
+        raise _malformed(path, exc) from None
+    saved.document = document
     return saved
+
+
+def _malformed(path: Path, exc: ShapeError) -> InputError:
+    return InputError(
+        f"{path}: not a valid saved plan: {exc} (was it edited? save it again with plan --out)"
+    )
+
+
+def check(saved: SavedPlan, *, key: bytes | None, max_age: timedelta) -> list[str]:
+    """Refuse (``RefusedError``, exit 4) a loaded plan whose seal does not match (its digest;
+    its MAC when ``key`` is given), that is older than ``max_age``, or whose changes, summary
+    or refusals are not what its own inputs make. Offline: nothing is resolved or sent.
+    Returns warnings to show."""
+    name = str(saved.path)
+    warning = plantrust.check_seal(saved.document, key, name)
+    plantrust.check_age(saved.created_at, max_age, name)
+    try:
+        problems = recompute(saved.document, saved.plan.accounts)
+    except ShapeError as exc:
+        raise _malformed(saved.path, exc) from None
+    if problems:
+        raise RefusedError(
+            f"saved plan {name} is not what its own desired and live state make: "
+            + "; ".join(problems)
+            + "; it was edited after plan --out saved it; nothing was read or applied"
+        )
+    return [] if warning is None else [warning]
+
+
+def recompute(document: Mapping[str, Any], accounts: Sequence[Account]) -> list[str]:
+    """Make the plan again from the document's desired state, policies and recorded live
+    state; the parts of the document that differ from it (none: it is what it says)."""
+    names = [account.name for account in accounts]
+    for part in ("desired", "observed"):
+        if sorted(document[part]) != sorted(names):
+            raise ShapeError(part, "must hold each account of `accounts` exactly once")
+    wants: list[AccountDesired] = []
+    observed: dict[str, AccountLive] = {}
+    problems: list[str] = []
+    for i, account in enumerate(accounts):
+        name = account.name
+        where = f"desired.{name}"
+        data = document["desired"][name]
+        if not isinstance(data, dict) or "account" in data:
+            raise ShapeError(where, "an object without `account` was expected")
+        want = from_json(AccountDesired, {**data, "account": document["accounts"][i]}, where)
+        wants.append(want)
+        have = from_json(AccountLive, document["observed"][name], f"observed.{name}")
+        observed[name] = have
+        if document["policies"][name] != _policies(want):
+            problems.append(f"policies.{name} differ from the desired state's")
+        seen = {k: v for k, v in document["live"][name].items() if k != "digest"}
+        if seen != snapshot(want, have, _keep(want)):
+            problems.append(f"live.{name} differs from the live state recorded")
+    again = diff(wants, observed)
+    for part, recomputed in (
+        ("changes", [c.as_dict() for c in again.changes]),
+        ("summary", again.summary),
+        ("refusals", [r.as_dict() for r in again.refusals]),
+    ):
+        if document[part] != recomputed:
+            problems.append(f"its {part} differ ({_difference(document[part], recomputed)})")
+    return problems
+
+
+def _difference(saved: Any, recomputed: Any) -> str:
+    if isinstance(saved, list) and isinstance(recomputed, list):
+        if len(saved) != len(recomputed):
+            return f"{len(saved)} in the file, {len(recomputed)} recomputed"
+        first = next(i for i, (a, b) in enumerate(zip(saved, recomputed, strict=True)) if a != b)
+        return f"the first at [{first}]"
+    return f"{_short(saved)} in the file, {_short(recomputed)} recomputed"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _schema_error(where: str, error: Any) -> str:
