@@ -296,3 +296,19 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="expected a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("workflow", ["plan.yml", "apply.yml"])
+def test_the_example_workflows_sign_and_check_plans_with_the_key(workflow: str) -> None:
+    import yaml
+
+    from tests.cli_helpers import REPO
+
+    document = yaml.safe_load((REPO / "examples" / "github" / workflow).read_text())
+    job = next(iter(document["jobs"].values()))
+    environments = [job.get("env") or {}] + [step.get("env") or {} for step in job["steps"]]
+    keyed = [env for env in environments if KEY_ENV in env]
+    assert keyed and all(env[KEY_ENV] == "${{ secrets.RECONCILER_PLAN_KEY }}" for env in keyed)
+    if workflow == "plan.yml":  # the step that saves the plan has it
+        step = next(s for s in job["steps"] if s.get("with", {}).get("command") == "plan")
+        assert KEY_ENV in step["env"]
