@@ -243,10 +243,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error("interrupted")
         return 130
     except BrokenPipeError:
-        # The reader went away (`| head`); do not let Python complain at exit either.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return ExitCode.OK
+        # Output.write outlives a closed stdout; a pipe broken elsewhere cut the run short,
+        # which is not a success.
+        _discard_stdout()
+        return ExitCode.PROVIDER
+
+
+def _discard_stdout() -> None:
+    """The reader of stdout went away (``| head``): send the rest to /dev/null, so that
+    neither later writes nor Python at exit fail on it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 class Output:
@@ -260,8 +268,16 @@ class Output:
         self.err_color = not no_color and sys.stderr.isatty()
 
     def write(self, text: str, stream: TextIO | None = None) -> None:
-        (stream or sys.stdout).write(text)
-        (stream or sys.stdout).flush()
+        target = stream or sys.stdout
+        try:
+            target.write(text)
+            target.flush()
+        except BrokenPipeError:
+            # Nobody reads stdout any more (`| head`): the run goes on to its real exit code
+            # (a closed stdout must never turn a failure into 0); what follows is dropped.
+            if target is not sys.stdout:
+                raise
+            _discard_stdout()
 
     def note(self, text: str) -> None:
         if not self.quiet:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reconciler import live, planfile, plantrust, render
-from reconciler.apply import Outcome, execute
+from reconciler.apply import STATUSES, Outcome, execute, interruptible
 from reconciler.cli import SANDBOX_STATE, Output, unknown_account
 from reconciler.errors import ExitCode, InputError, RefusedError
 from reconciler.files import check_writable, write_atomic
@@ -265,9 +266,19 @@ def _carry_out(
         return ExitCode.OK
     if args.format == "text":
         out.write("\n")
-    with _progress(out, len(result.changes)) as progress:
-        outcomes = execute(result, clients, on_outcome=progress.update)
-    return _report(result, outcomes, args.format, out)
+    # The progress line is cleared (its context ends) before the report, interrupted or not.
+    with interruptible() as interruption, _progress(out, len(result.changes)) as progress:
+        outcomes = execute(result, clients, on_outcome=progress.update, stop=interruption.event)
+    code = _report(result, outcomes, args.format, out)
+    if interruption.exit_code is not None:
+        left = sum(1 for o in outcomes if o.status == "not attempted")
+        out.error(
+            f"interrupted ({signal.Signals(interruption.signum or 0).name}): the writes in "
+            f"flight were awaited, {left} change{'s' if left != 1 else ''} not attempted; "
+            "running apply again converges"
+        )
+        return interruption.exit_code
+    return code
 
 
 def _report(result: Plan, outcomes: Sequence[Outcome], fmt: str, out: Output) -> int:
@@ -282,9 +293,9 @@ def _report_document(
     result: Plan, outcomes: Sequence[Outcome], stale: Sequence[dict[str, object]] = ()
 ) -> dict[str, object]:
     """The apply report (``schemas/report.schema.json``); ``stale`` for a refused saved plan."""
-    counts = {
-        s: sum(1 for o in outcomes if o.status == s) for s in ("applied", "failed", "skipped")
-    }
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in STATUSES}
+    if not counts["not attempted"]:  # only an interrupted run has the key
+        del counts["not attempted"]
     document: dict[str, object] = {
         "format_version": render.FORMAT_VERSION,
         "plan": render.plan_document(result),
