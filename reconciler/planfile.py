@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -45,7 +45,7 @@ from reconciler.model import (
     Target,
     UninterceptEntry,
 )
-from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value, diff
+from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
 from reconciler.safety import INCOMPLETE, LIST_NAMES
 from reconciler.staleness import (
     LISTS,
@@ -55,6 +55,8 @@ from reconciler.staleness import (
     StaleEntry,
     differences,
     digest,
+    policies,
+    seen_keys,
     snapshot,
 )
 
@@ -112,10 +114,10 @@ def saved_document(
     document["reconciler_version"] = __version__
     document["sandbox"] = sandbox
     document["manifests"] = {path: _file_digest(path) for path in state.files}
-    document["policies"] = {want.account.name: _policies(want) for want in wants}
+    document["policies"] = {want.account.name: policies(want) for want in wants}
     document["live"] = {}
     for want in wants:
-        seen = snapshot(want, live.get(want.account.name, AccountLive()), _keep(want))
+        seen = snapshot(want, live.get(want.account.name, AccountLive()), seen_keys(want))
         document["live"][want.account.name] = {"digest": digest(seen), **seen}
     document["desired"] = {want.account.name: _desired(want) for want in wants}
     document["observed"] = {
@@ -130,20 +132,6 @@ def _desired(want: AccountDesired) -> dict[str, Any]:
     data: dict[str, Any] = to_json(want)
     del data["account"]
     return data
-
-
-def _keep(want: AccountDesired) -> dict[str, Collection[str]]:
-    # The entries the plan sees whatever the policies say: the manifests' own.
-    return {WHITELIST: want.whitelist or {}, UNINTERCEPT: want.unintercepts or {}}
-
-
-def _policies(want: AccountDesired) -> dict[str, Any]:
-    policies: dict[str, Any] = {}
-    if want.whitelist is not None:
-        policies[WHITELIST] = to_json(want.whitelist_policy)
-    if want.unintercepts is not None:
-        policies[UNINTERCEPT] = to_json(want.unintercept_policy)
-    return policies
 
 
 def _file_digest(path: str) -> str:
@@ -233,9 +221,12 @@ def check(saved: SavedPlan, *, key: bytes | None, max_age: timedelta) -> list[st
     Returns warnings to show."""
     name = str(saved.path)
     warning = plantrust.check_seal(saved.document, key, name)
-    plantrust.check_age(saved.created_at, max_age, name)
     try:
-        problems = recompute(saved.document, saved.plan.accounts)
+        plantrust.check_age(saved.created_at, max_age, name)
+    except ValueError:  # the schema's pattern admits month 13
+        raise InputError(f"{name}: not a valid saved plan: created_at is not a date") from None
+    try:
+        problems = plantrust.recompute(saved.document, saved.plan.accounts)
     except ShapeError as exc:
         raise _malformed(saved.path, exc) from None
     if problems:
@@ -245,56 +236,6 @@ def check(saved: SavedPlan, *, key: bytes | None, max_age: timedelta) -> list[st
             + "; it was edited after plan --out saved it; nothing was read or applied"
         )
     return [] if warning is None else [warning]
-
-
-def recompute(document: Mapping[str, Any], accounts: Sequence[Account]) -> list[str]:
-    """Make the plan again from the document's desired state, policies and recorded live
-    state; the parts of the document that differ from it (none: it is what it says)."""
-    names = [account.name for account in accounts]
-    for part in ("desired", "observed"):
-        if sorted(document[part]) != sorted(names):
-            raise ShapeError(part, "must hold each account of `accounts` exactly once")
-    wants: list[AccountDesired] = []
-    observed: dict[str, AccountLive] = {}
-    problems: list[str] = []
-    for i, account in enumerate(accounts):
-        name = account.name
-        where = f"desired.{name}"
-        data = document["desired"][name]
-        if not isinstance(data, dict) or "account" in data:
-            raise ShapeError(where, "an object without `account` was expected")
-        want = from_json(AccountDesired, {**data, "account": document["accounts"][i]}, where)
-        wants.append(want)
-        have = from_json(AccountLive, document["observed"][name], f"observed.{name}")
-        observed[name] = have
-        if document["policies"][name] != _policies(want):
-            problems.append(f"policies.{name} differ from the desired state's")
-        seen = {k: v for k, v in document["live"][name].items() if k != "digest"}
-        if seen != snapshot(want, have, _keep(want)):
-            problems.append(f"live.{name} differs from the live state recorded")
-    again = diff(wants, observed)
-    for part, recomputed in (
-        ("changes", [c.as_dict() for c in again.changes]),
-        ("summary", again.summary),
-        ("refusals", [r.as_dict() for r in again.refusals]),
-    ):
-        if document[part] != recomputed:
-            problems.append(f"its {part} differ ({_difference(document[part], recomputed)})")
-    return problems
-
-
-def _difference(saved: Any, recomputed: Any) -> str:
-    if isinstance(saved, list) and isinstance(recomputed, list):
-        if len(saved) != len(recomputed):
-            return f"{len(saved)} in the file, {len(recomputed)} recomputed"
-        first = next(i for i, (a, b) in enumerate(zip(saved, recomputed, strict=True)) if a != b)
-        return f"the first at [{first}]"
-    return f"{_short(saved)} in the file, {_short(recomputed)} recomputed"
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _schema_error(where: str, error: Any) -> str:

@@ -9,7 +9,7 @@ taken on trust that can be checked without the network:
   is set, and required when it is set at apply time: only holders of the key can make a plan;
 - the age (``created_at``) is bounded by ``--max-age``;
 - the changes, summary and refusals must be what ``plan.diff`` makes of the file's own desired
-  state, policies and recorded live state (``planfile.recompute``).
+  state, policies and recorded live state (``recompute``).
 
 Each failure is a ``RefusedError`` (exit 4), raised before any credential is resolved or any
 request is sent.
@@ -22,11 +22,15 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from reconciler.dataclass_json import ShapeError, from_json
 from reconciler.errors import RefusedError
+from reconciler.model import Account, AccountDesired, AccountLive
+from reconciler.plan import diff
+from reconciler.staleness import policies, seen_keys, snapshot
 
 KEY_ENV = "RECONCILER_PLAN_KEY"
 DEFAULT_MAX_AGE = "7d"
@@ -124,3 +128,53 @@ def _describe(age: timedelta) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def recompute(document: Mapping[str, Any], accounts: Sequence[Account]) -> list[str]:
+    """Make the plan again from the document's desired state, policies and recorded live
+    state; the parts of the document that differ from it (none: it is what it says)."""
+    names = [account.name for account in accounts]
+    for part in ("desired", "observed"):
+        if sorted(document[part]) != sorted(names):
+            raise ShapeError(part, "must hold each account of `accounts` exactly once")
+    wants: list[AccountDesired] = []
+    observed: dict[str, AccountLive] = {}
+    problems: list[str] = []
+    for i, account in enumerate(accounts):
+        name = account.name
+        where = f"desired.{name}"
+        data = document["desired"][name]
+        if not isinstance(data, dict) or "account" in data:
+            raise ShapeError(where, "an object without `account` was expected")
+        want = from_json(AccountDesired, {**data, "account": document["accounts"][i]}, where)
+        wants.append(want)
+        have = from_json(AccountLive, document["observed"][name], f"observed.{name}")
+        observed[name] = have
+        if document["policies"][name] != policies(want):
+            problems.append(f"policies.{name} differ from the desired state's")
+        seen = {k: v for k, v in document["live"][name].items() if k != "digest"}
+        if seen != snapshot(want, have, seen_keys(want)):
+            problems.append(f"live.{name} differs from the live state recorded")
+    again = diff(wants, observed)
+    for part, recomputed in (
+        ("changes", [c.as_dict() for c in again.changes]),
+        ("summary", again.summary),
+        ("refusals", [r.as_dict() for r in again.refusals]),
+    ):
+        if document[part] != recomputed:
+            problems.append(f"its {part} differ ({_difference(document[part], recomputed)})")
+    return problems
+
+
+def _difference(saved: Any, recomputed: Any) -> str:
+    if isinstance(saved, list) and isinstance(recomputed, list):
+        if len(saved) != len(recomputed):
+            return f"{len(saved)} in the file, {len(recomputed)} recomputed"
+        first = next(i for i, (a, b) in enumerate(zip(saved, recomputed, strict=True)) if a != b)
+        return f"the first at [{first}]"
+    return f"{_short(saved)} in the file, {_short(recomputed)} recomputed"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
