@@ -10,13 +10,20 @@ finished.
 Independent changes go on after a failure; a change that depends on a failed one is skipped:
 protection is not switched on if a whitelist addition failed, and no whitelist entry is deleted
 once an addition or switching protection off failed (make before break).
+
+An interruption (SIGINT, SIGTERM: ``interruptible``) sends no further write: the writes in flight
+are awaited, and every change not yet sent is reported as "not attempted".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Literal
 
 from reconciler.errors import ProviderError
@@ -24,7 +31,9 @@ from reconciler.model import Account, Action, Change, Phase, Resource, phase
 from reconciler.plan import Plan
 from reconciler.providers.base import ProviderClient
 
-Status = Literal["applied", "failed", "skipped"]
+Status = Literal["applied", "failed", "skipped", "not attempted"]
+STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped", "not attempted")
+INTERRUPTED = "not sent: the run was interrupted"
 
 
 @dataclass(frozen=True)
@@ -52,21 +61,67 @@ class Outcome:
         return data
 
 
+@dataclass
+class Interruption:
+    """Set by SIGINT or SIGTERM during ``execute``: no write is sent after it."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    signum: int | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal's number (130, 143), as a shell reports a process it stopped."""
+        return None if self.signum is None else 128 + self.signum
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        # Only flags: printing here could re-enter a write the main thread is in the middle of.
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
+
+
+@contextmanager
+def interruptible() -> Iterator[Interruption]:
+    """Within the block, SIGINT and SIGTERM set an ``Interruption`` instead of stopping the
+    process at once, so that writes in flight end and the report says what was done. A signal
+    the process was started with ignored (a background job) stays ignored."""
+    interruption = Interruption()
+    if threading.current_thread() is not threading.main_thread():
+        yield interruption
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, interruption._handle)
+    try:
+        yield interruption
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def execute(
     plan: Plan,
     clients: Mapping[str, ProviderClient],
     on_outcome: Callable[[Outcome], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[Outcome]:
     """Apply every change of ``plan``; never raises for a provider failure.
 
     Returns the outcomes in plan order. ``on_outcome`` is called once per outcome as it is
-    known, always from the calling thread.
+    known, always from the calling thread. Once ``stop`` is set, no further write is sent:
+    the changes not yet sent are "not attempted", those in flight are awaited.
     """
+    stop = stop or threading.Event()
     outcomes: list[Outcome] = []
     for account in plan.accounts:
         outcomes.extend(
             _execute_account(
-                account, plan.changes_for(account.name), clients.get(account.name), on_outcome
+                account,
+                plan.changes_for(account.name),
+                clients.get(account.name),
+                on_outcome,
+                stop,
             )
         )
     return outcomes
@@ -77,6 +132,7 @@ def _execute_account(
     changes: list[Change],
     client: ProviderClient | None,
     on_outcome: Callable[[Outcome], None] | None,
+    stop: threading.Event,
 ) -> list[Outcome]:
     done: dict[int, Outcome] = {}  # position in ``changes`` -> outcome
     failed: set[str] = set()  # dependency groups with a failure, see _depends_on
@@ -99,17 +155,22 @@ def _execute_account(
                     continue
                 # Every change this one depends on ran in an earlier phase: `failed` is final.
                 blocker = _depends_on(change) & failed
-                if client is None or blocker:
+                if stop.is_set():
+                    record(index, Outcome(change, "not attempted", INTERRUPTED))
+                elif client is None or blocker:
                     reason = f"skipped: {', '.join(sorted(blocker))} failed" if blocker else None
                     record(index, Outcome(change, "skipped", reason))
                 else:
-                    running[pool.submit(_apply_one, client, change)] = index
+                    running[pool.submit(_apply_one, client, change, stop)] = index
             for future in as_completed(running):
                 record(running[future], future.result())
     return [done[index] for index in sorted(done)]
 
 
-def _apply_one(client: ProviderClient, change: Change) -> Outcome:
+def _apply_one(client: ProviderClient, change: Change, stop: threading.Event) -> Outcome:
+    # Queued writes of the phase are already submitted: each looks before it is sent.
+    if stop.is_set():
+        return Outcome(change, "not attempted", INTERRUPTED)
     try:
         return Outcome(change, "applied", client.apply(change))
     except ProviderError as exc:

@@ -6,17 +6,18 @@ import argparse
 import contextlib
 import importlib
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from reconciler import __version__
 
 # Everything else is imported where it is used, so that `--version` (which scripts and CI
 # call to probe the tool) and `--help` load next to nothing, and each command loads only
 # what it needs (`validate` never loads the HTTP stack).
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
 
@@ -61,6 +62,15 @@ def _seconds(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a number of seconds (0 or more), got {text!r}")
     return value
+
+
+def _duration(text: str) -> timedelta:
+    from reconciler.plantrust import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fault_kinds(text: str) -> tuple[str, ...]:
@@ -127,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument(
         "--plan", metavar="FILE", dest="plan_file", help="carry out a plan saved by plan --out"
+    )
+    apply.add_argument(
+        "--max-age",
+        type=_duration,
+        default="7d",
+        metavar="DURATION",
+        help="with --plan: refuse a plan older than this (s, m, h or d; default 7d)",
     )
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     apply.add_argument(
@@ -197,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reconciler {__version__}")
         return 0
     from reconciler.errors import ExitCode, ManifestError, ReconcilerError
-    from reconciler.output.console import Output
+    from reconciler.output.console import Output, discard_stdout
 
     args = build_parser().parse_args(argv)
     out = Output(args)
@@ -232,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error("interrupted")
         return 130
     except BrokenPipeError:
-        # The reader went away (`| head`); do not let Python complain at exit either.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return ExitCode.OK
+        # Output.write outlives a closed stdout; a pipe broken elsewhere cut the run short,
+        # which is not a success.
+        discard_stdout()
+        return ExitCode.PROVIDER

@@ -3,24 +3,30 @@
 A saved plan is the JSON plan document (``render.plan_document``) plus what apply needs without
 the manifests (``schemas/plan.schema.json``): each account's definition with credential
 *references*, the list policies, a digest of every manifest read, and the live state the plan saw
-in a compact keyed form with a digest per account (``staleness``). Apply reads live state again
-and compares it entry by entry with what the plan saw: any difference makes the plan stale.
+in a compact keyed form with a digest per account (``staleness``), the desired state and the
+live state as read (``desired``, ``observed``: what the plan is recomputed from), and a digest
+of the whole file, with a MAC under ``RECONCILER_PLAN_KEY`` when it is set (``plantrust``).
+
+Loading trusts nothing it can check offline: the seal, the age, and that the changes, summary
+and refusals are what ``diff`` makes of the file's own inputs. Only then does apply read live
+state again and compare it entry by entry with what the plan saw: any difference makes the plan
+stale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler import __version__
+from reconciler import __version__, plantrust
 from reconciler.addresses import canonical_ip_entry
 from reconciler.dataclass_json import ShapeError, from_json, to_json
-from reconciler.errors import InputError
+from reconciler.errors import InputError, RefusedError
 from reconciler.jsonschemas import validator
 from reconciler.manifests.checks import endpoint_problem
 from reconciler.model import (
@@ -46,6 +52,8 @@ from reconciler.staleness import (
     StaleEntry,
     differences,
     digest,
+    policies,
+    seen_keys,
     snapshot,
 )
 
@@ -66,9 +74,11 @@ def saved_document(
     *,
     sandbox: bool,
     now: datetime | None = None,
+    key: bytes | None = None,
 ) -> dict[str, Any]:
     """The saved form of ``plan``, made from ``state`` (the manifests: account definitions as
-    written, not as a sandbox rewrote them) and ``live`` (what the plan was diffed against)."""
+    written, not as a sandbox rewrote them) and ``live`` (what the plan was diffed against),
+    sealed with a digest and, given ``key``, a MAC."""
     document = render.plan_document(plan)
     wants = [state.accounts[account.name] for account in plan.accounts]
     document["accounts"] = [
@@ -80,25 +90,24 @@ def saved_document(
     document["reconciler_version"] = __version__
     document["sandbox"] = sandbox
     document["manifests"] = {path: _file_digest(path) for path in state.files}
-    document["policies"] = {want.account.name: _policies(want) for want in wants}
+    document["policies"] = {want.account.name: policies(want) for want in wants}
     document["live"] = {}
     for want in wants:
-        keep: dict[str, Collection[str]] = {
-            WHITELIST: want.whitelist or {},
-            UNINTERCEPT: want.unintercepts or {},
-        }
-        seen = snapshot(want, live.get(want.account.name, AccountLive()), keep)
+        seen = snapshot(want, live.get(want.account.name, AccountLive()), seen_keys(want))
         document["live"][want.account.name] = {"digest": digest(seen), **seen}
+    document["desired"] = {want.account.name: _desired(want) for want in wants}
+    document["observed"] = {
+        want.account.name: to_json(live.get(want.account.name, AccountLive())) for want in wants
+    }
+    plantrust.seal(document, key)
     return document
 
 
-def _policies(want: AccountDesired) -> dict[str, Any]:
-    policies: dict[str, Any] = {}
-    if want.whitelist is not None:
-        policies[WHITELIST] = to_json(want.whitelist_policy)
-    if want.unintercepts is not None:
-        policies[UNINTERCEPT] = to_json(want.unintercept_policy)
-    return policies
+def _desired(want: AccountDesired) -> dict[str, Any]:
+    # Generic, so that what the manifests gain later travels too; the account is in `accounts`.
+    data: dict[str, Any] = to_json(want)
+    del data["account"]
+    return data
 
 
 def _file_digest(path: str) -> str:
@@ -121,11 +130,12 @@ class SavedPlan:
     seen: dict[str, dict[str, Any]]  # account name -> live state seen (``snapshot`` form)
     sandbox: bool
     created_at: str
+    document: Mapping[str, Any] = field(default_factory=dict)  # as read
 
 
 def load(path: Path) -> SavedPlan:
-    """Read, validate and check ``path``; every way it can be wrong is an ``InputError``
-    naming the file (exit 3)."""
+    """Read, validate and check the shape of ``path``; every way it can be malformed is an
+    ``InputError`` naming the file (exit 3). ``check`` then decides whether it may be trusted."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -169,10 +179,39 @@ def load(path: Path) -> SavedPlan:
         saved = _build(path, document)
         _verify(saved, document)
     except ShapeError as exc:
-        raise InputError(
-            f"{path}: not a valid saved plan: {exc} (was it edited? save it again with plan --out)"
-        ) from None
+        raise _malformed(path, exc) from None
+    saved.document = document
     return saved
+
+
+def _malformed(path: Path, exc: ShapeError) -> InputError:
+    return InputError(
+        f"{path}: not a valid saved plan: {exc} (was it edited? save it again with plan --out)"
+    )
+
+
+def check(saved: SavedPlan, *, key: bytes | None, max_age: timedelta) -> list[str]:
+    """Refuse (``RefusedError``, exit 4) a loaded plan whose seal does not match (its digest;
+    its MAC when ``key`` is given), that is older than ``max_age``, or whose changes, summary
+    or refusals are not what its own inputs make. Offline: nothing is resolved or sent.
+    Returns warnings to show."""
+    name = str(saved.path)
+    warning = plantrust.check_seal(saved.document, key, name)
+    try:
+        plantrust.check_age(saved.created_at, max_age, name)
+    except ValueError:  # the schema's pattern admits month 13
+        raise InputError(f"{name}: not a valid saved plan: created_at is not a date") from None
+    try:
+        problems = plantrust.recompute(saved.document, saved.plan.accounts)
+    except ShapeError as exc:
+        raise _malformed(saved.path, exc) from None
+    if problems:
+        raise RefusedError(
+            f"saved plan {name} is not what its own desired and live state make: "
+            + "; ".join(problems)
+            + "; it was edited after plan --out saved it; nothing was read or applied"
+        )
+    return [] if warning is None else [warning]
 
 
 def _schema_error(where: str, error: Any) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.dataclass_json import to_json
 from reconciler.model import AccountDesired, AccountLive, Resource, id_order
 
 PROTECTION = Resource.IP_PROTECTION.value
@@ -48,6 +49,21 @@ def snapshot(
                 entries[entry.key] = entry.as_dict()  # the last of equal keys, as diff does
         data[UNINTERCEPT] = dict(sorted(entries.items()))
     return data
+
+
+def seen_keys(want: AccountDesired) -> dict[str, Collection[str]]:
+    """The keys of the entries a plan sees whatever the policies say: the manifests' own."""
+    return {WHITELIST: want.whitelist or {}, UNINTERCEPT: want.unintercepts or {}}
+
+
+def policies(want: AccountDesired) -> dict[str, Any]:
+    """The saved form of the policies of ``want``'s managed lists, by resource."""
+    saved: dict[str, Any] = {}
+    if want.whitelist is not None:
+        saved[WHITELIST] = to_json(want.whitelist_policy)
+    if want.unintercepts is not None:
+        saved[UNINTERCEPT] = to_json(want.unintercept_policy)
+    return saved
 
 
 def digest(data: Any) -> str:

@@ -7,11 +7,12 @@ carry out the changes with a progress line, and report each outcome.
 from __future__ import annotations
 
 import argparse
+import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler import live, planfile
-from reconciler.apply import Outcome, execute
+from reconciler import live, planfile, plantrust
+from reconciler.apply import STATUSES, Outcome, execute, interruptible
 from reconciler.commands.common import (
     confirm,
     load,
@@ -47,8 +48,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
 def run_saved(args: argparse.Namespace, out: Output) -> int:
     """``apply --plan FILE``: carry out a saved plan if live state still matches it.
 
-    The file is all it needs, not the manifests. Live state is read again and compared entry by
-    entry with what the plan saw; any difference refuses the plan (exit 4) and is shown.
+    The file is all it needs, not the manifests. Its seal, age and agreement with its own
+    inputs are checked offline first (``planfile.check``); only then are credentials resolved
+    and live state read again and compared entry by entry with what the plan saw; any
+    difference refuses the plan (exit 4) and is shown.
     """
     if args.paths:
         raise InputError(
@@ -63,6 +66,8 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
     if saved.sandbox != args.sandbox:
         flag = "with" if saved.sandbox else "without"
         raise InputError(f"{args.plan_file} was made {flag} --sandbox: apply it {flag} --sandbox")
+    for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=args.max_age):
+        out.warn(warning)
     result = saved.plan
     require_confirmation_channel(args)
     shown = bool(result.refusals or not result.changes)
@@ -130,9 +135,19 @@ def _carry_out(
         return ExitCode.OK
     if args.format == "text":
         out.write("\n")
-    with out.progress(len(result.changes)) as progress:
-        outcomes = execute(result, clients, on_outcome=progress.update)
-    return _report(result, outcomes, args.format, out)
+    # The progress line is cleared (its context ends) before the report, interrupted or not.
+    with interruptible() as interruption, out.progress(len(result.changes)) as progress:
+        outcomes = execute(result, clients, on_outcome=progress.update, stop=interruption.event)
+    code = _report(result, outcomes, args.format, out)
+    if interruption.exit_code is not None:
+        left = sum(1 for o in outcomes if o.status == "not attempted")
+        out.error(
+            f"interrupted ({signal.Signals(interruption.signum or 0).name}): the writes in "
+            f"flight were awaited, {left} change{'s' if left != 1 else ''} not attempted; "
+            "running apply again converges"
+        )
+        return interruption.exit_code
+    return code
 
 
 def _report(result: Plan, outcomes: Sequence[Outcome], fmt: str, out: Output) -> int:
@@ -147,9 +162,9 @@ def _report_document(
     result: Plan, outcomes: Sequence[Outcome], stale: Sequence[dict[str, object]] = ()
 ) -> dict[str, object]:
     """The apply report (``schemas/report.schema.json``); ``stale`` for a refused saved plan."""
-    counts = {
-        s: sum(1 for o in outcomes if o.status == s) for s in ("applied", "failed", "skipped")
-    }
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in STATUSES}
+    if not counts["not attempted"]:  # only an interrupted run has the key
+        del counts["not attempted"]
     document: dict[str, object] = {
         "format_version": render.FORMAT_VERSION,
         "plan": render.plan_document(result),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reconciler import live, planfile
+from reconciler import live, planfile, plantrust
 from reconciler.commands.common import load, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
@@ -30,7 +30,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
         seen = live.read(wants, clients)
         result = diff(wants, seen)
     if args.out:
-        saved = planfile.saved_document(result, state, seen, sandbox=args.sandbox)
+        saved = planfile.saved_document(
+            result, state, seen, sandbox=args.sandbox, key=plantrust.plan_key()
+        )
         write_atomic(Path(args.out), render.to_json(saved))
     if not (args.compare and args.format == "json"):  # one JSON document on stdout
         _print_plan(result, args.format, out)

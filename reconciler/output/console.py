@@ -31,6 +31,14 @@ def escape(text: str, keep: str = "") -> str:
     return _CONTROL.sub(lambda m: m[0] if m[0] in keep else f"\\x{ord(m[0]):02x}", text)
 
 
+def discard_stdout() -> None:
+    """The reader of stdout went away (``| head``): send the rest to /dev/null, so that
+    neither later writes nor Python at exit fail on it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 class Style:
     """ANSI colors, or none at all."""
 
@@ -60,8 +68,16 @@ class Output:
         return Style(self.color)
 
     def write(self, text: str, stream: TextIO | None = None) -> None:
-        (stream or sys.stdout).write(text)
-        (stream or sys.stdout).flush()
+        target = stream or sys.stdout
+        try:
+            target.write(text)
+            target.flush()
+        except BrokenPipeError:
+            # Nobody reads stdout any more (`| head`): the run goes on to its real exit code
+            # (a closed stdout must never turn a failure into 0); what follows is dropped.
+            if target is not sys.stdout:
+                raise
+            discard_stdout()
 
     def note(self, text: str) -> None:
         if not self.quiet:

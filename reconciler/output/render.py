@@ -23,6 +23,7 @@ REPORT_TAGS = {
     "applied": ("applied", "32"),
     "failed": ("FAILED ", "31;1"),
     "skipped": ("skipped", "33"),
+    "not attempted": ("not attempted", "33"),
 }
 
 
@@ -159,8 +160,9 @@ def report_text(outcomes: Sequence[Outcome], style: Style) -> str:
         )
     counts = Counter(o.status for o in outcomes)
     lines.append("")
+    untried = f", {counts['not attempted']} not attempted" if counts["not attempted"] else ""
     lines.append(
         f"Apply: {counts['applied']} applied, {counts['failed']} failed, "
-        f"{counts['skipped']} skipped."
+        f"{counts['skipped']} skipped{untried}."
     )
     return "\n".join(lines) + "\n"
