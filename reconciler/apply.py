@@ -123,6 +123,10 @@ def _apply_one(client: ProviderClient, change: Change) -> Outcome:
     try:
         return Outcome(change, "applied", client.apply(change))
     except ProviderError as exc:
+        if change.action is Action.UPDATE and not exc.action.endswith("delete"):
+            # An update is carried out as delete then add: a failure after the delete means
+            # the entry is gone until the next run re-adds it.
+            return Outcome(change, "failed", f"deleted; re-adding failed: {exc}", exc)
         return Outcome(change, "failed", str(exc), exc)
 
 
