@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from reconciler.errors import Problem
 from reconciler.yamlpos import Document, PathKey
@@ -49,9 +50,17 @@ def manifest_schema() -> Mapping[str, Any]:
     return schema
 
 
+def _is_finite_number(checker: Any, value: Any) -> bool:
+    # YAML has .nan and .inf, JSON has neither: a non-finite number is never a valid setting
+    # (a .nan threshold compares false with everything and would switch its rule off).
+    return Draft202012Validator.TYPE_CHECKER.is_type(value, "number") and math.isfinite(value)
+
+
 @cache
 def _validator() -> Any:
-    return Draft202012Validator(manifest_schema())
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("number", _is_finite_number)
+    finite = validators.extend(Draft202012Validator, type_checker=checker)
+    return finite(manifest_schema())
 
 
 def describe_type(value: Any) -> str:
@@ -61,7 +70,7 @@ def describe_type(value: Any) -> str:
     if isinstance(value, int):
         return "an integer"
     if isinstance(value, float):
-        return "a number"
+        return "a number" if math.isfinite(value) else "a non-finite number"
     if isinstance(value, str):
         return "a string"
     if isinstance(value, Mapping):
@@ -193,6 +202,8 @@ def _message(error: ValidationError, path: PathKey) -> tuple[str, str | None]:
         return f"{field} lists {_show(_duplicate_item(instance))} more than once", None
     if validator == "minLength":
         return f"{field} must not be empty", None
+    if validator == "maxLength":
+        return f"{field} has {len(instance)} characters; at most {value} are allowed", None
     if validator == "exclusiveMinimum":
         return f"{field} must be greater than {value}", None
     if validator == "minimum":
