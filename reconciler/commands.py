@@ -36,7 +36,7 @@ def plan(args: argparse.Namespace, out: Output) -> int:
     state = _load(args.paths, out)
     wants = _select(state, args.account)
     if args.out:
-        check_writable(Path(args.out))
+        check_writable(Path(args.out), state.files)
     with live.connect(wants, sandbox_state=_sandbox(args), announce=not out.quiet) as (
         wants,
         clients,
@@ -144,6 +144,8 @@ def export(args: argparse.Namespace, out: Output) -> int:
         raise InputError(f"--out {args.out} is a manifest being read; write the export elsewhere")
     if target is not None and target.is_dir():
         raise InputError(f"--out {args.out} is a directory; name a file")
+    if target is not None:
+        check_writable(target, state.files)
     accounts = [want.account for want in _select(state, args.account)]
     definitions = [exporting.account_document(account) for account in accounts]
     reading = [exporting.reading(account) for account in accounts]

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing import Resource as SchemaResource
 
-from reconciler import __version__, render
+from reconciler import __version__, files, render
 from reconciler.addresses import canonical_ip_entry
 from reconciler.checks import endpoint_problem
 from reconciler.dataclass_json import ShapeError, from_json, to_json
@@ -150,14 +150,13 @@ class SavedPlan:
 def load(path: Path) -> SavedPlan:
     """Read, validate and check ``path``; every way it can be wrong is an ``InputError``
     naming the file (exit 3)."""
+    if not path.exists():
+        raise InputError(f"plan file {path} does not exist")
+    data = files.read_bytes(path, files.PLAN_LIMIT, "plan file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"plan file {path} does not exist") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a saved plan (not UTF-8 text)") from None
-    except OSError as exc:
-        raise InputError(f"cannot read plan file {path}: {exc.strerror}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
