@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler import live, planfile, render
+from reconciler import files, live, planfile, render
 from reconciler.apply import Outcome, execute
 from reconciler.cli import SANDBOX_STATE, Output, unknown_account
 from reconciler.errors import ExitCode, InputError, RefusedError
@@ -62,9 +62,12 @@ def apply(args: argparse.Namespace, out: Output) -> int:
     state = _load(args.paths, out)
     wants = _select(state, args.account)
     _require_confirmation_channel(args)
-    with live.connect(wants, sandbox_state=_sandbox(args), announce=not out.quiet) as (
-        wants,
-        clients,
+    with (
+        files.apply_lock(_lock_names(wants), out.warn),
+        live.connect(wants, sandbox_state=_sandbox(args), announce=not out.quiet) as (
+            wants,
+            clients,
+        ),
     ):
         result = diff(wants, live.read(wants, clients))
         if args.format == "text":
@@ -75,6 +78,11 @@ def apply(args: argparse.Namespace, out: Output) -> int:
                 out.write(render.to_json(_report_document(result, [])))
             return ExitCode.OK
         return _carry_out(result, clients, args, out)
+
+
+def _lock_names(wants: Sequence[AccountDesired]) -> list[str]:
+    """What identifies the accounts an apply writes, for its lock file."""
+    return [f"{w.account.name} {w.account.endpoint}" for w in wants]
 
 
 def apply_saved(args: argparse.Namespace, out: Output) -> int:
@@ -107,9 +115,12 @@ def apply_saved(args: argparse.Namespace, out: Output) -> int:
             if args.format == "json":
                 out.write(render.to_json(_report_document(result, [])))
             return ExitCode.OK
-    with live.connect(saved.accounts, sandbox_state=_sandbox(args), announce=not out.quiet) as (
-        _,
-        clients,
+    with (
+        files.apply_lock(_lock_names(saved.accounts), out.warn),
+        live.connect(saved.accounts, sandbox_state=_sandbox(args), announce=not out.quiet) as (
+            _,
+            clients,
+        ),
     ):
         now = live.read(saved.accounts, clients)
         short = planfile.incomplete(saved, now)

@@ -8,10 +8,12 @@ bytes, and as UTF-8; every way that fails is an ``InputError`` naming the file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.errors import InputError
@@ -76,6 +78,52 @@ def read_text(path: str | os.PathLike[str], limit: int, what: str) -> str:
 
 def _size(limit: int) -> str:
     return f"{limit // MIB} MiB" if limit >= MIB else f"{limit // KIB} KiB"
+
+
+LOCK_DIRECTORY = Path(".reconciler")
+
+
+def lock_path(accounts: Iterable[str]) -> Path:
+    """The lock file of an ``apply`` of these accounts (names with their endpoints)."""
+    digest = hashlib.sha256("\n".join(sorted(accounts)).encode()).hexdigest()[:16]
+    return LOCK_DIRECTORY / f"apply-{digest}.lock"
+
+
+@contextmanager
+def apply_lock(accounts: Iterable[str], warn: Callable[[str], None]) -> Iterator[None]:
+    """Hold the lock file of an ``apply`` of ``accounts`` while the block runs; ``warn`` if
+    another local run holds it.
+
+    A warning, not a refusal: a lock left by a run on another machine is invisible anyway
+    (CI serializes applies with a concurrency group), and two runs that overlap converge on
+    the next run; the warning tells the person at the terminal why failures may follow.
+    Without ``fcntl`` (Windows) or a writable directory, the block runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = lock_path(accounts)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            warn(
+                f"another apply of the same accounts is running here (it holds {path}); "
+                "changes may fail or be reported twice — wait for it, or serialize applies "
+                "(in CI: one concurrency group)"
+            )
+        yield
+    finally:
+        os.close(fd)  # releases the lock, if held
 
 
 def check_writable(path: Path, reading: Iterable[str | os.PathLike[str]] = ()) -> None:

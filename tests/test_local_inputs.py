@@ -179,3 +179,30 @@ def test_plan_out_refuses_a_manifest_being_read(tmp_path: Path, server: Sandbox)
         assert "it is the manifest m/u.yaml being read" in result.stderr
         assert manifest.read_bytes() == before
     assert sum(server.calls.values()) == 0
+
+
+# -- concurrent applies ----------------------------------------------------------------------
+
+
+def test_a_second_apply_warns_while_another_holds_the_lock(tmp_path: Path, server: Sandbox) -> None:
+    import fcntl
+
+    from reconciler.files import lock_path
+
+    write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url))
+    write(
+        tmp_path / "m" / "u.yaml",
+        UNINTERCEPTS.format(extra="  prune: false\n", email="new@example.com"),
+    )
+    names = [f"sc {server.url}/apiv2"]  # dm manages nothing here: it is not applied
+    lock = tmp_path / lock_path(names)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = _run(tmp_path, "apply", "m", "--yes", env=SANDBOX_ENV)
+    assert busy.returncode == 0, busy
+    assert "warning: another apply of the same accounts is running here" in busy.stderr
+    assert "new@example.com" in str(server.unintercepts())
+    free = _run(tmp_path, "apply", "m", "--yes", env=SANDBOX_ENV)
+    assert free.returncode == 0, free
+    assert "another apply" not in free.stderr
