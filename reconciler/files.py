@@ -41,26 +41,34 @@ def read_bytes(
     path: str | os.PathLike[str], limit: int, what: str, display: str | None = None
 ) -> bytes:
     """At most ``limit`` bytes of the regular file ``path``; ``what`` names it in errors
-    ("credential file", "manifest"). Never blocks on a FIFO: the kind is checked before
+    ("credential file"; empty: none). Never blocks on a FIFO: the kind is checked before
     opening, and the file is opened non-blocking and checked again (it may have been
     replaced in between). ``display`` (default: ``path``) names the file in errors."""
-    name = os.fspath(path) if display is None else display
+    shown = os.fspath(path) if display is None else display
+    name = f"{what} {shown}" if what else shown
     try:
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):
-            raise InputError(f"cannot read {what} {name}: it is {_kind(mode)}, not a regular file")
+            raise InputError(f"cannot read {name}: it is {_kind(mode)}, not a regular file")
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         with os.fdopen(fd, "rb") as stream:
-            mode = os.fstat(stream.fileno()).st_mode
-            if not stat.S_ISREG(mode):
+            status = os.fstat(stream.fileno())
+            if not stat.S_ISREG(status.st_mode):
                 raise InputError(
-                    f"cannot read {what} {name}: it is {_kind(mode)}, not a regular file"
+                    f"cannot read {name}: it is {_kind(status.st_mode)}, not a regular file"
                 )
-            data = stream.read(limit + 1)
+            # Sized by the file, not the bound (no 64 MiB buffer per small file); it may have
+            # grown since, so read on while within the bound.
+            data = stream.read(min(status.st_size, limit) + 1)
+            while len(data) <= limit:
+                more = stream.read(limit + 1 - len(data))
+                if not more:
+                    break
+                data += more
     except OSError as exc:
-        raise InputError(f"cannot read {what} {name}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise InputError(f"cannot read {what} {name}: it is larger than {_size(limit)}")
+        raise InputError(f"cannot read {name}: it is larger than {_size(limit)}")
     return data
 
 

@@ -455,7 +455,7 @@ def load_file(
     """Read and parse one file. ``display`` (default: ``path`` as given) names it in positions."""
     name = display if display is not None else os.fspath(path)
     try:
-        data = files.read_bytes(path, files.MANIFEST_LIMIT, "manifest", name)
+        data = files.read_bytes(path, files.MANIFEST_LIMIT, "", name)
     except InputError as error:
         return [], [Problem(None, str(error))]
     try:

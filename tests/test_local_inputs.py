@@ -144,7 +144,7 @@ def test_a_manifest_fifo_is_an_error_not_a_hang(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "m" / "pipe.yaml")
     result = _run(tmp_path, "validate", "m")
     assert result.returncode == 3, result
-    assert "cannot read manifest m/pipe.yaml: it is a FIFO" in result.stderr
+    assert "cannot read m/pipe.yaml: it is a FIFO" in result.stderr
     given = _run(tmp_path, "validate", "m/pipe.yaml")
     assert given.returncode == 3, given
     assert "Traceback" not in given.stderr
@@ -206,3 +206,15 @@ def test_a_second_apply_warns_while_another_holds_the_lock(tmp_path: Path, serve
     free = _run(tmp_path, "apply", "m", "--yes", env=SANDBOX_ENV)
     assert free.returncode == 0, free
     assert "another apply" not in free.stderr
+
+
+def test_reads_stop_at_the_bound(tmp_path: Path) -> None:
+    from reconciler import files
+    from reconciler.errors import InputError
+
+    path = write(tmp_path / "f.yaml", "x" * 10)
+    assert files.read_bytes(path, 10, "manifest") == b"x" * 10
+    with pytest.raises(InputError, match="larger than"):
+        files.read_bytes(path, 9, "manifest")
+    assert files.MANIFEST_LIMIT == 64 * 1024 * 1024
+    assert files.CREDENTIAL_LIMIT == 64 * 1024
