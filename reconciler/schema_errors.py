@@ -53,7 +53,9 @@ def manifest_schema() -> Mapping[str, Any]:
 def _is_finite_number(checker: Any, value: Any) -> bool:
     # YAML has .nan and .inf, JSON has neither: a non-finite number is never a valid setting
     # (a .nan threshold compares false with everything and would switch its rule off).
-    return Draft202012Validator.TYPE_CHECKER.is_type(value, "number") and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 @cache
