@@ -217,12 +217,20 @@ def canonical_domain(text: str) -> str:
     return result
 
 
+MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
+
+
 def canonical_email(text: str) -> str:
     """Return an e-mail address with its domain canonicalized (case kept), or raise ``ValueError``.
 
     Pragmatic, not RFC 5322: one '@', a non-empty local part without spaces, a valid domain.
     """
     email = text.strip()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValueError(
+            f"'{email[:40]}...' has {len(email)} characters; an e-mail address has at most "
+            f"{MAX_EMAIL_LENGTH}"
+        )
     plain = _PLAIN_LOCAL.match(email)
     if plain is not None and _PLAIN_DOMAIN.fullmatch(email, plain.end()):
         return email

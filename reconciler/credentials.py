@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from reconciler import files
 from reconciler.errors import InputError
 from reconciler.model import DEFAULT_CREDENTIALS, OPTIONAL_CREDENTIALS, Account, SecretRef
 
@@ -56,10 +57,8 @@ def _read(ref: SecretRef, env: Mapping[str, str]) -> str | None:
     if ref.env is not None:
         return env.get(ref.env) or None
     if ref.file is not None:
+        # The path is not secret; the file's content is never echoed (errors name the line
+        # of a UTF-8 error at most).
         path = Path(ref.file).expanduser()
-        try:
-            return path.read_text(encoding="utf-8").strip() or None
-        except OSError as exc:
-            # The path is not secret; the file's content is never echoed.
-            raise InputError(f"cannot read credential file {path}: {exc.strerror}") from None
+        return files.read_text(path, files.CREDENTIAL_LIMIT, "credential file").strip() or None
     return None

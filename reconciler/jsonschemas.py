@@ -8,12 +8,13 @@ each once.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 SchemaName = Literal["manifest", "plan", "report"]
 
@@ -39,7 +40,9 @@ def validator(name: SchemaName) -> Any:
     """A draft 2020-12 validator of one schema. The report schema refers to the plan schema,
     so those two are resolved together; the manifest schema stands alone."""
     if name == "manifest":
-        return Draft202012Validator(schema(name))
+        checker = Draft202012Validator.TYPE_CHECKER.redefine("number", _is_finite_number)
+        finite = validators.extend(Draft202012Validator, type_checker=checker)
+        return finite(schema(name))
     from referencing import Registry
     from referencing import Resource as SchemaResource
 
@@ -47,3 +50,11 @@ def validator(name: SchemaName) -> Any:
         (schema(n)["$id"], SchemaResource.from_contents(schema(n))) for n in ("plan", "report")
     )
     return Draft202012Validator(schema(name), registry=registry)
+
+
+def _is_finite_number(checker: Any, value: Any) -> bool:
+    # YAML has .nan and .inf, JSON has neither: a non-finite number is never a valid setting
+    # (a .nan threshold compares false with everything and would switch its rule off).
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))

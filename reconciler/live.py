@@ -53,13 +53,29 @@ def read(
     reads fail, the error of the first such account, in manifest order, is raised.
     """
     if len(desired) <= 1:
-        return {want.account.name: clients[want.account.name].read(want) for want in desired}
+        return {
+            want.account.name: clients[want.account.name].read(to_read(want)) for want in desired
+        }
     with ThreadPoolExecutor(max_workers=len(desired), thread_name_prefix="read") as pool:
         futures = {
-            want.account.name: pool.submit(clients[want.account.name].read, want)
+            want.account.name: pool.submit(clients[want.account.name].read, to_read(want))
             for want in desired
         }
     return {name: future.result() for name, future in futures.items()}
+
+
+def to_read(want: AccountDesired) -> AccountDesired:
+    """What to read of an account: what it manages, and for the lock-out rule (SPEC §5 rule 3,
+    judged on the final state) the other half of IP protection when only one half is managed:
+    the whitelist when only the switch is managed, the switch when only the whitelist is."""
+    if (want.protection is None) == (want.whitelist is None):
+        return want
+    if want.account.provider is not Provider.ALIYUN_DM:
+        return want
+    # Only whether each half is managed matters to ``read``, not its desired value.
+    if want.protection is None:
+        return replace(want, protection=False)
+    return replace(want, whitelist={})
 
 
 def _use_sandbox(

@@ -180,6 +180,7 @@ class AccountDesired:
     account: Account
     protection: bool | None = None
     protection_position: Position | None = None
+    senders: tuple[IpEntry, ...] = ()  # IpProtection.spec.senders: must stay whitelisted
     whitelist: dict[str, IpEntry] | None = None
     whitelist_policy: ListPolicy = field(default_factory=ListPolicy)
     unintercepts: dict[str, UninterceptEntry] | None = None

@@ -113,13 +113,20 @@ def diff_account(want: AccountDesired, have: AccountLive) -> tuple[list[Change],
                 Resource.UNINTERCEPT,
                 want,
                 have,
-                *_count(unintercept, Action.CREATE, Action.DELETE),
+                *_count(unintercept, Action.CREATE, Action.DELETE, Action.UPDATE),
             ),
         )
         if listed is not None
     ]
     protection_after = want.protection if want.protection is not None else have.protection
-    refusals = safety.review(name, lists, protection_after, bool(on or off))
+    refusals = safety.review(
+        name,
+        lists,
+        protection_after,
+        bool(on or off),
+        _final_whitelist(want, have, wl_del),
+        want.senders,
+    )
     for listed in lists:
         if listed.incomplete and listed.resource is Resource.IP_WHITELIST:
             wl_add, wl_del = [], []
@@ -128,6 +135,22 @@ def diff_account(want: AccountDesired, have: AccountLive) -> tuple[list[Change],
     changes = wl_add + on + unintercept + off + wl_del
     changes.sort(key=phase)  # stable: each phase keeps its own order
     return changes, refusals
+
+
+def _final_whitelist(
+    want: AccountDesired, have: AccountLive, deletes: Iterable[Change]
+) -> set[str] | None:
+    """The addresses the whitelist holds once the plan is carried out; ``None`` when that is
+    unknown (it was not read, or not in full). An unmanaged whitelist stays as it is."""
+    if have.whitelist is None:
+        return None
+    if have.whitelist_total is not None and len(have.whitelist) < have.whitelist_total:
+        return None
+    final = {entry.key for entry in have.whitelist}
+    if want.whitelist is not None:
+        final -= {c.key for c in deletes}
+        final |= set(want.whitelist)
+    return final
 
 
 def _count(changes: Iterable[Change], *actions: Action) -> list[int]:

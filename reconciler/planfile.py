@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler import __version__, plantrust
+from reconciler import __version__, files, plantrust
 from reconciler.addresses import canonical_ip_entry
 from reconciler.dataclass_json import ShapeError, from_json, to_json
 from reconciler.errors import InputError, RefusedError
@@ -136,14 +136,13 @@ class SavedPlan:
 def load(path: Path) -> SavedPlan:
     """Read, validate and check the shape of ``path``; every way it can be malformed is an
     ``InputError`` naming the file (exit 3). ``check`` then decides whether it may be trusted."""
+    if not path.exists():
+        raise InputError(f"plan file {path} does not exist")
+    data = files.read_bytes(path, files.PLAN_LIMIT, "plan file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"plan file {path} does not exist") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a saved plan (not UTF-8 text)") from None
-    except OSError as exc:
-        raise InputError(f"cannot read plan file {path}: {exc.strerror}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -8,11 +8,12 @@ deleted on a wrong premise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import LIST_NAMES, AccountDesired, AccountLive, ListPolicy, Resource
+from reconciler.addresses import ip_entry_bounds
+from reconciler.model import LIST_NAMES, AccountDesired, AccountLive, IpEntry, ListPolicy, Resource
 
 MASS_DELETION = "mass-deletion"
 EMPTYING = "emptying"
@@ -50,18 +51,32 @@ class ListChange:
     creates: int
     deletes: int
     policy: ListPolicy
+    # Unintercept types changes, carried out as delete then add: rules 1 and 2 count their
+    # delete half, since a failed add leaves the entry deleted until the next run.
+    updates: int = 0
 
     @property
     def incomplete(self) -> bool:
         return self.total is not None and self.live < self.total
 
     @property
+    def lost(self) -> int:
+        """Entries deleted, updates included."""
+        return self.deletes + self.updates
+
+    @property
     def remaining(self) -> int:
-        return self.live - self.deletes + self.creates
+        """Entries left if every delete goes through and the re-adds of updates do not."""
+        return self.live - self.lost + self.creates
 
 
 def list_change(
-    resource: Resource, want: AccountDesired, have: AccountLive, creates: int, deletes: int
+    resource: Resource,
+    want: AccountDesired,
+    have: AccountLive,
+    creates: int,
+    deletes: int,
+    updates: int = 0,
 ) -> ListChange | None:
     """What a plan does to one list of an account; None if the list is not managed or not read."""
     wanted: Mapping[str, object] | None
@@ -74,7 +89,7 @@ def list_change(
         policy = want.unintercept_policy
     if wanted is None or live is None:
         return None
-    return ListChange(resource, len(live), total, creates, deletes, policy)
+    return ListChange(resource, len(live), total, creates, deletes, policy, updates)
 
 
 def review(
@@ -82,30 +97,62 @@ def review(
     lists: Sequence[ListChange],
     protection_after: bool | None,
     touches_protection: bool,
+    final_whitelist: Collection[str] | None = None,
+    senders: Sequence[IpEntry] = (),
 ) -> list[Refusal]:
-    """The refusals for one account, given what the plan does to each of its lists and whether
-    IP protection ends up enabled (``None``: unknown, it is not managed)."""
+    """The refusals for one account, given what the plan does to each of its lists, whether
+    IP protection ends up enabled (``None``: unknown) and the addresses the whitelist ends up
+    holding (``None``: unknown, it was not read or not read in full).
+
+    Rule 3 is judged on that final state whether or not the manifests manage the whitelist,
+    but only for a plan that changes the switch or the whitelist: an account already in that
+    state is not made worse by a plan that leaves both alone.
+    """
     refusals: list[Refusal] = []
     for change in lists:
         refusals.extend(_list_rules(account, change))
     whitelist = next((c for c in lists if c.resource is Resource.IP_WHITELIST), None)
-    if (
-        protection_after
-        and whitelist is not None
-        and not whitelist.incomplete
-        and whitelist.remaining <= 0
-        and (touches_protection or whitelist.creates or whitelist.deletes)
-    ):
+    touched = touches_protection or (
+        whitelist is not None and bool(whitelist.creates or whitelist.deletes)
+    )
+    if protection_after and final_whitelist is not None and touched:
+        refusals.extend(_lock_out(account, final_whitelist, senders))
+    return refusals
+
+
+def _lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
+    protection = Resource.IP_PROTECTION.value
+    if not final:
+        message = (
+            f"{account}: IP protection would be enabled with an empty IP whitelist, "
+            "which blocks every sending IP"
+        )
+        return [Refusal(LOCK_OUT, message, account, protection)]
+    bounds = [b for b in map(_bounds, final) if b is not None]
+    refusals: list[Refusal] = []
+    for sender in senders:
+        first, last = ip_entry_bounds(sender.address)
+        if any(low <= first and last <= high for low, high in bounds):
+            continue
+        where = f" (declared at {sender.position})" if sender.position else ""
         refusals.append(
             Refusal(
                 LOCK_OUT,
-                f"{account}: IP protection would be enabled with an empty IP whitelist, "
-                "which blocks every sending IP",
+                f"{account}: IP protection would be enabled while sender {sender.address}"
+                f"{where} lies outside every entry of the final IP whitelist, which blocks "
+                "its mail",
                 account,
-                Resource.IP_PROTECTION.value,
+                protection,
             )
         )
     return refusals
+
+
+def _bounds(address: str) -> tuple[int, int] | None:
+    try:
+        return ip_entry_bounds(address)
+    except ValueError:  # a live entry in a form we cannot parse covers nothing we can prove
+        return None
 
 
 def _list_rules(account: str, change: ListChange) -> list[Refusal]:
@@ -118,16 +165,17 @@ def _list_rules(account: str, change: ListChange) -> list[Refusal]:
     threshold = change.policy.deletion_threshold
     if (
         change.live
-        and change.deletes >= threshold.entries
-        and change.deletes * 100 > threshold.percent * change.live
+        and change.lost >= threshold.entries
+        and change.lost * 100 > threshold.percent * change.live
     ):
-        share = change.deletes * 100 / change.live
+        share = change.lost * 100 / change.live
         refusals.append(
             Refusal(
                 MASS_DELETION,
-                f"{account}: would delete {change.deletes} of {change.live} live entries of "
-                f"its {name} ({share:.0f} %; the limit is fewer than {threshold.entries} "
-                f"entries or at most {threshold.percent:g} %, see deletionThreshold)",
+                f"{account}: would delete {change.lost} of {change.live} live entries of "
+                f"its {name}{_updates(change)} ({share:.0f} %; the limit is fewer than "
+                f"{threshold.entries} entries or at most {threshold.percent:g} %, "
+                "see deletionThreshold)",
                 account,
                 change.resource.value,
             )
@@ -136,12 +184,22 @@ def _list_rules(account: str, change: ListChange) -> list[Refusal]:
         refusals.append(
             Refusal(
                 EMPTYING,
-                f"{account}: its {name} would be emptied (all {change.live} live entries deleted)",
+                f"{account}: its {name} would be emptied (all {change.live} live entries "
+                f"deleted{_updates(change)})",
                 account,
                 change.resource.value,
             )
         )
     return refusals
+
+
+def _updates(change: ListChange) -> str:
+    if not change.updates:
+        return ""
+    return (
+        f", counting {change.updates} types change{'s' if change.updates > 1 else ''} "
+        "carried out as delete then add"
+    )
 
 
 # -- rule 4 ---------------------------------------------------------------------------------

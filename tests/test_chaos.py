@@ -87,7 +87,9 @@ def _manifests(root: Path, url: str) -> Path:
     write(
         root / "m" / "sc.yaml",
         "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: u}\n"
-        f"spec:\n  account: sc\n  entries:\n{''.join(entries)}",
+        # 30 deletes and 30 types changes (each a delete, then an add) of 150 live entries.
+        f"spec:\n  account: sc\n  deletionThreshold: {{percent: 50}}\n"
+        f"  entries:\n{''.join(entries)}",
     )
     return root / "m"
 

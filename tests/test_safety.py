@@ -79,11 +79,14 @@ def test_prune_false_and_ignored_entries_are_never_counted_as_deletions() -> Non
     assert rules(ignored, AccountLive(whitelist=have)) == []
 
 
-def test_updates_are_not_deletions() -> None:
+def test_updates_count_their_delete_half() -> None:
+    # SPEC §5: a types change is carried out as delete then add; a failed add loses the entry.
     have = [email(f"u{i}@example.com", types=frozenset({1})) for i in range(5)]
     want = [email(f"u{i}@example.com") for i in range(5)]
     desired = AccountDesired(SC, unintercepts={e.key: e for e in want})
-    assert rules(desired, AccountLive(unintercepts=have)) == []
+    assert rules(desired, AccountLive(unintercepts=have)) == ["mass-deletion", "emptying"]
+    one = AccountDesired(SC, unintercepts={e.key: e for e in [*want[:1], *have[1:]]})
+    assert rules(one, AccountLive(unintercepts=have)) == []
 
 
 # -- rule 3: lock-out ---------------------------------------------------------------------

@@ -74,6 +74,14 @@ ENV = {
     "SENDCLOUD_API_KEY": SC_SECRETS["apiKey"],
 }
 EMPTY_LIST = Answer.json({"result": True, "statusCode": 200, "info": {"dataList": [], "count": 0}})
+# Switching protection on is judged against the final whitelist (lock-out): one entry is live.
+WHITELISTED = Answer.json(
+    {
+        "RequestId": "r2",
+        "TotalCount": 1,
+        "data": {"ipfilters": [{"Id": "1", "IpAddress": "203.0.113.7", "CreateTime": "1"}]},
+    }
+)
 
 
 # -- the in-process transport -----------------------------------------------------------------
@@ -166,6 +174,7 @@ def test_a_redirected_write_fails_and_no_credential_leaves(tmp_path: Path) -> No
     with HostileServer() as target:
         answers = {
             "GetIpProtection": Answer.json({"IpProtection": "0", "RequestId": "r1"}),
+            "GetIpfilterList": WHITELISTED,
             "UpdateIpProtection": Answer.redirect(target.url + "/", 301),
             "list": EMPTY_LIST,
             "add": Answer.redirect(target.url + "/apiv2/unintercept/add", 308),

@@ -11,7 +11,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler import live, planfile, plantrust
+from reconciler import files, live, planfile, plantrust
 from reconciler.apply import STATUSES, Outcome, execute, interruptible
 from reconciler.commands.common import (
     confirm,
@@ -21,6 +21,7 @@ from reconciler.commands.common import (
     select,
 )
 from reconciler.errors import ExitCode, InputError, RefusedError
+from reconciler.model import AccountDesired
 from reconciler.output import render
 from reconciler.output.console import Output
 from reconciler.plan import Plan, diff
@@ -35,9 +36,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
     state = load(args.paths, out)
     wants = select(state, args.account)
     require_confirmation_channel(args)
-    with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
-        wants,
-        clients,
+    with (
+        files.apply_lock(_lock_names(wants), out.warn),
+        live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
+            wants,
+            clients,
+        ),
     ):
         result = diff(wants, live.read(wants, clients))
         if not _show_and_check(result, args, out):
@@ -74,7 +78,10 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
     if shown and not _show_and_check(result, args, out):
         return ExitCode.OK
     state = sandbox_state(args)
-    with live.connect(saved.accounts, sandbox_state=state, announce=not out.quiet) as (_, clients):
+    with (
+        files.apply_lock(_lock_names(saved.accounts), out.warn),
+        live.connect(saved.accounts, sandbox_state=state, announce=not out.quiet) as (_, clients),
+    ):
         now = live.read(saved.accounts, clients)
         short = planfile.incomplete(saved, now)
         stale = [] if short else planfile.stale_entries(saved, now)
@@ -97,6 +104,11 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _lock_names(wants: Sequence[AccountDesired]) -> list[str]:
+    """What identifies the accounts an apply writes, for its lock file."""
+    return [f"{w.account.name} {w.account.endpoint}" for w in wants]
 
 
 def _show_and_check(result: Plan, args: argparse.Namespace, out: Output) -> bool:

@@ -9,7 +9,7 @@ from reconciler import export as exporting
 from reconciler import live
 from reconciler.commands.common import load, sandbox_state, select
 from reconciler.errors import ExitCode, InputError
-from reconciler.files import write_atomic
+from reconciler.files import check_writable, write_atomic
 from reconciler.output.console import Output
 
 
@@ -22,6 +22,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         raise InputError(f"--out {args.out} is a manifest being read; write the export elsewhere")
     if target is not None and target.is_dir():
         raise InputError(f"--out {args.out} is a directory; name a file")
+    if target is not None:
+        check_writable(target, state.files)
     accounts = [want.account for want in select(state, args.account)]
     definitions = [exporting.account_document(account) for account in accounts]
     reading = [exporting.reading(account) for account in accounts]

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     state = load(args.paths, out)
     wants = select(state, args.account)
     if args.out:
-        check_writable(Path(args.out))
+        check_writable(Path(args.out), state.files)
     if args.compare:  # read before live state, so that a bad file costs no provider call
         from reconciler import compare
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.manifests import checks, yamlpos
 from reconciler.manifests.schema_errors import describe_type, schema_problems
@@ -27,6 +28,7 @@ from reconciler.model import (
     AccountDesired,
     DeletionThreshold,
     DesiredState,
+    IpEntry,
     ListPolicy,
     Provider,
     UninterceptEntry,
@@ -232,6 +234,7 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
         ):
             desired.protection = bool(spec["enabled"])
             desired.protection_position = doc.position(("spec", "enabled"))
+            desired.senders = _senders(doc, build.problems)
     elif kind == "IpWhitelist":
         whitelist = checks.whitelist_entries(doc, build.problems)
         if desired is not None and _once_per_account(build, build.whitelist_at, doc, kind, account):
@@ -245,6 +248,18 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
         entries = checks.unintercept_entries(doc, build.problems)
         if desired is not None:
             _merge_unintercepts(build, desired, doc, entries)
+
+
+def _senders(doc: Document, problems: list[Problem]) -> tuple[IpEntry, ...]:
+    """``IpProtection.spec.senders``, canonical, each with its position (SPEC §5 rule 3)."""
+    senders: list[IpEntry] = []
+    for index, raw in enumerate(doc.data["spec"].get("senders", ())):
+        position = doc.position(("spec", "senders", index))
+        try:
+            senders.append(IpEntry(canonical_ip_entry(raw), position=position))
+        except ValueError as error:
+            problems.append(Problem(position, f"invalid sender '{raw.strip()}': {error}"))
+    return tuple(senders)
 
 
 def _build(valid: list[tuple[str, Document]], build: _Build) -> None:

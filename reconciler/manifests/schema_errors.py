@@ -8,6 +8,7 @@ position of the offending key or value, with the right answer where the schema k
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -48,6 +49,8 @@ _TYPE_NAMES: tuple[tuple[type, str], ...] = (
 
 def describe_type(value: Any) -> str:
     """``a string``, ``an integer``, ... as a person would name the YAML value's type."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a non-finite number"
     for kind, name in _TYPE_NAMES:  # bool before int: a boolean is an int to Python
         if isinstance(value, kind):
             return name
@@ -176,6 +179,8 @@ def _message(error: ValidationError, path: PathKey) -> tuple[str, str | None]:
         return f"{field} lists {_show(_duplicate_item(instance))} more than once", None
     if validator == "minLength":
         return f"{field} must not be empty", None
+    if validator == "maxLength":
+        return f"{field} has {len(instance)} characters; at most {value} are allowed", None
     if validator == "exclusiveMinimum":
         return f"{field} must be greater than {value}", None
     if validator == "minimum":

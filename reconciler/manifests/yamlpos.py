@@ -37,7 +37,8 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-from reconciler.errors import Position, Problem
+from reconciler import files
+from reconciler.errors import InputError, Position, Problem
 
 try:
     _LOADER: type[Any] = yaml.CSafeLoader
@@ -454,10 +455,9 @@ def load_file(
     """Read and parse one file. ``display`` (default: ``path`` as given) names it in positions."""
     name = display if display is not None else os.fspath(path)
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
-    except OSError as error:
-        return [], [Problem(None, f"cannot read {name}: {error.strerror or error}")]
+        data = files.read_bytes(path, files.MANIFEST_LIMIT, "", name)
+    except InputError as error:
+        return [], [Problem(None, str(error))]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
