@@ -21,7 +21,7 @@ from reconciler.commands.common import (
 )
 from reconciler.errors import ExitCode, InputError, RefusedError
 from reconciler.output import render
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 from reconciler.plan import Plan, diff
 from reconciler.providers.base import ProviderClient
 
@@ -113,7 +113,7 @@ def _check_refusals(result: Plan, force: bool, fmt: str, out: Output) -> None:
         if fmt == "json":  # the refusals, for a script; text output showed them with the plan
             out.write(render.to_json(_report_document(result, [])))
         raise RefusedError(
-            f"refused by {len(blocking)} safety rule{'s' if len(blocking) != 1 else ''} "
+            f"refused by {counted(len(blocking), 'safety rule')} "
             f"({', '.join(sorted({r.rule for r in blocking}))}) — nothing was applied"
             + ("" if force or not any(r.overridable for r in blocking) else "; --force overrides")
         )

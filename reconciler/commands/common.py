@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler.errors import InputError
 from reconciler.manifests.load import load_manifests
 from reconciler.model import AccountDesired, DesiredState
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 
 
 def load(paths: Sequence[str], out: Output) -> DesiredState:
@@ -62,7 +62,7 @@ def require_confirmation_channel(args: argparse.Namespace) -> None:
 
 def confirm(count: int) -> bool:
     # The question goes to stderr so that it stays visible when stdout is redirected to a file.
-    sys.stderr.write(f"Apply {count} change{'s' if count != 1 else ''}? [y/N] ")
+    sys.stderr.write(f"Apply {counted(count, 'change')}? [y/N] ")
     sys.stderr.flush()
     answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")

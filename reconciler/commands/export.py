@@ -10,7 +10,7 @@ from reconciler import live
 from reconciler.commands.common import load, sandbox_state, select
 from reconciler.errors import ExitCode, InputError
 from reconciler.files import write_atomic
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -37,5 +37,5 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.write(result.text)
     else:
         write_atomic(target, result.text)
-        out.note(f"Wrote {len(result.documents)} documents to {target}.")
+        out.note(f"Wrote {counted(len(result.documents), 'document')} to {target}.")
     return ExitCode.OK
