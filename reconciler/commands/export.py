@@ -1,4 +1,5 @@
-"""``export PATH... --account NAME``: write live state as manifests."""
+"""``export PATH... [--account NAME]``: write live state as manifests (every account of the
+manifests unless --account names some)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ from reconciler.output.console import Output, counted
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    if not args.account:
-        raise InputError("export needs --account NAME (repeatable): the accounts to export")
     state = load(args.paths, out)
     target = Path(args.out) if args.out else None
     if target is not None and target.resolve() in {Path(f).resolve() for f in state.files}:
         raise InputError(f"--out {args.out} is a manifest being read; write the export elsewhere")
     if target is not None and target.is_dir():
         raise InputError(f"--out {args.out} is a directory; name a file")
-    accounts = [want.account for want in select(state, args.account)]
+    if not state.accounts:
+        raise InputError("the manifests define no account: nothing to export")
+    accounts = [want.account for want in select(state, args.account or list(state.accounts))]
     definitions = [exporting.account_document(account) for account in accounts]
     reading = [exporting.reading(account) for account in accounts]
     with live.connect(reading, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
