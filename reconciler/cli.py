@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import math
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
+
+
+EXIT_CODES = """\
+exit codes:
+  0  success (for plan, also "changes present" unless --detailed-exitcode)
+  1  a provider call or the network failed, or apply was cancelled at the prompt
+  2  plan --detailed-exitcode only: the plan has changes
+  3  invalid input: manifests, plan file, flags or usage
+  4  refused: a safety rule, a stale saved plan, or incomplete live state"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the exit-code table of an epilog as written; defaults are spelt out in each help
+    text with ``%(default)s``, so that flags without a meaningful default do not show one."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +52,11 @@ def _common_flags(parser: argparse.ArgumentParser, default: object) -> None:
         "-v", "--verbose", action="store_true", default=default, help="log every provider call"
     )
     parser.add_argument(
-        "-q", "--quiet", action="store_true", default=default, help="print only what matters"
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="print only the summary line and errors",
     )
     parser.add_argument(
         "--no-color", action="store_true", default=default, help="never color the output"
@@ -95,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="only this account (repeatable)",
+        help="only this account (repeatable; default: every account)",
     )
     remote.add_argument(
         "--sandbox",
@@ -114,13 +133,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    validate = sub.add_parser("validate", parents=[common], help="check manifests offline")
-    validate.add_argument("paths", nargs="+", metavar="PATH")
+    def command(
+        name: str,
+        summary: str,
+        description: str,
+        parents: list[_Parser],
+        epilog: str | None = None,
+    ) -> _Parser:
+        parser: _Parser = sub.add_parser(
+            name,
+            help=summary,
+            description=textwrap.fill(description, 78),
+            epilog=epilog,
+            parents=parents,
+            formatter_class=_Formatter,
+        )
+        return parser
 
-    plan = sub.add_parser(
-        "plan", parents=[common, paths, remote], help="show what apply would change"
+    validate = command(
+        "validate",
+        "check manifests offline",
+        "Check manifests against the schemas and the semantic rules, offline: no network, "
+        "no credentials.",
+        parents=[common],
     )
-    plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or directories")
+
+    plan = command(
+        "plan",
+        "show what apply would change",
+        "Read live state and show what apply would change; never writes. --out also saves the "
+        "plan, for review and for apply --plan FILE.",
+        parents=[common, paths, remote],
+        epilog=EXIT_CODES,
+    )
+    plan.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="output format (default: %(default)s)",
+    )
     plan.add_argument("--out", metavar="FILE", help="also save the plan as JSON to FILE")
     plan.add_argument(
         "--compare", metavar="OLD", help="show what changed since the plan saved in OLD"
@@ -131,9 +183,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 2 when the plan has changes, 0 when it has none",
     )
 
-    apply = sub.add_parser("apply", parents=[common, remote], help="make live state match")
+    apply = command(
+        "apply",
+        "make live state match",
+        "Read live state again, plan, check the safety rules, ask for confirmation on a "
+        "terminal and carry out the changes. Given a saved plan (--plan FILE, or a plan file "
+        "as the only PATH), carry out exactly that plan if live state still matches it.",
+        parents=[common, remote],
+        epilog=EXIT_CODES,
+    )
     apply.add_argument(
-        "paths", nargs="*", metavar="PATH", help="manifest files or directories (or --plan)"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="manifest files or directories, or one saved plan (same as --plan)",
     )
     apply.add_argument(
         "--plan", metavar="FILE", dest="plan_file", help="carry out a plan saved by plan --out"
@@ -151,22 +214,50 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="override the safety rules on mass deletion, emptying a list and lock-out",
     )
-    apply.add_argument("--format", choices=["text", "json"], default="text")
-
-    export = sub.add_parser(
-        "export", parents=[common, paths, remote], help="write live state as manifests"
+    apply.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="output format of the report (default: %(default)s)",
     )
-    export.add_argument("--out", metavar="FILE", help="write the manifests to FILE, not stdout")
 
-    sandbox = sub.add_parser("sandbox", parents=[common], help="serve the local sandbox")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8600)
-    sandbox.add_argument("--state", type=Path, default=SANDBOX_STATE, metavar="FILE")
+    export = command(
+        "export",
+        "write live state as manifests",
+        "Write the live state of the accounts defined in the manifests as manifests, such "
+        "that plan on them shows no changes.",
+        parents=[common, paths, remote],
+    )
+    export.add_argument(
+        "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
+    )
+
+    sandbox = command(
+        "sandbox",
+        "serve the local sandbox",
+        "Serve a local emulator of DirectMail and SendCloud until interrupted (Ctrl-C). Its "
+        "credentials are public, so it binds to loopback addresses only.",
+        parents=[common],
+    )
+    sandbox.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)"
+    )
+    sandbox.add_argument(
+        "--port", type=int, default=8600, help="port to serve on (default: %(default)s)"
+    )
+    sandbox.add_argument(
+        "--state",
+        type=Path,
+        default=SANDBOX_STATE,
+        metavar="FILE",
+        help="state file, created with demo state if missing (default: %(default)s)",
+    )
     sandbox.add_argument(
         "--count-means",
         choices=["total", "page"],
         default="total",
-        help="what SendCloud's list count answers: every matching entry, or this page's rows",
+        help="what SendCloud's list count answers: every matching entry, or this page's rows "
+        "(default: %(default)s)",
     )
     sandbox.add_argument(
         "--ipfilter-page-size",
@@ -176,14 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     faults = sandbox.add_argument_group("fault injection (off by default)")
     faults.add_argument(
-        "--latency", type=_seconds, default=0.0, metavar="SECONDS", help="delay every call"
+        "--latency",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay every call (default: %(default)s)",
     )
     faults.add_argument(
         "--error-rate",
         type=_fraction,
         default=0.0,
         metavar="FRACTION",
-        help="probability (0..1) that a call fails with one of --faults",
+        help="probability (0..1) that a call fails with one of --faults (default: %(default)s)",
     )
     faults.add_argument(
         "--faults",
@@ -196,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         default=0.0,
         metavar="FRACTION",
-        help="probability (0..1) that a list answer loses records but keeps its total",
+        help="probability (0..1) that a list answer loses records but keeps its total "
+        "(default: %(default)s)",
     )
     faults.add_argument(
         "--retry-after",

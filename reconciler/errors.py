@@ -21,6 +21,7 @@ from dataclasses import dataclass
 class ExitCode:
     OK = 0
     PROVIDER = 1
+    CANCELLED = 1  # apply answered "no" at the prompt, as Terraform does
     CHANGES = 2
     INPUT = 3
     REFUSED = 4

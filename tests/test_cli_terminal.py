@@ -60,7 +60,8 @@ def _apply_on_a_terminal(workdir: Path, answer: bytes) -> tuple[int, str]:
 def test_apply_asks_on_a_terminal_and_no_means_nothing_written(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES, tmp_path / "examples")
     code, shown = _apply_on_a_terminal(tmp_path, b"n\n")
-    assert code == 0
+    assert code == 1  # cancelled, as Terraform exits
+    assert "apply cancelled" in shown
     assert "Apply 9 changes? [y/N]" in shown
     assert "\x1b[32m+\x1b[0m" in shown  # colors: stdout is a terminal
     assert run_cli("plan", "examples/", "--sandbox", "--detailed-exitcode", cwd=tmp_path).code == 2

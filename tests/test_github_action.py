@@ -110,6 +110,16 @@ def test_apply_carries_out_the_reviewed_plan(repo: Path) -> None:
     assert applied.code == 0, applied.log
     assert "Applying the reviewed plan" in applied.log
     assert "9 applied" in applied.log
+    again = _run(repo, "apply", plan_file=str(repo / "reviewed.json"), paths="")
+    assert again.code == 0, again.log  # every change of the plan is in effect already
+    assert again.outputs["exitcode"] == "0"
+    assert "Already applied" in again.log and "nothing was written" in again.log
+    write(
+        repo / "work" / "examples" / "directmail" / "ip-protection.yaml",
+        "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: prod}\n"
+        "spec: {account: prod-dm, enabled: false}\n",
+    )
+    assert _run(repo, "apply").code == 0
     stale = _run(repo, "apply", plan_file=str(repo / "reviewed.json"), paths="")
     assert stale.code == 4, stale.log  # live state moved on since the plan was made
     assert stale.outputs["exitcode"] == "4"

@@ -1,13 +1,16 @@
 """``apply PATH...`` and ``apply --plan FILE``: make live state match, after a confirmation.
 
 Both show the plan, check the safety rules (``--force`` overrides those that allow it), ask,
-carry out the changes with a progress line, and report each outcome.
+carry out the changes with a progress line, and report each outcome. A saved plan given as the
+only PATH is applied as ``--plan`` would apply it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,19 +19,30 @@ from reconciler.apply import STATUSES, Outcome, execute, interruptible
 from reconciler.commands.common import (
     confirm,
     load,
+    plan_text,
     require_confirmation_channel,
     sandbox_state,
     select,
 )
 from reconciler.errors import ExitCode, InputError, RefusedError
-from reconciler.model import AccountDesired
+from reconciler.model import AccountDesired, IpEntry, UninterceptEntry
 from reconciler.output import render
-from reconciler.output.console import Output
-from reconciler.plan import Plan, diff
+from reconciler.output.console import Output, Style, counted
+from reconciler.plan import Action, Change, Plan, Resource, diff
 from reconciler.providers.base import ProviderClient
+from reconciler.staleness import StaleEntry
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    if args.plan_file is None:
+        saved = [path for path in args.paths if _is_saved_plan(path)]
+        if saved and len(args.paths) > 1:
+            raise InputError(
+                f"{saved[0]} is a saved plan, not a manifest: apply it on its own, "
+                f"with apply --plan {saved[0]}"
+            )
+        if saved:  # `apply plan.json`, as Terraform takes it: exactly `apply --plan plan.json`
+            args.plan_file, args.paths = saved[0], []
     if args.plan_file is not None:
         return run_saved(args, out)
     if not args.paths:
@@ -85,6 +99,8 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
         now = live.read(saved.accounts, clients)
         short = planfile.incomplete(saved, now)
         stale = [] if short else planfile.stale_entries(saved, now)
+        if stale and _in_effect(result.changes, stale):
+            return _already_applied(result, args, out, saved.created_at)
         if short or stale:
             result.refusals.extend(short)
             if args.format == "json":
@@ -99,7 +115,7 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
             )
         out.note(f"Live state still matches the saved plan ({saved.created_at}).")
         if not shown and args.format == "text":
-            out.write(render.plan_text(result, out.style))
+            out.write(_plan_text(result, out))
         return _carry_out(result, clients, args, out)
 
 
@@ -115,7 +131,7 @@ def _show_and_check(result: Plan, args: argparse.Namespace, out: Output) -> bool
     """Show the plan (as text), refuse it if a safety rule does, and say whether it has
     changes to carry out; a plan without any is reported as such in JSON."""
     if args.format == "text":
-        out.write(render.plan_text(result, out.style))
+        out.write(_plan_text(result, out))
     _check_refusals(result, args.force, args.format, out)
     if not result.changes and args.format == "json":
         out.write(render.to_json(_report_document(result, [])))
@@ -130,7 +146,7 @@ def _check_refusals(result: Plan, force: bool, fmt: str, out: Output) -> None:
         if fmt == "json":  # the refusals, for a script; text output showed them with the plan
             out.write(render.to_json(_report_document(result, [])))
         raise RefusedError(
-            f"refused by {len(blocking)} safety rule{'s' if len(blocking) != 1 else ''} "
+            f"refused by {counted(len(blocking), 'safety rule')} "
             f"({', '.join(sorted({r.rule for r in blocking}))}) — nothing was applied"
             + ("" if force or not any(r.overridable for r in blocking) else "; --force overrides")
         )
@@ -142,10 +158,14 @@ def _carry_out(
     result: Plan, clients: Mapping[str, ProviderClient], args: argparse.Namespace, out: Output
 ) -> int:
     """Ask (unless --yes), carry out the plan's changes with progress, and report them."""
-    if not args.yes and not confirm(len(result.changes)):
-        out.note("Nothing applied.")
-        return ExitCode.OK
-    if args.format == "text":
+    if not args.yes:
+        if not sys.stdout.isatty():
+            # stdout goes to a file or a pipe: whoever answers must see what they agree to.
+            out.write(_plan_text(result, out, Style(out.err_color)), sys.stderr)
+        if not confirm(len(result.changes)):
+            out.error("apply cancelled: nothing was applied")
+            return ExitCode.CANCELLED
+    if args.format == "text" and not out.quiet:
         out.write("\n")
     # The progress line is cleared (its context ends) before the report, interrupted or not.
     with interruptible() as interruption, out.progress(len(result.changes)) as progress:
@@ -166,8 +186,81 @@ def _report(result: Plan, outcomes: Sequence[Outcome], fmt: str, out: Output) ->
     if fmt == "json":
         out.write(render.to_json(_report_document(result, outcomes)))
     else:
-        out.write(render.report_text(outcomes, out.style))
+        out.write(_report_text(outcomes, out))
     return ExitCode.PROVIDER if any(o.status != "applied" for o in outcomes) else ExitCode.OK
+
+
+def _plan_text(result: Plan, out: Output, style: Style | None = None) -> str:
+    """The plan as apply shows it: with --quiet nothing when it has changes (the prompt and the
+    report's summary line count them), else its summary line."""
+    if out.quiet and result.changes:
+        return ""
+    return plan_text(result, out, style)
+
+
+def _report_text(outcomes: Sequence[Outcome], out: Output) -> str:
+    """One line per outcome and the totals; with --quiet only the failures and the totals."""
+    if not out.quiet:
+        return render.report_text(outcomes, out.style)
+    failed = [o for o in outcomes if o.status == "failed"]
+    lines = render.report_text(failed, out.style).splitlines()[:-2] if failed else []
+    return "\n".join([*lines, render.report_summary_line(outcomes)]) + "\n"
+
+
+def _is_saved_plan(path: str) -> bool:
+    """Whether ``path`` holds a saved plan rather than manifests: a JSON object with
+    ``format_version`` and ``changes`` (a manifest has ``apiVersion`` and ``kind``)."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(64).lstrip()[:1] != b"{":
+                return False
+            file.seek(0)
+            document = json.load(file)
+    except (OSError, ValueError):  # a directory, unreadable, or not JSON: the manifests say
+        return False
+    return isinstance(document, dict) and {"format_version", "changes"} <= document.keys()
+
+
+def _in_effect(changes: Sequence[Change], stale: Sequence[StaleEntry]) -> bool:
+    """Whether live state already shows every change's final state. A change is consistent
+    with what the plan saw, so an entry it changes differs from that and is among ``stale``."""
+    now = {(e.account, e.resource, e.key): e.now for e in stale}
+    return bool(changes) and all(
+        (c.account, c.resource.value, c.key) in now
+        and _shows(c, now[(c.account, c.resource.value, c.key)])
+        for c in changes
+    )
+
+
+def _shows(change: Change, now: object) -> bool:
+    """Whether ``now`` (the live entry in the saved plan's snapshot form; None: absent) is the
+    state ``change`` leaves behind."""
+    match change.resource, change.action:
+        case Resource.IP_PROTECTION, _:
+            return now == {"enabled": change.after}
+        case Resource.IP_WHITELIST, Action.CREATE:
+            return now is not None
+        case Resource.IP_WHITELIST, _:  # the record deleted, whatever other records hold
+            assert isinstance(change.before, IpEntry)
+            return now is None or (isinstance(now, list) and change.before.id not in now)
+        case Resource.UNINTERCEPT, Action.DELETE:
+            return now is None
+        case Resource.UNINTERCEPT, _:
+            assert isinstance(change.after, UninterceptEntry)
+            return isinstance(now, dict) and now.get("types") == change.after.type_names
+    raise AssertionError(change.resource)
+
+
+def _already_applied(result: Plan, args: argparse.Namespace, out: Output, created_at: str) -> int:
+    """A saved plan whose every change live state already shows: say so, write nothing."""
+    if args.format == "json":
+        out.write(render.to_json(_report_document(result, [])))
+    else:
+        out.write(
+            f"Already applied: live state shows the {counted(len(result.changes), 'change')} "
+            f"of the saved plan {args.plan_file} ({created_at}); nothing was written.\n"
+        )
+    return ExitCode.OK
 
 
 def _report_document(

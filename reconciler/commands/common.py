@@ -12,7 +12,9 @@ from pathlib import Path
 from reconciler.errors import InputError
 from reconciler.manifests.load import load_manifests
 from reconciler.model import AccountDesired, DesiredState
-from reconciler.output.console import Output
+from reconciler.output import render
+from reconciler.output.console import Output, Style, counted, escape
+from reconciler.plan import Plan
 
 
 def load(paths: Sequence[str], out: Output) -> DesiredState:
@@ -60,9 +62,18 @@ def require_confirmation_channel(args: argparse.Namespace) -> None:
         raise InputError("stdin is not a terminal: pass --yes to apply without confirmation")
 
 
+def plan_text(result: Plan, out: Output, style: Style | None = None) -> str:
+    """The text plan in ``style`` (stdout's by default); with --quiet only what refuses it and
+    its summary line."""
+    if not out.quiet:
+        return render.plan_text(result, style or out.style)
+    refused = [f"refused: {r.rule}: {escape(r.message)}\n" for r in result.refusals]
+    return "".join(refused) + render.summary_line(result) + "\n"
+
+
 def confirm(count: int) -> bool:
     # The question goes to stderr so that it stays visible when stdout is redirected to a file.
-    sys.stderr.write(f"Apply {count} change{'s' if count != 1 else ''}? [y/N] ")
+    sys.stderr.write(f"Apply {counted(count, 'change')}? [y/N] ")
     sys.stderr.flush()
     answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")

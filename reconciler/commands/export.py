@@ -1,4 +1,5 @@
-"""``export PATH... --account NAME``: write live state as manifests."""
+"""``export PATH... [--account NAME]``: write live state as manifests (every account of the
+manifests unless --account names some)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from reconciler import live
 from reconciler.commands.common import load, sandbox_state, select
 from reconciler.errors import ExitCode, InputError
 from reconciler.files import check_writable, write_atomic
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    if not args.account:
-        raise InputError("export needs --account NAME (repeatable): the accounts to export")
     state = load(args.paths, out)
     target = Path(args.out) if args.out else None
     if target is not None and target.resolve() in {Path(f).resolve() for f in state.files}:
@@ -24,7 +23,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
         raise InputError(f"--out {args.out} is a directory; name a file")
     if target is not None:
         check_writable(target, state.files)
-    accounts = [want.account for want in select(state, args.account)]
+    if not state.accounts:
+        raise InputError("the manifests define no account: nothing to export")
+    accounts = [want.account for want in select(state, args.account or list(state.accounts))]
     definitions = [exporting.account_document(account) for account in accounts]
     reading = [exporting.reading(account) for account in accounts]
     with live.connect(reading, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
@@ -39,5 +40,5 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.write(result.text)
     else:
         write_atomic(target, result.text)
-        out.note(f"Wrote {len(result.documents)} documents to {target}.")
+        out.note(f"Wrote {counted(len(result.documents), 'document')} to {target}.")
     return ExitCode.OK

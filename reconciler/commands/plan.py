@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from reconciler import live, planfile, plantrust
-from reconciler.commands.common import load, sandbox_state, select
+from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
 from reconciler.output import render
@@ -39,11 +40,25 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.compare:
         comparison = compare.compare(old, render.plan_document(result))
         out.write(compare.render(comparison, args.format, args.compare))
+    if args.out:
+        _say_saved(args, result, out)
     if result.refusals:
         return ExitCode.REFUSED
     if args.detailed_exitcode and result.changes:
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+def _say_saved(args: argparse.Namespace, result: Plan, out: Output) -> None:
+    """Where the plan went and the command that carries it out (stderr; not with --quiet)."""
+    out.note(f"Saved the plan to {args.out}.")
+    if result.refusals:
+        return  # apply --plan would refuse it too: no command to suggest
+    if not result.changes:
+        out.note("It has no changes: applying it would change nothing.")
+        return
+    command = ["reconciler", "apply", "--plan", args.out, *(["--sandbox"] if args.sandbox else [])]
+    out.note(f"To carry out exactly this plan, run: {shlex.join(command)}")
 
 
 def _print_plan(result: Plan, fmt: str, out: Output) -> None:
@@ -54,4 +69,4 @@ def _print_plan(result: Plan, fmt: str, out: Output) -> None:
 
         out.write(plan_markdown(result))
     else:
-        out.write(render.plan_text(result, out.style))
+        out.write(plan_text(result, out))

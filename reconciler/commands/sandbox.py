@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from reconciler.addresses import is_loopback
 from reconciler.errors import ExitCode, InputError
 from reconciler.output.console import Output
 from reconciler.sandbox import Faults, serve_forever
@@ -21,9 +22,16 @@ def run(args: argparse.Namespace, out: Output) -> int:
         truncate_rate=args.truncate_rate,
         retry_after=args.retry_after,
     )
-    # The sandbox itself refuses a non-loopback host and reports a port it cannot bind.
+    if not is_loopback(args.host):
+        # Said here, not by the library: it names no way around it, because the command has
+        # none.
+        raise InputError(
+            f"--host {args.host}: the sandbox's credentials are public, so it serves on a "
+            "loopback address only (127.0.0.1, ::1 or localhost)"
+        )
     if args.ipfilter_page_size is not None and args.ipfilter_page_size < 1:
         raise InputError("--ipfilter-page-size must be 1 or more")
+    # The sandbox itself reports a port it cannot bind.
     serve_forever(
         args.state,
         args.host,

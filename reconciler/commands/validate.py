@@ -6,7 +6,7 @@ import argparse
 
 from reconciler.commands.common import load
 from reconciler.errors import ExitCode
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -14,9 +14,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     wants = list(state.accounts.values())
     whitelist = sum(len(w.whitelist) for w in wants if w.whitelist is not None)
     unintercept = sum(len(w.unintercepts) for w in wants if w.unintercepts is not None)
-    out.write(
-        f"Valid: {len(state.files)} file{'s' if len(state.files) != 1 else ''}, "
-        f"{len(wants)} account{'s' if len(wants) != 1 else ''}, "
-        f"{whitelist} whitelist entries, {unintercept} unintercept entries.\n"
-    )
+    counts = [
+        counted(len(state.files), "file"),
+        counted(len(wants), "account"),
+        counted(whitelist, "whitelist entry", "whitelist entries"),
+        counted(unintercept, "unintercept entry", "unintercept entries"),
+    ]
+    out.write(f"Valid: {', '.join(counts)}.\n")
     return ExitCode.OK

@@ -39,6 +39,14 @@ def discard_stdout() -> None:
     os.close(devnull)
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """``1 unintercept entry``, ``2 unintercept entries``: a count and its noun, in the
+    right number (``plural`` when adding an "s" is not how the word does it)."""
+    if count == 1:
+        return f"1 {singular}"
+    return f"{count} {plural if plural is not None else singular + 's'}"
+
+
 class Style:
     """ANSI colors, or none at all."""
 

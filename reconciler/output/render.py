@@ -158,11 +158,15 @@ def report_text(outcomes: Sequence[Outcome], style: Style) -> str:
             f"{row}  {escape(o.detail)}" if o.detail else row
             for row, o in zip(rows, done, strict=True)
         )
-    counts = Counter(o.status for o in outcomes)
     lines.append("")
+    lines.append(report_summary_line(outcomes))
+    return "\n".join(lines) + "\n"
+
+
+def report_summary_line(outcomes: Sequence[Outcome]) -> str:
+    counts = Counter(o.status for o in outcomes)
     untried = f", {counts['not attempted']} not attempted" if counts["not attempted"] else ""
-    lines.append(
+    return (
         f"Apply: {counts['applied']} applied, {counts['failed']} failed, "
         f"{counts['skipped']} skipped{untried}."
     )
-    return "\n".join(lines) + "\n"
