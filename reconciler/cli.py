@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", parents=[common], help="check manifests offline")
     validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("--format", choices=["text", "json", "github"], default="text")
 
     plan = sub.add_parser(
         "plan", parents=[common, paths, remote], help="show what apply would change"
@@ -214,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return commands.sandbox(args, out)
             raise AssertionError(args.command)
     except ManifestError as exc:
+        from reconciler import problem_report
+
+        if (args.command, args.format) in problem_report.ON_STDOUT:
+            out.write(problem_report.render(args.format, exc.problems))
         for problem in exc.problems:
             out.problem(problem)
         out.error(f"{exc} — nothing was done")

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler import live, planfile, render
+from reconciler import live, planfile, problem_report, render
 from reconciler.apply import Outcome, execute
 from reconciler.cli import SANDBOX_STATE, Output, unknown_account
 from reconciler.errors import ExitCode, InputError, RefusedError
@@ -20,6 +20,10 @@ from reconciler.providers.base import ProviderClient
 
 
 def validate(args: argparse.Namespace, out: Output) -> int:
+    if args.format != "text":
+        state, warnings = load_manifests(args.paths)
+        out.write(problem_report.render(args.format, warnings))
+        return ExitCode.OK
     state = _load(args.paths, out)
     wants = list(state.accounts.values())
     whitelist = sum(len(w.whitelist) for w in wants if w.whitelist is not None)

@@ -199,6 +199,16 @@ def test_bad_input_fails_with_exit_3(repo: Path) -> None:
     assert _run(repo, "plan", paths="").code == 3
 
 
+def test_invalid_manifests_annotate_the_diff_and_fill_the_comment(repo: Path) -> None:
+    path = repo / "work" / "examples" / "directmail" / "ip-whitelist.yaml"
+    path.write_text(path.read_text().replace("203.0.113.7 ", "300.1.1.1 "))
+    run = _run(repo, "plan")
+    assert run.code == 3, run.log
+    assert "::error file=examples/directmail/ip-whitelist.yaml,line=" in run.log
+    assert run.markdown.startswith(MARKER + "\n")
+    assert "examples/directmail/ip-whitelist.yaml:" in run.markdown and "300.1.1.1" in run.markdown
+
+
 # -- action.yml and the workflows, as GitHub reads them ----------------------------------
 
 

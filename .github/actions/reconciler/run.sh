@@ -140,6 +140,11 @@ explain() {
 }
 
 set +e
+if [ "${#paths[@]}" -gt 0 ] && { [ "$command" != apply ] || [ -z "$plan_file" ]; }; then
+  # Offline, first: each manifest error becomes an annotation on the pull request's diff. The
+  # command below reports the same errors again (the plan comment shows them) and fails.
+  reconciler validate "${paths[@]}" --format github --no-color >&2 2>/dev/null
+fi
 case "$command" in
   plan | drift)
     # --detailed-exitcode tells "no changes" (0) from "changes" (2); the plan's Markdown goes
