@@ -169,3 +169,14 @@ def test_good_pattern_values_pass_validate_too(tmp_path: Path) -> None:
     assert [line for line in result.err.splitlines() if ": error: " in line] == [
         line for line in result.err.splitlines() if "duplicate unintercept entry" in line
     ]
+
+
+def test_every_example_document_has_a_modeline_that_exists() -> None:
+    # The YAML language server applies a modeline only to the document it is written in.
+    for path in sorted((REPO / "examples").rglob("*.yaml")):
+        for document in path.read_text(encoding="utf-8").split("\n---\n"):
+            modeline = document.lstrip().splitlines()[0]
+            assert modeline.startswith("# yaml-language-server: $schema="), (path, document)
+            target = modeline.split("=", 1)[1]
+            assert (path.parent / target).resolve() == REPO / "schemas" / "manifest.schema.json"
+    assert SCHEMA["$id"].startswith("https://raw.githubusercontent.com/")
