@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or directories")
+    validate.add_argument(
+        "--format",
+        choices=["text", "json", "github"],
+        default="text",
+        help="text for people; json for scripts; github for workflow annotations "
+        "(default: %(default)s)",
+    )
 
     plan = command(
         "plan",
@@ -334,6 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             code: int = command.run(args, out)
             return code
     except ManifestError as exc:
+        from reconciler.output import problem_report
+
+        fmt = getattr(args, "format", "text")
+        if (args.command, fmt) in problem_report.ON_STDOUT:
+            out.write(problem_report.render(fmt, exc.problems))
         for problem in exc.problems:
             out.problem(problem)
         out.error(f"{exc} — nothing was done")

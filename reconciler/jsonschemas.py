@@ -35,6 +35,22 @@ def manifest_schema() -> Mapping[str, Any]:
     return schema("manifest")
 
 
+# Definitions whose `pattern` is for editors only: it flags a typo as you type, while the
+# checks after the schema pass (``manifests.checks``) judge the same strings with a precise
+# message and hint. Validating against the pattern too would report every such mistake twice.
+_EDITOR_PATTERNS = ("ipv4Entry", "emailAddress", "domainName")
+
+
+@cache
+def validation_schema() -> Mapping[str, Any]:
+    """The manifest schema as ``validate`` checks it: without the editor-only patterns."""
+    whole = schema("manifest")
+    defs = dict(whole["$defs"])
+    for name in _EDITOR_PATTERNS:
+        defs[name] = {k: v for k, v in defs[name].items() if k != "pattern"}
+    return {**whole, "$defs": defs}
+
+
 @cache
 def validator(name: SchemaName) -> Any:
     """A draft 2020-12 validator of one schema. The report schema refers to the plan schema,
@@ -42,7 +58,7 @@ def validator(name: SchemaName) -> Any:
     if name == "manifest":
         checker = Draft202012Validator.TYPE_CHECKER.redefine("number", _is_finite_number)
         finite = validators.extend(Draft202012Validator, type_checker=checker)
-        return finite(schema(name))
+        return finite(validation_schema())
     from referencing import Registry
     from referencing import Resource as SchemaResource
 

@@ -125,6 +125,76 @@ def test_apply_carries_out_the_reviewed_plan(repo: Path) -> None:
     assert stale.outputs["exitcode"] == "4"
 
 
+def _sandbox_state(repo: Path) -> dict[str, Any]:
+    state = json.loads((repo / "work" / ".reconciler" / "sandbox.json").read_text())
+    assert isinstance(state, dict)
+    return state
+
+
+def test_a_plan_file_that_is_missing_applies_nothing(repo: Path) -> None:
+    plan = _run(repo, "plan", plan_file=str(repo / "reviewed.json"))
+    assert plan.outputs["exitcode"] == "2", plan.log
+    before = _sandbox_state(repo)
+    typo = _run(repo, "apply", plan_file=str(repo / "reveiwed.json"))
+    assert typo.code == 3, typo.log
+    assert "reveiwed.json' does not exist; nothing was applied" in typo.log
+    assert "Apply:" not in typo.log
+    assert _sandbox_state(repo) == before  # the sandbox saw no write
+
+
+def test_a_stale_plan_stops_with_why_and_how_to_get_a_new_one(repo: Path) -> None:
+    _run(repo, "plan", plan_file=str(repo / "reviewed.json"))
+    _run(repo, "apply", plan_file=str(repo / "reviewed.json"), paths="")
+    # Live state then moves away from the plan (protection switched off by another apply): the
+    # plan is neither in effect nor applicable, and a fresh plan would change something else.
+    write(
+        repo / "work" / "examples" / "directmail" / "ip-protection.yaml",
+        "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: prod}\n"
+        "spec: {account: prod-dm, enabled: false}\n",
+    )
+    assert _run(repo, "apply").code == 0
+    for on_stale in ("stop", "replan"):
+        stale = _run(repo, "apply", plan_file=str(repo / "reviewed.json"), on_stale=on_stale)
+        assert stale.code == 4, stale.log
+        expected = "stale" if on_stale == "stop" else "changed"
+        assert stale.outputs["outcome"] == expected, stale.log
+        assert "nothing was applied" in stale.log
+        assert "a new plan is made and reviewed" in stale.log
+        assert "Apply:" not in stale.log
+
+
+def test_replan_applies_main_only_when_it_plans_the_reviewed_changes(repo: Path) -> None:
+    plan = _run(repo, "plan", plan_file=str(repo / "reviewed.json"))
+    assert plan.outputs["exitcode"] == "2", plan.log
+    # Live state moves on without touching what the plan changes: the kept entry gets a new id.
+    state_file = repo / "work" / ".reconciler" / "sandbox.json"
+    state = _sandbox_state(repo)
+    kept = next(f for f in state["directmail"]["ipfilters"] if f["IpAddress"] == "198.51.100.0/24")
+    kept["Id"] = "77777"
+    state_file.write_text(json.dumps(state))
+    stopped = _run(repo, "apply", plan_file=str(repo / "reviewed.json"))
+    assert stopped.code == 4 and stopped.outputs["outcome"] == "stale", stopped.log
+    assert "on-stale: replan" in stopped.log
+    replanned = _run(repo, "apply", plan_file=str(repo / "reviewed.json"), on_stale="replan")
+    assert replanned.code == 0, replanned.log
+    assert replanned.outputs["outcome"] == "applied"
+    assert "changes are exactly the reviewed ones" in replanned.log
+    assert "9 applied" in replanned.log
+
+
+def test_a_tampered_plan_is_not_replaced_by_a_fresh_apply(repo: Path) -> None:
+    _run(repo, "plan", plan_file=str(repo / "reviewed.json"))
+    saved = json.loads((repo / "reviewed.json").read_text())
+    saved["live"]["prod-dm"]["ip_whitelist"]["192.0.2.1"] = ["1"]  # not what the plan saw
+    (repo / "reviewed.json").write_text(json.dumps(saved))
+    before = _sandbox_state(repo)
+    run = _run(repo, "apply", plan_file=str(repo / "reviewed.json"), on_stale="replan")
+    assert run.code in (3, 4), run.log
+    assert run.outputs["outcome"] == "tampered", run.log
+    assert "failed verification" in run.log and "nothing was applied" in run.log
+    assert _sandbox_state(repo) == before
+
+
 def test_a_refused_plan_fails_but_still_reports(repo: Path) -> None:
     write(
         repo / "work" / "examples" / "directmail" / "ip-whitelist.yaml",
@@ -145,6 +215,16 @@ def test_bad_input_fails_with_exit_3(repo: Path) -> None:
     missing = _run(repo, "plan", paths="no-such-dir/")
     assert missing.code == 3 and missing.outputs["exitcode"] == "3"
     assert _run(repo, "plan", paths="").code == 3
+
+
+def test_invalid_manifests_annotate_the_diff_and_fill_the_comment(repo: Path) -> None:
+    path = repo / "work" / "examples" / "directmail" / "ip-whitelist.yaml"
+    path.write_text(path.read_text().replace("203.0.113.7 ", "300.1.1.1 "))
+    run = _run(repo, "plan")
+    assert run.code == 3, run.log
+    assert "::error file=examples/directmail/ip-whitelist.yaml,line=" in run.log
+    assert run.markdown.startswith(MARKER + "\n")
+    assert "examples/directmail/ip-whitelist.yaml:" in run.markdown and "300.1.1.1" in run.markdown
 
 
 # -- action.yml and the workflows, as GitHub reads them ----------------------------------
@@ -229,6 +309,18 @@ def test_apply_workflow_never_overlaps_and_prefers_the_reviewed_plan() -> None:
     assert [c["command"] for c in commands] == ["apply", "apply"]
     assert "plan-file" in commands[0] and "plan-file" not in commands[1]
     assert "reconciler-plan" in (WORKFLOWS / "apply.yml").read_text()  # the plan's artifact
+
+
+def test_apply_workflow_never_falls_back_to_an_unreviewed_apply() -> None:
+    workflow = _load(WORKFLOWS / "apply.yml")
+    saved, fresh = _action_uses(workflow)
+    assert saved["with"]["on-stale"] in ("stop", "replan")
+    assert fresh["if"] == "github.event_name == 'workflow_dispatch'"  # only by hand
+    last = _steps(workflow)[-1]
+    assert last["if"] == "always()"
+    for outcome in ("stale", "refused", "tampered"):
+        assert outcome in last["run"]
+    assert "Get a new plan reviewed" in last["run"]
 
 
 def test_drift_workflow_is_scheduled_and_fails_on_drift() -> None:

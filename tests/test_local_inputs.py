@@ -56,7 +56,8 @@ def test_an_email_longer_than_254_characters_is_an_error(tmp_path: Path) -> None
     write(tmp_path / "m" / "u.yaml", UNINTERCEPTS.format(extra="", email=long))
     result = run_cli("validate", "m", cwd=tmp_path)
     assert result.code == 3, result
-    assert f"m/u.yaml:7:14: error: email has {len(long)} characters; at most 254" in result.err
+    [line] = [line for line in result.err.splitlines() if line.startswith("m/u.yaml:7:14: error")]
+    assert f"has {len(long)} characters" in line and "at most 254" in line, result
     with pytest.raises(ValueError, match="at most 254"):
         canonical_email(long)
 

@@ -525,8 +525,8 @@ def test_unintercept_lists_are_merged(workdir: Path) -> None:
         "a",
         """
         account: prod-sc
-        prune: true
-        ignore: ['*@internal.example']
+        prune: false
+        ignore: ['*@internal.example', 'ops*']
         entries:
           - {email: a@example.com, apiUser: All}
           - {domain: example.org, apiUser: ' marketing ', types: [unsubscribe, bounce]}

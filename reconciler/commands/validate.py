@@ -6,10 +6,17 @@ import argparse
 
 from reconciler.commands.common import load
 from reconciler.errors import ExitCode
+from reconciler.manifests.load import load_manifests
 from reconciler.output.console import Output, counted
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    if args.format != "text":
+        from reconciler.output import problem_report
+
+        _, warnings = load_manifests(args.paths)
+        out.write(problem_report.render(args.format, warnings))
+        return ExitCode.OK
     state = load(args.paths, out)
     wants = list(state.accounts.values())
     whitelist = sum(len(w.whitelist) for w in wants if w.whitelist is not None)

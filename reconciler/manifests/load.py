@@ -22,7 +22,12 @@ from typing import Any
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.manifests import checks, yamlpos
-from reconciler.manifests.schema_errors import describe_type, schema_problems
+from reconciler.manifests.schema_errors import (
+    describe_type,
+    schema_problems,
+    without_unknown_keys,
+    yaml11_boolean_problems,
+)
 from reconciler.manifests.yamlpos import Document
 from reconciler.model import (
     AccountDesired,
@@ -109,11 +114,8 @@ class _Build:
     names: dict[tuple[str, str], Position] = field(default_factory=dict)
     protection_at: dict[str, Position] = field(default_factory=dict)
     whitelist_at: dict[str, Position] = field(default_factory=dict)
-    unintercept_prune: dict[str, bool] = field(default_factory=dict)
-    unintercept_ignore: dict[str, dict[str, None]] = field(default_factory=dict)
-    unintercept_threshold: dict[str, tuple[DeletionThreshold, Position]] = field(
-        default_factory=dict
-    )
+    # (account, policy) -> the value the first document gave and where.
+    unintercept_policies: dict[tuple[str, str], tuple[Any, Position]] = field(default_factory=dict)
 
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(position, message, hint))
@@ -190,27 +192,40 @@ def _merge_unintercepts(
                 "an entry is identified by apiUser and email/domain, ignoring case",
             )
     spec = doc.data["spec"]
-    build.unintercept_prune[name] = build.unintercept_prune.get(name, True) and spec.get(
-        "prune", True
-    )
-    build.unintercept_ignore.setdefault(name, {}).update(dict.fromkeys(spec.get("ignore", ())))
-    threshold = desired.unintercept_policy.deletion_threshold
-    if "deletionThreshold" in spec:
-        threshold = _threshold(spec)
-        here = doc.position(("spec", "deletionThreshold"))
-        agreed, where = build.unintercept_threshold.setdefault(name, (threshold, here))
-        if agreed != threshold:
+    policy = desired.unintercept_policy
+    given: dict[str, Any] = {}
+    for key in _LIST_POLICIES:
+        if key not in spec:
+            continue
+        value = _policy_value(spec, key)
+        here = doc.position(("spec", key))
+        agreed, where = build.unintercept_policies.setdefault((name, key), (value, here))
+        if agreed != value:
             build.add(
                 here,
-                f"deletionThreshold for account '{name}' differs from the one at {where}",
-                "the threshold covers the account's whole unintercept list; set it once or "
+                f"{key} for account '{name}' differs from the one at {where}",
+                "a policy covers the account's whole unintercept list; set it once or "
                 "set the same values",
             )
+        given[key] = value
     desired.unintercept_policy = ListPolicy(
-        prune=build.unintercept_prune[name],
-        ignore=tuple(build.unintercept_ignore[name]),
-        deletion_threshold=threshold,
+        prune=given.get("prune", policy.prune),
+        ignore=(policy.ignore or tuple(spec["ignore"])) if "ignore" in given else policy.ignore,
+        deletion_threshold=given.get("deletionThreshold", policy.deletion_threshold),
     )
+
+
+# The per-list policies of an UninterceptList: they cover the account's whole list, so every
+# document that gives one must give the same.
+_LIST_POLICIES = ("prune", "ignore", "deletionThreshold")
+
+
+def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
+    if key == "deletionThreshold":
+        return _threshold(spec)
+    if key == "ignore":
+        return frozenset(spec["ignore"])  # the order of the patterns means nothing
+    return spec[key]
 
 
 def _threshold(spec: Mapping[str, Any]) -> DeletionThreshold:
@@ -312,9 +327,15 @@ def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[P
                 build.account_names.add(account_name)
             found = schema_problems(doc)
             problems.extend(found)
+            problems.extend(yaml11_boolean_problems(doc, found))
             # A document with an alias has a hole where the alias stood; it was reported.
-            if not found and not doc.aliases:
-                valid.append((doc.data["kind"], doc))
+            if doc.aliases:
+                continue
+            # Misspelt keys aside, the document may be readable: check its addresses and
+            # references too, so that one run lists every error.
+            readable = doc if not found else without_unknown_keys(doc)
+            if readable is not None:
+                valid.append((readable.data["kind"], readable))
     _build(valid, build)
     errors = [problem for problem in problems if not problem.warning]
     if errors:

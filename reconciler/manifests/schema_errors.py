@@ -7,6 +7,8 @@ position of the offending key or value, with the right answer where the schema k
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
 import math
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -15,8 +17,8 @@ from typing import Any
 
 from jsonschema import ValidationError
 
-from reconciler.errors import Problem
-from reconciler.jsonschemas import manifest_schema, validator
+from reconciler.errors import Position, Problem
+from reconciler.jsonschemas import validation_schema, validator
 from reconciler.manifests.yamlpos import Document, PathKey
 
 _EXPECTED = {
@@ -129,7 +131,36 @@ def _type_message(error: ValidationError, path: PathKey) -> tuple[str, str | Non
     got = describe_type(error.instance)
     if not _is_secret(path) and isinstance(error.instance, (str, int, float)):
         got += f" ({_show(error.instance)})"
-    return f"expected {expected}, got {got}", None
+    hint = None
+    instance = error.instance
+    if "boolean" in names and isinstance(instance, str) and instance.lower() in YAML11_WORDS:
+        hint = "write true or false (YAML 1.1 words such as yes/no/on/off are not booleans)"
+    return f"expected {expected}, got {got}", hint
+
+
+# Words YAML 1.1 readers (PyYAML among them) take for booleans and YAML 1.2 does not.
+YAML11_WORDS = frozenset(("yes", "no", "on", "off", "y", "n"))
+
+
+def yaml11_boolean_problems(doc: Document, found: Sequence[Problem]) -> list[Problem]:
+    """An error for each YAML 1.1 boolean (``yes``, ``Off``...) that no other error covers.
+
+    PyYAML reads them as booleans, editors and the schema as strings; ``true``/``false`` mean
+    the same to every reader."""
+    taken = {problem.position for problem in found}
+    problems = []
+    for line, column, text in doc.yaml11_booleans:
+        position = Position(doc.file, line, column)
+        if position not in taken:
+            problems.append(
+                Problem(
+                    position,
+                    f"{_show(text)} is a YAML 1.1 boolean: PyYAML reads it as one, "
+                    "YAML 1.2 and editors as a string",
+                    "write true or false",
+                )
+            )
+    return problems
 
 
 def _one_of_message(error: ValidationError) -> tuple[str, str | None]:
@@ -217,6 +248,29 @@ def schema_problems(doc: Document) -> list[Problem]:
     return problems
 
 
+def without_unknown_keys(doc: Document) -> Document | None:
+    """``doc`` without the keys the schema does not know, if that makes it valid; else None.
+
+    The semantic checks can then run on a document whose only fault is a misspelt key, and
+    report its bad addresses in the same run. Positions stay those of the original."""
+    data = copy.deepcopy(doc.data)
+    stripped = False
+    for error, path in list(_errors(doc.data)):
+        if error.validator != "additionalProperties" or not isinstance(error.instance, Mapping):
+            return None
+        target: Any = data
+        for part in path:
+            target = target[part]
+        allowed = error.schema.get("properties", {})
+        for key in [key for key in target if key not in allowed]:
+            del target[key]
+            stripped = True
+    if not stripped:
+        return None
+    readable = dataclasses.replace(doc, data=data)
+    return readable if not any(True for _ in _errors(data)) else None
+
+
 def _errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
     """Schema errors with their paths in ``data``, validating each distinct entry shape once.
 
@@ -285,7 +339,7 @@ def _freeze(value: Any) -> Hashable:
 def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        return _resolve(manifest_schema()["$defs"][ref[len("#/$defs/") :]])
+        return _resolve(validation_schema()["$defs"][ref[len("#/$defs/") :]])
     return schema
 
 
@@ -295,7 +349,7 @@ def _is_plain_string(schema: Mapping[str, Any]) -> bool:
 
 
 def _item_schema(kind: str) -> Mapping[str, Any] | None:
-    for branch in manifest_schema().get("allOf", ()):
+    for branch in validation_schema().get("allOf", ()):
         if branch.get("if", {}).get("properties", {}).get("kind", {}).get("const") != kind:
             continue
         spec = _resolve(branch["then"]["properties"]["spec"])

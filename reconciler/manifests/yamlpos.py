@@ -7,7 +7,9 @@ positions. This module builds values straight from the parser's events instead, 
   points at the key, not at its value), in a tree shaped like the value (``Marks``);
 - duplicate keys, anchors, aliases, non-string keys and non-standard tags are errors (aliases are
   never expanded, so an alias bomb costs nothing);
-- scalars resolve exactly as ``yaml.safe_load`` resolves them (YAML 1.1: ``yes`` is true).
+- scalars resolve exactly as ``yaml.safe_load`` resolves them (YAML 1.1: ``yes`` is true), and
+  the places of YAML 1.1 booleans that YAML 1.2 (and so an editor) reads as strings are kept in
+  ``Document.yaml11_booleans``, for the caller to reject.
 
 Composition is iterative (no recursion limit on deep nesting) and linear in the input size.
 """
@@ -58,6 +60,7 @@ _SCALAR_TAGS = frozenset(
 # First characters of the plain scalars an implicit resolver may read as something other than a
 # string (``yes``, ``1``, ``~``, ``<<``...); any other non-empty plain scalar is a string.
 _RESOLVED_FIRST = frozenset(Resolver.yaml_implicit_resolvers)
+_YAML12_BOOLEANS = frozenset(("true", "false"))
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
 
 
@@ -79,6 +82,9 @@ class Document:
     marks: Marks = None  # see ``Marks``
     # Paths where an alias stood; their value is None and already reported.
     aliases: set[PathKey] = field(default_factory=set)
+    # (line, column, text) of plain values such as ``yes`` or ``off`` that PyYAML reads as
+    # booleans while YAML 1.2, JSON Schema editors and GitHub read them as strings.
+    yaml11_booleans: list[tuple[int, int, str]] = field(default_factory=list)
 
     def _find(self, path: Sequence[str | int]) -> tuple[int, LineColumn, LineColumn | None]:
         """How many parts of ``path`` are recorded, where the value there starts, and where
@@ -190,6 +196,15 @@ class _Composer:
                             value = self._scalar(event)
                     frame = stack[-1]
                     mark = event.start_mark
+                    if (
+                        type(value) is bool
+                        and event.value.lower() not in _YAML12_BOOLEANS
+                        and self._document is not None
+                        and (frame.is_list or frame.key is not _NO_KEY)
+                    ):
+                        self._document.yaml11_booleans.append(
+                            (mark.line + 1, mark.column + 1, event.value)
+                        )
                     if frame.is_list:
                         if frame.marks is not None:
                             frame.marks.append((mark.line + 1, mark.column + 1, None))

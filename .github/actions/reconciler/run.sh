@@ -5,14 +5,18 @@
 #   RECONCILER_COMMAND    plan | apply | drift
 #   RECONCILER_PATHS      manifest files or directories, separated by white space
 #   RECONCILER_ACCOUNTS   account names, separated by white space (each becomes --account)
-#   RECONCILER_PLAN_FILE  plan: where to save the plan; apply: the saved plan to carry out
-#                         (when the file exists; otherwise apply plans again from the paths)
+#   RECONCILER_PLAN_FILE  plan: where to save the plan; apply: the reviewed plan to carry out
+#                         (it must exist: a missing file is exit 3 and nothing is applied;
+#                         when empty, apply plans again from the paths)
+#   RECONCILER_ON_STALE   apply with a plan file: "stop" (default) or "replan": when the
+#                         reviewed plan is stale, plan the paths again and apply that plan only
+#                         if its changes are exactly the reviewed plan's changes
 #   RECONCILER_ARGS       more arguments for the command, separated by white space
 #   RECONCILER_SANDBOX    "true": use the embedded sandbox (demos, tests)
 #   RECONCILER_FAIL       "false": always exit 0 and let the caller judge the exitcode output
 #   RUNNER_TEMP, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY   as GitHub Actions sets them
 #
-# Writes to $GITHUB_OUTPUT: exitcode, plan-file, markdown-file, has-changes; appends the
+# Writes to $GITHUB_OUTPUT: exitcode, outcome, plan-file, markdown-file, has-changes; appends the
 # Markdown to $GITHUB_STEP_SUMMARY. Exits non-zero when reconciler failed (1), got invalid
 # input (3) or refused (4), and in drift mode when the plan has changes (2).
 set -euo pipefail
@@ -48,14 +52,99 @@ if [ "${RECONCILER_SANDBOX:-false}" = true ]; then
   sandbox=(--sandbox)
 fi
 
-if [ "$command" != apply ] || [ -z "$plan_file" ] || [ ! -f "$plan_file" ]; then
+on_stale=${RECONCILER_ON_STALE:-stop}
+case "$on_stale" in
+  stop | replan) ;;
+  *)
+    echo "::error::reconciler action: on-stale must be stop or replan, not '$on_stale'" >&2
+    exit 3
+    ;;
+esac
+
+outcome=""
+if [ "$command" = apply ] && [ -n "$plan_file" ] && [ ! -f "$plan_file" ]; then
+  # A reviewed plan that is not there (a typo, a missing artifact) never turns into an
+  # unreviewed apply of the manifests.
+  echo "::error::reconciler action: the plan file '$plan_file' does not exist; nothing was applied" >&2
+  exit 3
+fi
+if [ "$command" != apply ] || [ -z "$plan_file" ] || [ "$on_stale" = replan ]; then
   if [ "${#paths[@]}" -eq 0 ]; then
     echo "::error::reconciler action: no manifest paths given (input 'paths')" >&2
     exit 3
   fi
 fi
 
+# What became of an apply, from its exit code and its error output: applied, stale (live
+# state moved since the review), tampered (the plan file fails verification), refused (a
+# safety rule), invalid or failed. The second argument is the command's error output
+# (/dev/null when it was not a reviewed plan).
+classify() {
+  case "$1" in
+    0) echo applied ;;
+    1) echo failed ;;
+    3) if [ "$2" = /dev/null ]; then echo invalid; else echo tampered; fi ;;
+    4)
+      if grep -q 'live state changed since it was made' "$2"; then
+        echo stale
+      elif grep -qE 'safety rule|live state is incomplete' "$2"; then
+        echo refused
+      elif [ "$2" = /dev/null ]; then
+        echo refused
+      else
+        echo tampered
+      fi
+      ;;
+    *) echo failed ;;
+  esac
+}
+
+# on-stale: replan. The manifests are planned again and that plan is applied only when its
+# changes are exactly the reviewed ones, so nothing unreviewed is ever written.
+replan_and_apply() {
+  local fresh=$workdir/fresh-plan.json
+  echo "The reviewed plan is stale; planning the manifests again (on-stale: replan)"
+  reconciler plan "${paths[@]}" "${selection[@]}" "${sandbox[@]}" --format json \
+    --out "$fresh" --no-color "${extra[@]}" >/dev/null
+  code=$?
+  if [ "$code" -ne 0 ]; then
+    outcome=$(classify "$code" /dev/null)
+    return
+  fi
+  if ! python3 - "$plan_file" "$fresh" <<'PY'; then
+import json, sys
+reviewed, fresh = (json.load(open(p, encoding="utf-8"))["changes"] for p in sys.argv[1:3])
+sys.exit(0 if reviewed == fresh else 1)
+PY
+    echo "The fresh plan's changes differ from the reviewed plan's changes; nothing was applied" >&2
+    code=4
+    outcome=changed
+    return
+  fi
+  echo "The fresh plan's changes are exactly the reviewed ones; applying it"
+  reconciler apply --plan "$fresh" "${sandbox[@]}" --yes --no-color "${extra[@]}" >"$report"
+  code=$?
+  outcome=$(classify "$code" /dev/null)
+  plan_file=$fresh
+}
+
+# Why a reviewed plan was not applied, and how to get one that can be.
+explain() {
+  local again="open a pull request (or re-run the plan workflow on one) so that a new plan is made and reviewed, then merge it"
+  case "$1" in
+    stale) echo "::error::reconciler apply: the reviewed plan is stale: live state changed since it was reviewed, so nothing was applied. To apply, $again (or set on-stale: replan to apply main when its plan has exactly the reviewed changes)." >&2 ;;
+    changed) echo "::error::reconciler apply: the reviewed plan is stale and the manifests on main plan different changes than were reviewed, so nothing was applied. To apply, $again." >&2 ;;
+    tampered) echo "::error::reconciler apply: the reviewed plan file failed verification (edited, damaged, unsigned or too old; the error above says which), so nothing was applied. To apply, $again." >&2 ;;
+    refused) echo "::error::reconciler apply: the reviewed plan was refused by a safety rule, so nothing was applied. Fix the manifests, then $again." >&2 ;;
+  esac
+}
+
 set +e
+if [ "${#paths[@]}" -gt 0 ] && { [ "$command" != apply ] || [ -z "$plan_file" ]; }; then
+  # Offline, first: each manifest error becomes an annotation on the pull request's diff. The
+  # command below reports the same errors again (the plan comment shows them) and fails.
+  reconciler validate "${paths[@]}" --format github --no-color >&2 2>/dev/null
+fi
 case "$command" in
   plan | drift)
     # --detailed-exitcode tells "no changes" (0) from "changes" (2); the plan's Markdown goes
@@ -67,16 +156,25 @@ case "$command" in
     ;;
   apply)
     report=$workdir/apply.txt
-    if [ -n "$plan_file" ] && [ -f "$plan_file" ]; then
+    errors=$workdir/apply.err
+    if [ -n "$plan_file" ]; then
       # A saved plan is applied whole: the accounts were chosen when it was made.
       echo "Applying the reviewed plan $plan_file"
       reconciler apply --plan "$plan_file" "${sandbox[@]}" --yes --no-color "${extra[@]}" \
-        >"$report"
+        >"$report" 2>"$errors"
+      code=$?
+      cat "$errors" >&2
+      outcome=$(classify "$code" "$errors")
+      if [ "$outcome" = stale ] && [ "$on_stale" = replan ]; then
+        replan_and_apply
+      fi
+      explain "$outcome"
     else
       reconciler apply "${paths[@]}" "${selection[@]}" "${sandbox[@]}" --yes --no-color \
         "${extra[@]}" >"$report"
+      code=$?
+      outcome=$(classify "$code" /dev/null)
     fi
-    code=$?
     cat "$report"
     {
       echo "### reconciler apply: exit code $code"
@@ -105,6 +203,7 @@ fi
 if [ -n "${GITHUB_OUTPUT:-}" ]; then
   {
     echo "exitcode=$code"
+    echo "outcome=$outcome"
     echo "plan-file=$plan_file"
     echo "markdown-file=$markdown_file"
     echo "has-changes=$has_changes"
