@@ -17,8 +17,8 @@ import pytest
 
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.faults import FAULT_KINDS, Faults
+from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import run_cli, write
-from tests.test_e2e import SANDBOX_ENV
 
 # More seeds for a longer soak: RECONCILER_CHAOS_SEEDS=50 python -m pytest tests/test_chaos.py -s
 SEEDS = list(range(1, int(os.environ.get("RECONCILER_CHAOS_SEEDS", "5")) + 1))

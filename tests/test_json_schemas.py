@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 
 from reconciler.planfile import SCHEMA_DIR, schema, validator
 from reconciler.sandbox import Faults, Sandbox
+from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import EXAMPLES, REPO, accounts_yaml, run_cli, write
-from tests.test_e2e import SANDBOX_ENV
 
 NAMES = ("plan", "report")
 

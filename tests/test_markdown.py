@@ -26,8 +26,7 @@ from reconciler.model import (
     UninterceptEntry,
 )
 from reconciler.plan import Action, Change, Plan, Refusal, Resource
-from tests.cli_helpers import EXAMPLES, run_cli
-from tests.test_cli_terminal import _env, _read_until
+from tests.cli_helpers import EXAMPLES, process_env, read_until, run_cli
 
 DM = Account("prod-dm", Provider.ALIYUN_DM, "https://dm.aliyuncs.com", "cn-hangzhou")
 SC = Account("prod-sc", Provider.SENDCLOUD, "https://api.sendcloud.net/apiv2")
@@ -267,11 +266,11 @@ def test_markdown_has_no_colors_even_on_a_terminal(workdir: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "plan", "examples/", "--sandbox", "--format",
          "markdown"],
-        cwd=workdir, env=_env(), stdin=terminal, stdout=terminal, stderr=subprocess.DEVNULL,
+        cwd=workdir, env=process_env(), stdin=terminal, stdout=terminal, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     os.close(terminal)
     try:
-        shown = _read_until(controller, b"</sub>").decode()
+        shown = read_until(controller, b"</sub>").decode()
         assert proc.wait(timeout=60) == 0
     finally:
         proc.kill()

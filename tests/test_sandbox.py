@@ -32,6 +32,7 @@ from reconciler.sandbox import directmail as directmail_replies
 from reconciler.sandbox import sendcloud as sendcloud_replies
 from reconciler.sandbox.directmail_auth import AcsError, NonceCache
 from reconciler.sandbox.wire import Reply
+from tests.cli_helpers import started
 
 REPO = Path(__file__).resolve().parent.parent
 EMPTY_STATE: dict[str, Any] = {
@@ -640,7 +641,8 @@ def test_serve_forever_prints_credentials_and_stops_cleanly_on_ctrl_c(tmp_path: 
         "from pathlib import Path; from reconciler.sandbox import serve_forever; "
         f"serve_forever(Path({str(state)!r}), '127.0.0.1', 0)"
     )
-    with subprocess.Popen(
+    # A real process: the test stops it with Ctrl-C.
+    with started(
         [sys.executable, "-c", code],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -29,9 +29,8 @@ from reconciler.model import (
 from reconciler.planfile import validator
 from reconciler.sandbox import Sandbox
 from reconciler.staleness import differences, digest, snapshot
+from tests.builders import DM, SANDBOX_ENV
 from tests.cli_helpers import EXAMPLES, Result, accounts_yaml, run_cli, write
-from tests.test_e2e import SANDBOX_ENV
-from tests.test_plan import DM
 
 WRITES = (
     "AddIpfilter",
