@@ -627,8 +627,9 @@ def test_large_list_pages_quickly(sandbox: Sandbox, http: requests.Session) -> N
     for start in range(total - 5_000, total, 100):
         info = sendcloud(http, sandbox, "list", start=start, limit=100)["info"]
         assert info["count"] == total and info["dataList"][0]["email"] == f"u{start}@example.com"
-    # 50 pages deep in a 100,000-entry list: slices, not copies of the list.
-    assert time.monotonic() - started < 3
+    # 50 pages deep in a 100,000-entry list: slices, not copies of the list. The bound is
+    # loose so that a loaded runner does not fail it.
+    assert time.monotonic() - started < 10
     sendcloud(http, sandbox, "delete", email="u0@example.com")
     tail = sendcloud(http, sandbox, "list", start=total - 101)["info"]
     assert tail["count"] == total - 1
