@@ -55,6 +55,7 @@ def test_whitelist_duplicate_deletes_exactly_one_id():
     [change] = diff([desired], {"dm": live}).changes
     # The first id the provider lists is kept; the other is deleted, never both.
     assert change.action is Action.DELETE
+    assert isinstance(change.before, IpEntry)
     assert change.before.id == "7"
 
 

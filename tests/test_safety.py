@@ -133,7 +133,7 @@ def test_incomplete_whitelist_keeps_the_protection_change_but_refuses() -> None:
 
 # -- through the CLI ------------------------------------------------------------------------
 
-STATE = {
+STATE: dict[str, Any] = {
     "directmail": {
         "ip_protection": "1",
         "next_id": 20,

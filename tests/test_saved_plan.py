@@ -347,7 +347,7 @@ def saved_plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return loaded
 
 
-def _edited(saved: dict[str, Any], edit: Callable[[dict[str, Any]], None]) -> str:
+def _edited(saved: dict[str, Any], edit: Callable[[dict[str, Any]], object]) -> str:
     document = json.loads(json.dumps(saved))
     edit(document)
     return json.dumps(document, indent=2)

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import urllib3.exceptions
@@ -48,6 +48,9 @@ USER_AGENT = f"reconciler/{__version__}"
 log = logging.getLogger("reconciler.providers")
 
 TookEffect = Callable[[], dict[str, Any] | None]
+
+
+_Client = TypeVar("_Client", bound="ProviderClient")
 
 
 class ProviderClient(abc.ABC):
@@ -141,7 +144,7 @@ class ProviderClient(abc.ABC):
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> ProviderClient:
+    def __enter__(self: _Client) -> _Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
