@@ -24,7 +24,8 @@ from tests.cli_helpers import run_cli, write
 SEEDS = list(range(1, int(os.environ.get("RECONCILER_CHAOS_SEEDS", "5")) + 1))
 ERROR_RATE = 0.3
 TRUNCATE_RATE = 0.3
-# Totals over all seeds, for the closing note: printed with -s.
+# Totals over all seeds, for the closing note: printed with -s -n 0 (serial, so one process
+# sees them all).
 FIGURES: Counter[str] = Counter()
 
 
