@@ -24,6 +24,7 @@ from tests.cli_helpers import (
 
 
 def _apply_on_a_terminal(workdir: Path, answer: bytes) -> tuple[int, str]:
+    # A real process: the prompt needs a terminal on stdin.
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "examples/", "--sandbox"],
@@ -115,6 +116,7 @@ def test_common_flags_work_before_and_after_the_command() -> None:
 
 
 def _plan_on_a_terminal(workdir: Path, *flags: str, env: dict[str, str] | None = None) -> str:
+    # A real process: colors depend on stdout being a terminal.
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", *flags, "plan", "examples/", "--sandbox"],

@@ -262,6 +262,7 @@ def test_cli_markdown_plan_matches_the_json_plan(workdir: Path) -> None:
 
 
 def test_markdown_has_no_colors_even_on_a_terminal(workdir: Path) -> None:
+    # A real process: stdout must be a terminal.
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "plan", "examples/", "--sandbox", "--format",

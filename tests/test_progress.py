@@ -84,6 +84,7 @@ def _workdir(tmp_path: Path, entries: int = 30) -> Path:
 
 
 def _apply_with_stderr_on_a_terminal(workdir: Path, *flags: str) -> tuple[int, str, str]:
+    # A real process: stderr must be a terminal.
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "m", "--sandbox", "--yes", *flags],
