@@ -103,6 +103,7 @@ class HostileServer:
     def url(self) -> str:
         assert self._httpd is not None, "start the server first"
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
     def actions(self) -> list[str]:

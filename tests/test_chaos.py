@@ -17,14 +17,15 @@ import pytest
 
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.faults import FAULT_KINDS, Faults
+from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import run_cli, write
-from tests.test_e2e import SANDBOX_ENV
 
 # More seeds for a longer soak: RECONCILER_CHAOS_SEEDS=50 python -m pytest tests/test_chaos.py -s
 SEEDS = list(range(1, int(os.environ.get("RECONCILER_CHAOS_SEEDS", "5")) + 1))
 ERROR_RATE = 0.3
 TRUNCATE_RATE = 0.3
-# Totals over all seeds, for the closing note: printed with -s.
+# Totals over all seeds, for the closing note: printed with -s -n 0 (serial, so one process
+# sees them all).
 FIGURES: Counter[str] = Counter()
 
 

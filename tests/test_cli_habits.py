@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import EXAMPLES, run_cli
-from tests.test_cli_terminal import _env, _read_until
+from tests.cli_helpers import process_env as _env
+from tests.cli_helpers import read_until as _read_until
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
 

@@ -4,52 +4,37 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from reconciler import sandbox as sb
-from tests.cli_helpers import EXAMPLES, REPO, accounts_yaml, run_cli, write
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "SENDCLOUD_"))}
-    env["PYTHONPATH"] = str(REPO)
-    return env
-
-
-def _read_until(fd: int, needle: bytes, timeout: float = 30.0) -> bytes:
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while needle not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # the other side closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-    return seen
+from tests.cli_helpers import (
+    EXAMPLES,
+    accounts_yaml,
+    process_env,
+    read_until,
+    run_cli,
+    started,
+    write,
+)
 
 
 def _apply_on_a_terminal(workdir: Path, answer: bytes) -> tuple[int, str]:
+    # A real process: the prompt needs a terminal on stdin.
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "examples/", "--sandbox"],
-        cwd=workdir, env=_env(), stdin=terminal, stdout=terminal, stderr=terminal,
+        cwd=workdir, env=process_env(), stdin=terminal, stdout=terminal, stderr=terminal,
     )  # fmt: skip
     os.close(terminal)
     try:
-        shown = _read_until(controller, b"[y/N] ")
+        shown = read_until(controller, b"[y/N] ")
         os.write(controller, answer)
-        shown += _read_until(controller, b"\x00")  # never printed: reads until the CLI exits
+        shown += read_until(controller, b"\x00")  # never printed: reads until the CLI exits
         code = proc.wait(timeout=60)
     finally:
         proc.kill()
@@ -83,30 +68,31 @@ def _free_port() -> int:
 
 def test_sandbox_command_serves_until_interrupted(tmp_path: Path) -> None:
     port = _free_port()
-    proc = subprocess.Popen(
+    # A real process: the test stops it with Ctrl-C.
+    with started(
         [sys.executable, "-m", "reconciler", "sandbox", "--port", str(port), "--state", "s.json"],
-        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        banner = "".join(proc.stdout.readline() for _ in range(3))
-        assert f"http://127.0.0.1:{port}" in banner
-        write(tmp_path / "m" / "accounts.yaml", accounts_yaml(f"http://127.0.0.1:{port}"))
-        write(
-            tmp_path / "m" / "p.yaml",
-            "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: p}\n"
-            "spec: {account: dm, enabled: true}\n",
-        )
-        env = {
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": sb.ACCESS_KEY_ID,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sb.ACCESS_KEY_SECRET,
-        }
-        result = run_cli("plan", "m", "--detailed-exitcode", cwd=tmp_path, env=env)
-        assert result.code == 2, result
-        assert "ip_protection enabled: false -> true" in result.out
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        cwd=tmp_path, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            banner = "".join(proc.stdout.readline() for _ in range(3))
+            assert f"http://127.0.0.1:{port}" in banner
+            write(tmp_path / "m" / "accounts.yaml", accounts_yaml(f"http://127.0.0.1:{port}"))
+            write(
+                tmp_path / "m" / "p.yaml",
+                "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: p}\n"
+                "spec: {account: dm, enabled: true}\n",
+            )
+            env = {
+                "ALIBABA_CLOUD_ACCESS_KEY_ID": sb.ACCESS_KEY_ID,
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sb.ACCESS_KEY_SECRET,
+            }
+            result = run_cli("plan", "m", "--detailed-exitcode", cwd=tmp_path, env=env)
+            assert result.code == 2, result
+            assert "ip_protection enabled: false -> true" in result.out
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "Traceback" not in err
     assert (tmp_path / "s.json").exists()
@@ -131,15 +117,16 @@ def test_common_flags_work_before_and_after_the_command() -> None:
 
 
 def _plan_on_a_terminal(workdir: Path, *flags: str, env: dict[str, str] | None = None) -> str:
+    # A real process: colors depend on stdout being a terminal.
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", *flags, "plan", "examples/", "--sandbox"],
-        cwd=workdir, env={**_env(), **(env or {})}, stdin=terminal, stdout=terminal,
+        cwd=workdir, env={**process_env(), **(env or {})}, stdin=terminal, stdout=terminal,
         stderr=terminal,
     )  # fmt: skip
     os.close(terminal)
     try:
-        shown = _read_until(controller, b"\x00")
+        shown = read_until(controller, b"\x00")
         proc.wait(timeout=60)
     finally:
         proc.kill()

@@ -9,14 +9,9 @@ import pytest
 
 from reconciler import sandbox as sb
 from reconciler.sandbox import Sandbox
+from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import EXAMPLES, accounts_yaml, run_cli, write
 
-SANDBOX_ENV = {
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": sb.ACCESS_KEY_ID,
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sb.ACCESS_KEY_SECRET,
-    "SENDCLOUD_API_USER": sb.API_USER,
-    "SENDCLOUD_API_KEY": sb.API_KEY,
-}
 EMPTY_STATE = {
     "directmail": {"ip_protection": "0", "next_id": 1, "ipfilters": []},
     "sendcloud": {"unintercepts": []},

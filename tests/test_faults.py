@@ -25,7 +25,7 @@ from reconciler.model import Provider
 from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, API_KEY, API_USER, Faults, Sandbox
 from reconciler.sandbox.faults import FAULT_KINDS, format_injected, parse_kinds
 from reconciler.sandbox.wire import Reply
-from tests.cli_helpers import REPO, run_cli
+from tests.cli_helpers import REPO, run_cli, started
 
 ERROR_FIELDS = {"RequestId", "HostId", "Code", "Message", "Recommend"}
 STATE: dict[str, Any] = {
@@ -429,30 +429,29 @@ def test_sandbox_command_announces_and_counts_its_faults(tmp_path: Path) -> None
     env["PYTHONPATH"] = str(REPO)
     command = [sys.executable, "-m", "reconciler", "sandbox", "--port", "0", "--state", "s.json"]
     flags = ["--error-rate", "0.5", "--seed", "1", "--faults", "throttling,5xx"]
-    proc = subprocess.Popen(
+    # A real process: the test stops it with Ctrl-C.
+    with started(
         [*command, *flags, "--retry-after", "2"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        banner = [proc.stdout.readline()]
-        while banner[-1] and not banner[-1].startswith("Press Ctrl-C"):
-            banner.append(proc.stdout.readline())
-        text = "".join(banner)
-        assert (
-            "  faults                  error rate 0.5 (throttling, 5xx), retry-after 2 s, seed 1\n"
-            in text
-        ), text
-        port = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
-        assert port is not None, text
-        form = {"apiUser": API_USER, "apiKey": API_KEY}
-        url = f"http://127.0.0.1:{port[1]}/apiv2/unintercept/list"
-        with requests.Session() as http:
-            statuses = Counter(http.post(url, data=form).status_code for _ in range(20))
-        assert statuses[429] and statuses[500] and statuses[200], statuses
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            banner = [proc.stdout.readline()]
+            while banner[-1] and not banner[-1].startswith("Press Ctrl-C"):
+                banner.append(proc.stdout.readline())
+            text = "".join(banner)
+            faults = "error rate 0.5 (throttling, 5xx), retry-after 2 s, seed 1"
+            assert f"  faults                  {faults}\n" in text, text
+            port = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
+            assert port is not None, text
+            form = {"apiUser": API_USER, "apiKey": API_KEY}
+            url = f"http://127.0.0.1:{port[1]}/apiv2/unintercept/list"
+            with requests.Session() as http:
+                statuses = Counter(http.post(url, data=form).status_code for _ in range(20))
+            assert statuses[429] and statuses[500] and statuses[200], statuses
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     failed = statuses[429] + statuses[500]

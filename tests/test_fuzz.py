@@ -31,7 +31,7 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-# How many inputs the fuzz tests below tried, per test; printed with -s.
+# How many inputs the fuzz tests below tried, per test; printed with -s -n 0.
 TRIED: dict[str, int] = {}
 
 

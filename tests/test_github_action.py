@@ -64,6 +64,7 @@ def _run(repo: Path, command: str, **inputs: str) -> Run:
         RECONCILER_SANDBOX="true",
     )
     env.update({f"RECONCILER_{k.upper()}": v for k, v in inputs.items()})
+    # A real process: the action's run.sh is a shell script that runs `reconciler`.
     proc = subprocess.run(
         ["bash", str(RUN_SH)],
         cwd=repo / "work", env=env, capture_output=True, text=True, timeout=120,

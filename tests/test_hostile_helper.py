@@ -8,7 +8,7 @@ from tests.hostile import Answer, HostileServer
 
 
 def test_answers_in_turn_and_records_what_reached_it() -> None:
-    answers = {
+    answers: dict[str, Answer | list[Answer]] = {
         "GetIpProtection": Answer.json({"IpProtection": "1"}),
         "list": [Answer(500), Answer.json({"result": True})],
     }

@@ -18,9 +18,9 @@ import pytest
 from reconciler.jsonschemas import validator
 from reconciler.output.console import CLEAR
 from reconciler.sandbox import Faults, Sandbox
+from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import REPO, write
-from tests.test_cli_terminal import _read_until
-from tests.test_e2e import SANDBOX_ENV
+from tests.cli_helpers import read_until as _read_until
 
 ADDRESSES = 40
 # The child resets SIGINT to Python's default handler: a test started from a background shell

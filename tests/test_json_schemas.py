@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 
 from reconciler.jsonschemas import SCHEMA_DIR, schema, validator
 from reconciler.sandbox import Faults, Sandbox
+from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import EXAMPLES, REPO, accounts_yaml, run_cli, write
-from tests.test_e2e import SANDBOX_ENV
 
 NAMES = ("plan", "report")
 
@@ -45,7 +45,7 @@ def _documented(document: dict[str, Any], sub: Any) -> bool:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_schema_is_valid_draft_2020_12_and_documents_every_property(name: str) -> None:
-    document = schema(name)  # type: ignore[arg-type]
+    document = schema(name)
     Draft202012Validator.check_schema(document)
     assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     undocumented = [path for path, sub in _properties(document) if not _documented(document, sub)]

@@ -15,8 +15,8 @@ import pytest
 
 from reconciler.addresses import canonical_email
 from reconciler.sandbox import Sandbox
+from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import accounts_yaml, run_cli, write
-from tests.test_e2e import SANDBOX_ENV
 
 UNINTERCEPTS = (
     "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {{name: u}}\n"

@@ -13,9 +13,8 @@ from reconciler.model import AccountDesired, AccountLive, IpEntry
 from reconciler.plan import diff
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.faults import Faults
+from tests.builders import DM, SANDBOX_ENV, ips, live_ips
 from tests.cli_helpers import accounts_yaml, run_cli, write
-from tests.test_e2e import SANDBOX_ENV
-from tests.test_plan import DM, ips, live_ips
 
 WRITES = ("AddIpfilter", "DeleteIpfilterByEdmId", "UpdateIpProtection")
 

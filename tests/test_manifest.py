@@ -643,7 +643,7 @@ def test_large_manifest_loads_in_linear_time(workdir: Path) -> None:
            + "".join(lines)})  # fmt: skip
     started = time.perf_counter()
     state, _ = load_manifests(["."])
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 20  # loose for loaded runners
     unintercepts = state.accounts["prod-sc"].unintercepts
     assert unintercepts is not None and len(unintercepts) == count
 

@@ -26,8 +26,7 @@ from reconciler.model import (
 )
 from reconciler.output.markdown import LIMIT, MARKER, plan_markdown
 from reconciler.plan import Action, Change, Plan, Refusal, Resource
-from tests.cli_helpers import EXAMPLES, run_cli
-from tests.test_cli_terminal import _env, _read_until
+from tests.cli_helpers import EXAMPLES, process_env, read_until, run_cli
 
 DM = Account("prod-dm", Provider.ALIYUN_DM, "https://dm.aliyuncs.com", "cn-hangzhou")
 SC = Account("prod-sc", Provider.SENDCLOUD, "https://api.sendcloud.net/apiv2")
@@ -263,15 +262,16 @@ def test_cli_markdown_plan_matches_the_json_plan(workdir: Path) -> None:
 
 
 def test_markdown_has_no_colors_even_on_a_terminal(workdir: Path) -> None:
+    # A real process: stdout must be a terminal.
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "plan", "examples/", "--sandbox", "--format",
          "markdown"],
-        cwd=workdir, env=_env(), stdin=terminal, stdout=terminal, stderr=subprocess.DEVNULL,
+        cwd=workdir, env=process_env(), stdin=terminal, stdout=terminal, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     os.close(terminal)
     try:
-        shown = _read_until(controller, b"</sub>").decode()
+        shown = read_until(controller, b"</sub>").decode()
         assert proc.wait(timeout=60) == 0
     finally:
         proc.kill()

@@ -99,6 +99,7 @@ def test_plan_makes_the_fewest_calls(tmp_path: Path, live: int, pages: int) -> N
 def _imported(*args: str) -> set[str]:
     """The modules ``python -X importtime ARGS`` imports, as importtime reports them."""
     environ = {**os.environ, "PYTHONPATH": str(REPO)}
+    # A real process: what a fresh interpreter imports.
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", *args],
         capture_output=True,

@@ -5,38 +5,13 @@ from __future__ import annotations
 import pytest
 
 from reconciler.model import (
-    ALL_TYPES,
-    Account,
     AccountDesired,
     AccountLive,
     IpEntry,
     ListPolicy,
-    Provider,
-    Target,
-    UninterceptEntry,
 )
 from reconciler.plan import Action, Resource, diff
-
-DM = Account("dm", Provider.ALIYUN_DM, "https://dm.aliyuncs.com", region="cn-hangzhou")
-SC = Account("sc", Provider.SENDCLOUD, "https://api.sendcloud.net/apiv2")
-
-
-def ips(*addresses: str) -> dict[str, IpEntry]:
-    return {a: IpEntry(a) for a in addresses}
-
-
-def live_ips(*pairs: tuple[str, str]) -> list[IpEntry]:
-    return [IpEntry(address, id=ident, raw=address) for ident, address in pairs]
-
-
-def email(value: str, api_user: str = "all", types: frozenset[int] = ALL_TYPES) -> UninterceptEntry:
-    return UninterceptEntry(api_user, Target.EMAIL, value, types)
-
-
-def domain(
-    value: str, api_user: str = "all", types: frozenset[int] = ALL_TYPES
-) -> UninterceptEntry:
-    return UninterceptEntry(api_user, Target.DOMAIN, value, types)
+from tests.builders import DM, SC, domain, email, ips, live_ips
 
 
 def summarize(desired: AccountDesired, live: AccountLive) -> list[tuple[str, str, str]]:
@@ -80,6 +55,7 @@ def test_whitelist_duplicate_deletes_exactly_one_id():
     [change] = diff([desired], {"dm": live}).changes
     # The first id the provider lists is kept; the other is deleted, never both.
     assert change.action is Action.DELETE
+    assert isinstance(change.before, IpEntry)
     assert change.before.id == "7"
 
 

@@ -13,8 +13,7 @@ from reconciler.apply import Outcome
 from reconciler.model import Target, UninterceptEntry
 from reconciler.output.console import CLEAR, MANY, Progress
 from reconciler.plan import Action, Change, Resource
-from tests.cli_helpers import REPO, run_cli, write
-from tests.test_cli_terminal import _env, _read_until
+from tests.cli_helpers import REPO, process_env, read_until, run_cli, write
 
 ACCOUNT = """\
 apiVersion: reconciler/v1
@@ -85,15 +84,16 @@ def _workdir(tmp_path: Path, entries: int = 30) -> Path:
 
 
 def _apply_with_stderr_on_a_terminal(workdir: Path, *flags: str) -> tuple[int, str, str]:
+    # A real process: stderr must be a terminal.
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "m", "--sandbox", "--yes", *flags],
-        cwd=workdir, env={**_env(), "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL,
+        cwd=workdir, env={**process_env(), "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=terminal, text=True,
     )  # fmt: skip
     os.close(terminal)
     try:
-        shown = _read_until(controller, b"\x00")  # never printed: reads until the CLI exits
+        shown = read_until(controller, b"\x00")  # never printed: reads until the CLI exits
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()

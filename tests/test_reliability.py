@@ -203,7 +203,8 @@ def test_total_time_is_bounded(tmp_path: Path) -> None:
             client.get_ip_protection()
         elapsed = time.monotonic() - started
     assert 2 <= caught.value.attempts < 100
-    assert elapsed < 1.5  # 0.4 s of retrying plus the last call; 100 attempts would not fit
+    # 0.4 s of retrying plus the last call; 100 attempts would not fit. Loose for loaded runners.
+    assert elapsed < 5
 
 
 def test_a_wait_longer_than_the_time_left_is_not_started(server: Sandbox, faults: Faults) -> None:
@@ -213,7 +214,7 @@ def test_a_wait_longer_than_the_time_left_is_not_started(server: Sandbox, faults
     started = time.monotonic()
     with client, pytest.raises(ProviderError) as caught:
         client.get_ip_protection()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # far from the 30 s asked for; loose for loaded runners
     assert caught.value.code == "Throttling.User"
     assert caught.value.retry_after == 30.0
     assert server.calls["GetIpProtection"] == 1
@@ -669,7 +670,8 @@ def test_list_pages_are_fetched_concurrently(tmp_path: Path) -> None:
         assert server.calls == Counter({"unintercept/list": 30})
     assert count == len(entries) == 2950
     assert [e.value for e in entries] == [f"u{i}@example.com" for i in range(2950)]
-    assert elapsed < 0.6 * 30 * 0.05  # sequential would take 1.5 s; 8 at a time about 0.25 s
+    # Sequential cannot take less than 1.5 s (30 sleeps); 8 at a time takes about 0.25 s.
+    assert elapsed < 30 * 0.05
 
 
 def test_changes_of_one_phase_run_concurrently_and_report_in_plan_order(tmp_path: Path) -> None:
@@ -697,7 +699,8 @@ def test_changes_of_one_phase_run_concurrently_and_report_in_plan_order(tmp_path
     assert {o.status for o in outcomes} == {"applied"}
     assert sorted(key for key, _ in seen) == sorted(c.key for c in plan.changes)
     assert {name for _, name in seen} == {threading.current_thread().name}
-    assert elapsed < 0.6 * 40 * 0.05  # sequential would take 2 s; 8 at a time about 0.25 s
+    # Sequential cannot take less than 2 s (40 sleeps); 8 at a time takes about 0.25 s.
+    assert elapsed < 40 * 0.05
 
 
 def test_phases_stay_in_make_before_break_order(server: Sandbox) -> None:

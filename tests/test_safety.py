@@ -15,9 +15,8 @@ from reconciler.model import (
 )
 from reconciler.plan import diff
 from reconciler.sandbox import Sandbox
+from tests.builders import DM, SANDBOX_ENV, SC, email, ips, live_ips
 from tests.cli_helpers import accounts_yaml, run_cli, write
-from tests.test_e2e import SANDBOX_ENV
-from tests.test_plan import DM, SC, email, ips, live_ips
 
 WRITES = ("AddIpfilter", "DeleteIpfilterByEdmId", "UpdateIpProtection")
 SC_WRITES = ("unintercept/add", "unintercept/delete")
@@ -137,7 +136,7 @@ def test_incomplete_whitelist_keeps_the_protection_change_but_refuses() -> None:
 
 # -- through the CLI ------------------------------------------------------------------------
 
-STATE = {
+STATE: dict[str, Any] = {
     "directmail": {
         "ip_protection": "1",
         "next_id": 20,

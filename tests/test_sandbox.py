@@ -32,6 +32,7 @@ from reconciler.sandbox import directmail as directmail_replies
 from reconciler.sandbox import sendcloud as sendcloud_replies
 from reconciler.sandbox.directmail_auth import AcsError, NonceCache
 from reconciler.sandbox.wire import Reply
+from tests.cli_helpers import started
 
 REPO = Path(__file__).resolve().parent.parent
 EMPTY_STATE: dict[str, Any] = {
@@ -626,8 +627,9 @@ def test_large_list_pages_quickly(sandbox: Sandbox, http: requests.Session) -> N
     for start in range(total - 5_000, total, 100):
         info = sendcloud(http, sandbox, "list", start=start, limit=100)["info"]
         assert info["count"] == total and info["dataList"][0]["email"] == f"u{start}@example.com"
-    # 50 pages deep in a 100,000-entry list: slices, not copies of the list.
-    assert time.monotonic() - started < 3
+    # 50 pages deep in a 100,000-entry list: slices, not copies of the list. The bound is
+    # loose so that a loaded runner does not fail it.
+    assert time.monotonic() - started < 10
     sendcloud(http, sandbox, "delete", email="u0@example.com")
     tail = sendcloud(http, sandbox, "list", start=total - 101)["info"]
     assert tail["count"] == total - 1
@@ -640,7 +642,8 @@ def test_serve_forever_prints_credentials_and_stops_cleanly_on_ctrl_c(tmp_path: 
         "from pathlib import Path; from reconciler.sandbox import serve_forever; "
         f"serve_forever(Path({str(state)!r}), '127.0.0.1', 0)"
     )
-    with subprocess.Popen(
+    # A real process: the test stops it with Ctrl-C.
+    with started(
         [sys.executable, "-c", code],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -29,9 +29,8 @@ from reconciler.model import (
 )
 from reconciler.sandbox import Sandbox
 from reconciler.staleness import differences, digest, snapshot
+from tests.builders import DM, SANDBOX_ENV
 from tests.cli_helpers import EXAMPLES, Result, accounts_yaml, run_cli, write
-from tests.test_e2e import SANDBOX_ENV
-from tests.test_plan import DM
 
 WRITES = (
     "AddIpfilter",
@@ -348,7 +347,7 @@ def saved_plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return loaded
 
 
-def _edited(saved: dict[str, Any], edit: Callable[[dict[str, Any]], None]) -> str:
+def _edited(saved: dict[str, Any], edit: Callable[[dict[str, Any]], object]) -> str:
     document = json.loads(json.dumps(saved))
     edit(document)
     return json.dumps(document, indent=2)

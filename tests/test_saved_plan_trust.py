@@ -15,9 +15,9 @@ import pytest
 
 from reconciler.plantrust import KEY_ENV, canonical, parse_duration, seal
 from reconciler.sandbox import Sandbox
+from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import Result, accounts_yaml, run_cli, write
 from tests.hostile import HostileServer
-from tests.test_e2e import SANDBOX_ENV
 from tests.test_saved_plan import WRITES, _manifests
 
 KEY = "a-plan-key-of-the-ci-environment"

@@ -50,7 +50,7 @@ def test_percent_encode(raw: str, encoded: str) -> None:
 def test_percent_encode_agrees_with_both_official_sdks(text: str) -> None:
     # The V3 SDK encodes values with quote(safe="~"); the V1 SDK with urlencode plus fix-ups.
     assert signing.percent_encode(text) == quote(text, safe="~", encoding="utf-8")
-    v1_style = rpc_signature_composer.__pop_standard_urlencode(  # type: ignore[attr-defined]
+    v1_style = rpc_signature_composer.__pop_standard_urlencode(
         quote(text, safe="", encoding="utf-8")
     )
     assert signing.percent_encode(text) == v1_style
@@ -101,7 +101,7 @@ def test_v1_agrees_with_the_old_core_sdk() -> None:
         "SignatureType": "",
         "Version": "2015-11-23",
     }
-    compose = rpc_signature_composer.__compose_string_to_sign  # type: ignore[attr-defined]
+    compose = rpc_signature_composer.__compose_string_to_sign
     assert signing.v1_string_to_sign("POST", params) == compose("POST", params)
 
 

@@ -189,7 +189,7 @@ def test_alias_bomb_is_rejected_fast() -> None:
         lines.append(f"{level}: &{level} [{', '.join([f'*{previous}'] * 9)}]")
     started = time.perf_counter()
     _, problems = parse_documents("\n".join(lines) + "\n", "bomb.yaml")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10  # expanding it would take minutes
     assert len(problems) == 9 + 8 * 9  # nine anchors, seventy-two aliases
     assert all("not supported" in problem.message for problem in problems)
 

@@ -67,6 +67,9 @@ TookEffect = Callable[[], dict[str, Any] | None]
 T = TypeVar("T")
 
 
+_Client = TypeVar("_Client", bound="ProviderClient")
+
+
 class ProviderClient(abc.ABC):
     """Reads an account's live state and carries out one change at a time.
 
@@ -359,7 +362,7 @@ class ProviderClient(abc.ABC):
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> ProviderClient:
+    def __enter__(self: _Client) -> _Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
