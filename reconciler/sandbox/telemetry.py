@@ -26,17 +26,16 @@ where it has them; the rest chosen to look like the gateway's, all HTTP 400 exce
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
+from reconciler.sandbox import telemetry_params as tp
 from reconciler.sandbox import traffic
 from reconciler.sandbox.directmail_auth import AcsError, missing
 from reconciler.sandbox.traffic import UTC8, Message, Protection, TrafficConfig
@@ -54,8 +53,6 @@ DETAIL_WINDOW = (30, 30)
 DEFAULT_PAGE_SIZE = 20
 DEFAULT_LENGTH = 20
 MAX_PAGE = 100
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 _TAG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -112,7 +109,7 @@ def perform(action: str, params: dict[str, str], view: View) -> dict[str, Any]:
 
 
 def _summary(params: dict[str, str], view: View) -> dict[str, Any]:
-    start, end = _days(SUMMARY, params, view, required=True)
+    start, end = tp.days(params, view.today, *WINDOWS[SUMMARY], required=True)
     match = _filters(params, view)
     days: dict[date, list[int]] = {}
     for message in view.messages(start, end):
@@ -139,9 +136,9 @@ def _summary(params: dict[str, str], view: View) -> dict[str, Any]:
 def _tracking(action: str, params: dict[str, str], view: View) -> dict[str, Any]:
     if action == TRACK_BY_SENDER and params.get("TagName") and not params.get("AccountName"):
         raise missing("AccountName")
-    start, end = _days(action, params, view, required=True)
-    number = _whole(params, "PageNumber", 1, None, "InvalidPageNumber.Malformed")
-    size = _whole(params, "PageSize", DEFAULT_PAGE_SIZE, MAX_PAGE, "InvalidPageSize.Malformed")
+    start, end = tp.days(params, view.today, *WINDOWS[action], required=True)
+    number = tp.whole(params, "PageNumber", 1, None, "InvalidPageNumber.Malformed")
+    size = tp.whole(params, "PageSize", DEFAULT_PAGE_SIZE, MAX_PAGE, "InvalidPageSize.Malformed")
     match = _filters(params, view)
     domain = params.get("Domain", "").lower()
     days: dict[date, list[int]] = {}
@@ -175,9 +172,9 @@ def _tracking(action: str, params: dict[str, str], view: View) -> dict[str, Any]
 
 
 def _invalid(params: dict[str, str], view: View) -> dict[str, Any]:
-    start, end = _days(INVALID, params, view, required=False)
+    start, end = tp.days(params, view.today, *WINDOWS[INVALID], required=False)
     keyword = params.get("KeyWord", "").lower()
-    length = _whole(params, "Length", DEFAULT_LENGTH, MAX_PAGE, "InvalidLength.Malformed")
+    length = tp.whole(params, "Length", DEFAULT_LENGTH, MAX_PAGE, "InvalidLength.Malformed")
     latest: dict[str, int] = {}
     for message in view.messages(start, end):
         if view.guard.status(message) == traffic.INVALID and keyword in message.to.lower():
@@ -187,7 +184,7 @@ def _invalid(params: dict[str, str], view: View) -> dict[str, Any]:
     cursor = params.get("NextStart", "")
     if cursor:
         if not cursor.isdigit() or int(cursor) > len(found):
-            raise _bad_cursor()
+            raise tp.bad_cursor()
         offset = int(cursor)
     page = found[offset : offset + length]
     after = offset + len(page)
@@ -209,7 +206,7 @@ def _invalid(params: dict[str, str], view: View) -> dict[str, Any]:
 
 
 def _detail(params: dict[str, str], view: View) -> dict[str, Any]:
-    start, end = _minutes(params, view)
+    start, end = tp.minutes(params, view.today, *DETAIL_WINDOW)
     given = [name for name in ("AccountName", "TagName", "ToAddress") if params.get(name)]
     if len(given) > 1:
         raise AcsError(
@@ -222,12 +219,12 @@ def _detail(params: dict[str, str], view: View) -> dict[str, Any]:
         if text not in ("0", "2", "3", "4"):
             raise AcsError("InvalidStatus.Malformed", f'Specified Status "{text}" is not valid.')
         wanted = int(text)
-    length = _whole(params, "Length", DEFAULT_LENGTH, MAX_PAGE, "InvalidLength.Malformed")
+    length = tp.whole(params, "Length", DEFAULT_LENGTH, MAX_PAGE, "InvalidLength.Malformed")
     account = params.get("AccountName", "").lower()
     tag = params.get("TagName", "")
     to = params.get("ToAddress", "").lower()
     config, guard = view.config, view.guard
-    fingerprint = _fingerprint(config, params)
+    fingerprint = tp.fingerprint(config, params)
 
     def match(message: Message) -> bool:
         return (
@@ -240,7 +237,7 @@ def _detail(params: dict[str, str], view: View) -> dict[str, Any]:
     cursor = params.get("NextStart", "")
     resume = (0, 0)
     if cursor:
-        resume = _open_cursor(config, fingerprint, cursor)
+        resume = tp.open_cursor(config, fingerprint, cursor)
         start = max(start, resume[0] * 3600)
     rows: list[dict[str, Any]] = []
     next_start = ""
@@ -248,7 +245,7 @@ def _detail(params: dict[str, str], view: View) -> dict[str, Any]:
         if position < resume or not match(message):
             continue
         if len(rows) == length:
-            next_start = _cursor(fingerprint, position, message, config)
+            next_start = tp.cursor(fingerprint, position, message, config)
             break
         rows.append(_detail_row(message, view))
     body: dict[str, Any] = {"RequestId": _rid(), "data": {"mailDetail": rows}}
@@ -334,119 +331,6 @@ def _filters(params: dict[str, str], view: View) -> Callable[[Message], bool]:
         (index is None or m.sender == index)
         and (not tag or m.tag == tag)
         and (not esp or m.esp == esp)
-    )
-
-
-def _days(action: str, params: dict[str, str], view: View, required: bool) -> tuple[int, int]:
-    """The window as epoch seconds [start, end), from whole days."""
-    back, span = WINDOWS[action]
-    first = _parse(params, "StartTime", "%Y-%m-%d", _DAY, required)
-    last = _parse(params, "EndTime", "%Y-%m-%d", _DAY, required)
-    start_day = first.date() if first else view.today - timedelta(days=back)
-    end_day = last.date() if last else view.today
-    _check_window(start_day, end_day, view.today, back, span)
-    return traffic.day_start(start_day), traffic.day_start(end_day + timedelta(days=1))
-
-
-def _minutes(params: dict[str, str], view: View) -> tuple[int, int]:
-    back, span = DETAIL_WINDOW
-    first = _parse(params, "StartTime", "%Y-%m-%d %H:%M", _MINUTE, True)
-    last = _parse(params, "EndTime", "%Y-%m-%d %H:%M", _MINUTE, True)
-    assert first is not None and last is not None  # required
-    _check_window(first.date(), last.date(), view.today, back, span)
-    if last - first > timedelta(days=span):
-        raise _between(span)
-    return int(first.timestamp()), int(last.timestamp()) + 60  # the end minute included
-
-
-def _parse(
-    params: dict[str, str], name: str, form: str, shape: re.Pattern[str], required: bool
-) -> datetime | None:
-    text = params.get(name, "")
-    if not text:
-        if required:
-            raise AcsError("InvalidDate.NotFound", f"{name} is required.")
-        return None
-    try:
-        if not shape.fullmatch(text):
-            raise ValueError(text)
-        moment = datetime.strptime(text, form).replace(tzinfo=UTC8)
-    except ValueError:
-        raise AcsError(
-            "InvalidDate.Malformed", f'Specified {name} "{text}" is not a valid date.'
-        ) from None
-    if moment.year < 2015:
-        raise AcsError("InvalidYear.Malformed", f'Specified {name} "{text}" has an invalid year.')
-    return moment
-
-
-def _check_window(first: date, last: date, today: date, back: int, span: int) -> None:
-    if first < today - timedelta(days=back):
-        raise AcsError(
-            "InvalidStartTime.Malformed",
-            f"StartTime {first.isoformat()} is more than {back} days before today (UTC+8).",
-        )
-    if last < first or (last - first).days > span:
-        raise _between(span)
-
-
-def _between(span: int) -> AcsError:
-    return AcsError(
-        "InvalidBetweenTime.Malformed",
-        f"EndTime must not be before StartTime nor more than {span} days after it.",
-    )
-
-
-def _whole(params: dict[str, str], name: str, default: int, most: int | None, code: str) -> int:
-    text = params.get(name, "")
-    if text == "":
-        return default
-    if not text.isdigit() or int(text) < 1 or (most is not None and int(text) > most):
-        limit = f" to {most}" if most else " or more"
-        raise AcsError(code, f'Specified {name} "{text}" is not a whole number from 1{limit}.')
-    return int(text)
-
-
-# --- cursors ----------------------------------------------------------------------------------
-# A detail cursor names the next message: fingerprint#index-in-hour#masked-recipient-utc#mac.
-# The fingerprint ties it to the query, the mac to this sandbox's seed: a cursor that was not
-# issued for the same query is refused, never read as an offset.
-
-
-def _fingerprint(config: TrafficConfig, params: dict[str, str]) -> str:
-    names = ("StartTime", "EndTime", "AccountName", "TagName", "ToAddress", "Status", "Length")
-    text = "|".join([str(config.seed), *(params.get(name, "") for name in names)])
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def _cursor(
-    fingerprint: str, position: tuple[int, int], message: Message, config: TrafficConfig
-) -> str:
-    user, _, domain = message.to.partition("@")
-    body = f"{fingerprint}#{position[1]}#{user[:1]}***@{domain}-{message.utc}"
-    return f"{body}#{_mac(config, body)}"
-
-
-def _open_cursor(config: TrafficConfig, fingerprint: str, cursor: str) -> tuple[int, int]:
-    body, _, mac = cursor.rpartition("#")
-    parts = body.split("#")
-    if len(parts) != 3 or not hmac.compare_digest(mac, _mac(config, body)):
-        raise _bad_cursor()
-    if parts[0] != fingerprint:
-        raise _bad_cursor()
-    utc = int(parts[2].rsplit("-", 1)[1])
-    return utc // 3600, int(parts[1])
-
-
-def _mac(config: TrafficConfig, body: str) -> str:
-    key = f"sandbox-cursor-{config.seed}".encode()
-    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:12]
-
-
-def _bad_cursor() -> AcsError:
-    return AcsError(
-        "InvalidNextStart.Malformed",
-        "Specified NextStart is not valid: it was not returned by this query.",
     )
 
 
