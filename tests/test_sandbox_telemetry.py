@@ -414,6 +414,20 @@ def test_switching_protection_on_records_the_moment(
     assert "ip_protection_since" not in sandbox.snapshot()["directmail"]
 
 
+def test_backdating_the_switch_shows_its_effect_at_once(
+    tmp_path: Path, http: requests.Session
+) -> None:
+    with Sandbox(tmp_path / "s.json", senders={NOTIFY: "192.0.2.200"}) as sandbox:
+        with pytest.raises(InputError, match="protection is off"):
+            sandbox.backdate_protection(timedelta(hours=1))
+        call(http, sandbox, "UpdateIpProtection", IpProtection="1")
+        sandbox.backdate_protection(timedelta(days=2))
+        notify = summary(http, sandbox, 1, 1, AccountName=NOTIFY)[day(1)]
+        assert notify["faildCount"] == notify["requestCount"]
+    with Sandbox(tmp_path / "s.json") as again:  # saved
+        assert summary(http, again, 1, 1, AccountName=NOTIFY)[day(1)] == notify
+
+
 def test_demo_senders_are_whitelisted_before_and_after_the_examples() -> None:
     config = traffic.TrafficConfig()
     demo = [r["IpAddress"] for r in demo_state()["directmail"]["ipfilters"]]
