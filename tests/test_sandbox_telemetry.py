@@ -454,6 +454,7 @@ def test_knobs_are_saved_and_checked(tmp_path: Path, http: requests.Session) -> 
         {"failure_percent": 101},
         {"senders": {NOTIFY: "300.1.1.1"}},
         {"senders": {"x": "192.0.2.1"}},
+        {"senders": {NOTIFY: 123}},
         {"failure_percent": 60, "invalid_percent": 50},
     ):
         with pytest.raises(InputError, match="sandbox traffic"):

@@ -167,6 +167,8 @@ def _senders(config: TrafficConfig, given: Mapping[str, str], replace: bool) -> 
         if not isinstance(account, str) or "@" not in account:
             raise ValueError(f"a sender is a mail address, not {account!r}")
         try:
+            if not isinstance(address, str):
+                raise TypeError(address)
             ip = str(ipaddress.IPv4Address(address))
         except (ipaddress.AddressValueError, TypeError) as exc:
             raise ValueError(f"sender {account}: {address!r} is not an IPv4 address") from exc
