@@ -4,12 +4,18 @@ roles, against the sandbox's STS (``AssumeRoleWithOIDC``, ``AssumeRole``) and Di
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox, sts
-from tests.cli_helpers import run_cli, write
+from tests.cli_helpers import EXAMPLES, run_cli, write
 
 RETRY = "  retry: {attempts: 1}\n  limits: {requestsPerSecond: 1000}\n"
 
@@ -233,3 +239,102 @@ def test_sendcloud_accounts_take_no_chain(tmp_path: Path) -> None:
     )
     result = run_cli("validate", "m", cwd=tmp_path)
     assert result.code == 3, result
+
+
+def test_saved_plan_keeps_the_reference_and_applies_with_the_write_role(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """The CI flow: plan in the pull request with the read role, save it; after merge, apply
+    that saved plan with the write role. The plan holds the chain reference, not a key."""
+    _manifests(tmp_path, sandbox.directmail_endpoint, "{chain: default}")
+    read_env = _oidc_env(tmp_path, sandbox)
+    planned = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=read_env)
+    assert planned.code == 0, planned
+    saved = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
+    assert saved["accounts"][0]["credential_source"] == {"chain": True}
+    write_env = _oidc_env(tmp_path, sandbox, role=sts.ROLE_WRITE)
+    applied = run_cli("apply", "--plan", "plan.json", "--yes", cwd=tmp_path, env=write_env)
+    assert applied.code == 0, applied
+    assert "203.0.113.7" in [r["IpAddress"] for r in sandbox.ipfilters()]
+    assert sandbox.calls["AssumeRoleWithOIDC"] == 2
+    assert ACCESS_KEY_ID not in sandbox.keys.used
+    _no_secret_in(sandbox, (tmp_path / "plan.json").read_text(encoding="utf-8"), applied.out)
+
+
+WORKFLOWS = EXAMPLES / "github"
+
+
+def _token_step(workflow: dict[str, Any]) -> dict[str, Any]:
+    steps = next(iter(workflow["jobs"].values()))["steps"]
+    return next(s for s in steps if "ACTIONS_ID_TOKEN_REQUEST_URL" in s.get("run", ""))
+
+
+@pytest.mark.parametrize("name", ["plan.yml", "apply.yml", "drift.yml"])
+def test_example_workflows_use_oidc_not_stored_keys(name: str) -> None:
+    text = (WORKFLOWS / name).read_text(encoding="utf-8")
+    workflow = yaml.safe_load(text)
+    assert workflow["permissions"]["id-token"] == "write"
+    assert "ACCESS_KEY" not in text
+    assert "ALIBABA_CLOUD_ROLE_ARN: ${{ secrets." in text
+    assert "ALIBABA_CLOUD_OIDC_PROVIDER_ARN: ${{ secrets." in text
+    role = "PLAN" if name != "apply.yml" else "APPLY"  # read role for plans, write for apply
+    assert f"secrets.RECONCILER_{role}_ROLE_ARN" in text
+    assert 'ALIBABA_CLOUD_OIDC_TOKEN_FILE=$file" >> "$GITHUB_ENV"' in _token_step(workflow)["run"]
+
+
+class _GitHubTokenService(BaseHTTPRequestHandler):
+    """GitHub's ID-token endpoint as a runner sees it: bearer request token in, JSON out."""
+
+    def do_GET(self) -> None:
+        ok = self.headers.get("Authorization") == "bearer request-token" and (
+            "audience=sts.aliyuncs.com" in self.path
+        )
+        body = json.dumps({"value": sts.OIDC_TOKEN}).encode() if ok else b"{}"
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_workflow_token_step_feeds_the_chain(tmp_path: Path, sandbox: Sandbox) -> None:
+    """The plan workflow's token step, run by bash against a local stand-in of GitHub's token
+    service, writes a token file that the chain then exchanges at the sandbox's STS."""
+    script = _token_step(yaml.safe_load((WORKFLOWS / "plan.yml").read_text(encoding="utf-8")))
+    github_env = tmp_path / "github_env"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHubTokenService)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        done = subprocess.run(
+            ["bash", "-e", "-c", script["run"]],
+            env={
+                "PATH": os.environ["PATH"],
+                "RUNNER_TEMP": str(tmp_path),
+                "GITHUB_ENV": str(github_env),
+                "ACTIONS_ID_TOKEN_REQUEST_URL": f"http://127.0.0.1:{server.server_port}/t?v=1",
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    assert sts.OIDC_TOKEN not in done.stdout + done.stderr
+    name, _, token_file = github_env.read_text(encoding="utf-8").strip().partition("=")
+    assert name == "ALIBABA_CLOUD_OIDC_TOKEN_FILE"
+    assert Path(token_file).stat().st_mode & 0o077 == 0  # readable by the runner's user only
+    _manifests(tmp_path, sandbox.directmail_endpoint, "{chain: default}")
+    env = {
+        **_oidc_env(tmp_path, sandbox),
+        "ALIBABA_CLOUD_OIDC_TOKEN_FILE": token_file,
+    }
+    result = run_cli("plan", "m", cwd=tmp_path, env=env)
+    assert result.code == 0, result
+    assert len(_temporary_keys_used(sandbox)) == 1
