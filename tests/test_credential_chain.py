@@ -7,13 +7,15 @@ import json
 import os
 import subprocess
 import threading
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
 
+from reconciler import sts as sts_client
 from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox, sts
 from tests.cli_helpers import EXAMPLES, run_cli, write
 
@@ -338,3 +340,56 @@ def test_workflow_token_step_feeds_the_chain(tmp_path: Path, sandbox: Sandbox) -
     result = run_cli("plan", "m", cwd=tmp_path, env=env)
     assert result.code == 0, result
     assert len(_temporary_keys_used(sandbox)) == 1
+
+
+class _EcsMetadata(BaseHTTPRequestHandler):
+    """The ECS metadata service: an IMDSv2 token, then the instance's RAM role and its keys."""
+
+    keys: ClassVar[dict[str, str]] = {}
+
+    def do_PUT(self) -> None:
+        self._send(200, b"imds-token")
+
+    def do_GET(self) -> None:
+        if self.headers.get("X-aliyun-ecs-metadata-token") != "imds-token":
+            self._send(401, b"")
+        elif self.path == "/latest/meta-data/ram/security-credentials/":
+            self._send(200, b"mail-role\n")
+        elif self.path == "/latest/meta-data/ram/security-credentials/mail-role":
+            self._send(200, json.dumps({"Code": "Success", **self.keys}).encode())
+        else:
+            self._send(404, b"")
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_chain_ends_with_the_ecs_ram_role(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    key_id, key = sandbox.keys.issue(sts.ROLE_WRITE, 3600, datetime.now(timezone.utc))
+    _EcsMetadata.keys = {
+        "AccessKeyId": key_id,
+        "AccessKeySecret": key.secret,
+        "SecurityToken": key.token,
+    }
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EcsMetadata)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(sts_client, "ECS_METADATA_URL", f"http://127.0.0.1:{server.server_port}")
+    try:
+        _manifests(tmp_path, sandbox.directmail_endpoint, "{chain: default}")
+        result = run_cli("plan", "m", "-v", cwd=tmp_path, env={"HOME": str(tmp_path / "home")})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.code == 0, result
+    assert sandbox.keys.used[key_id] >= 1
+    assert key.secret not in result.out + result.err
+    assert key.token not in result.out + result.err
