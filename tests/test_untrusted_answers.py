@@ -359,6 +359,62 @@ def test_control_characters_in_live_entries_are_escaped_in_text_output(tmp_path:
     assert "bad\\x1b[31m email" in applied.out
 
 
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [
+        ("\u202e", "\\u202e"),  # RIGHT-TO-LEFT OVERRIDE
+        ("\u202a", "\\u202a"),
+        ("\u2066", "\\u2066"),  # LEFT-TO-RIGHT ISOLATE .. POP DIRECTIONAL ISOLATE
+        ("\u2069", "\\u2069"),
+        ("\u200b", "\\u200b"),  # ZERO WIDTH SPACE
+        ("\u200f", "\\u200f"),  # RIGHT-TO-LEFT MARK
+        ("\ufeff", "\\ufeff"),
+        ("\u2028", "\\u2028"),  # LINE SEPARATOR
+        ("\x85", "\\x85"),  # NEXT LINE (C1)
+        ("\U000e0041", "\\U000e0041"),  # TAG LATIN CAPITAL LETTER A
+        ("\udc80", "\\udc80"),  # a lone surrogate, as a JSON answer may carry
+    ],
+)
+def test_escape_neutralizes_bidi_and_invisible_format_characters(char: str, shown: str) -> None:
+    from reconciler.output.console import escape
+
+    assert escape(f"a{char}b@example.com") == f"a{shown}b@example.com"
+    assert escape(f"a{char}b", keep=char) == f"a{char}b"
+
+
+def test_escape_leaves_printable_text_alone() -> None:
+    from reconciler.output.console import escape
+
+    for text in ("vip@example.com", "müller@bücher.example", "用户@例子.公司", "a b\u00a0c", "😀"):
+        assert escape(text) == text
+
+
+def test_every_control_and_format_character_is_escaped() -> None:
+    import unicodedata
+
+    from reconciler.output.console import escape
+
+    for code in range(0x110000):
+        char = chr(code)
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            assert char not in escape(char), hex(code)
+
+
+def test_bidi_overrides_from_a_provider_are_shown_escaped(tmp_path: Path) -> None:
+    """Issue 10 item 5: 'moc.elpmaxe@' after U+202E reads as a different address."""
+    hostile = "evil\u202e\u2066moc.elpmaxe@gnp.vip\u2069\u200b@example.com"
+    answers = {"list": _sc_list([_email("vip@example.com"), _email(hostile)])}
+    with HostileServer(answers=answers) as server:
+        manifests = _sc_manifests(tmp_path, server.url)
+        plan = run_cli("plan", str(manifests), cwd=tmp_path, env=ENV)
+        markdown = run_cli("plan", str(manifests), "--format", "markdown", cwd=tmp_path, env=ENV)
+    for run in (plan, markdown):
+        _clean(run)
+        assert not any(c in run.out + run.err for c in "\u202e\u2066\u2069\u200b"), run
+    assert "evil\\u202e\\u2066moc.elpmaxe@gnp.vip\\u2069\\u200b@example.com" in plan.out
+    assert "\\u202e" in markdown.out
+
+
 # -- the sandbox answers as the providers may ------------------------------------------------
 
 SANDBOX_ENV = {
