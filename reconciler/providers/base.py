@@ -579,7 +579,8 @@ def incomplete_list(
 ) -> ProviderError:
     """The error for a list that stayed shorter than the provider's own total."""
     return ProviderError(
-        f"the list came back with {got} of the {total} entries it counts",
+        f"the list came back with {got} of the {total} "
+        f"{'entry' if total == 1 else 'entries'} it counts",
         provider=provider,
         action=action,
         attempts=attempts,
