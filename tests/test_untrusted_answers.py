@@ -11,6 +11,7 @@ import pytest
 
 from reconciler import sandbox as sb
 from reconciler.cli import build_parser
+from reconciler.jsonschemas import validator
 from reconciler.model import Account, IpEntry, Provider, Target, UninterceptEntry
 from reconciler.plan import Action, Change, Resource
 from reconciler.providers.directmail import DirectMailClient
@@ -125,6 +126,55 @@ def test_one_id_with_two_addresses_is_rule_4_and_nothing_is_written(tmp_path: Pa
         assert "inconsistent live state" in run.err
         assert "GetIpfilterList" in run.err and "RID-LIST" in run.err
     assert not DM_WRITES & set(server.actions())
+
+
+def test_plan_lists_a_contradictory_listing_as_a_refusal_of_its_account(tmp_path: Path) -> None:
+    """Issue 10 item 1: a user of `plan --format json` sees rule 4 in `refusals`, and the
+    other accounts are still planned."""
+    answers = {
+        "GetIpProtection": _protection("0"),
+        "GetIpfilterList": _ipfilters(_rec("1", A), _rec("1", "192.0.2.10")),
+        "list": _sc_list([_email("old@example.com")]),
+    }
+    with HostileServer(answers=answers) as server:
+        manifests = _dm_manifests(tmp_path, server.url)
+        write(
+            manifests / "sc.yaml",
+            "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: u}\n"
+            "spec: {account: sc, prune: false, entries: [{email: new@example.com}]}\n",
+        )
+        as_json = run_cli("plan", str(manifests), "--format", "json", cwd=tmp_path, env=ENV)
+        text = run_cli("plan", str(manifests), cwd=tmp_path, env=ENV)
+        markdown = run_cli("plan", str(manifests), "--format", "markdown", cwd=tmp_path, env=ENV)
+        saving = run_cli("plan", str(manifests), "--out", "plan.json", cwd=tmp_path, env=ENV)
+    for run in (as_json, text, markdown, saving):
+        _clean(run)
+        assert run.code == 4, run
+        assert "inconsistent live state" in run.err and "RID-LIST" in run.err
+    message = (
+        "dm: the provider's IP whitelist listing contradicts itself (DirectMail "
+        "GetIpfilterList, request id RID-LIST): Id 1 is listed with two addresses, "
+        "203.0.113.7 and 192.0.2.10; nothing was planned for this account (run again later; "
+        "--force does not override this)"
+    )
+    validator("plan").validate(as_json.json)
+    assert as_json.json["refusals"] == [
+        {
+            "rule": "incomplete-live-state",
+            "message": message,
+            "account": "dm",
+            "resource": "ip_whitelist",
+            "overridable": False,
+        }
+    ]
+    assert [(c["account"], c["action"], c["key"]) for c in as_json.json["changes"]] == [
+        ("sc", "create", "all:email:new@example.com")
+    ]
+    assert f"incomplete-live-state: {message}" in text.out
+    assert "incomplete-live-state" in markdown.out and "contradicts itself" in markdown.out
+    assert not (tmp_path / "plan.json").exists()
+    assert "plan.json was not written" in saving.err
+    assert not DM_WRITES & set(server.actions()) and not SC_WRITES & set(server.actions())
 
 
 # -- DirectMail answers checked against SPEC §8 --------------------------------------------
