@@ -177,6 +177,35 @@ def test_plan_lists_a_contradictory_listing_as_a_refusal_of_its_account(tmp_path
     assert not DM_WRITES & set(server.actions()) and not SC_WRITES & set(server.actions())
 
 
+def test_directmail_parameters_travel_in_the_query_with_an_empty_body(tmp_path: Path) -> None:
+    """Issue 10 item 3, SPEC §8: as the official V3 SDK sends them; the sandbox (every
+    end-to-end test) verifies the signature over that query."""
+    import hashlib
+
+    answers = {
+        "GetIpProtection": _protection("0"),
+        "GetIpfilterList": _ipfilters(_rec("1", A)),
+        "AddIpfilter": Answer.json({"RequestId": "RID-ADD", "IpFilterId": "2"}),
+        "UpdateIpProtection": OK,
+    }
+    with HostileServer(answers=answers) as server:
+        manifests = _dm_manifests(tmp_path, server.url)
+        result = run_cli("apply", str(manifests), "--yes", cwd=tmp_path, env=ENV)
+        requests = [r for r in server.requests if not r.path.startswith("/apiv2")]
+    _clean(result)
+    assert result.code == 0, result
+    assert [r.action for r in requests] == [
+        "GetIpProtection", "GetIpfilterList", "AddIpfilter", "UpdateIpProtection",
+    ]  # fmt: skip
+    empty = hashlib.sha256(b"").hexdigest()
+    for request in requests:
+        assert request.method == "POST" and request.body == b"", request
+        assert request.headers["x-acs-content-sha256"] == empty
+        assert "content-type" not in request.headers or request.form == {}
+    assert requests[2].query == {"IpAddress": B}
+    assert requests[3].query == {"IpProtection": "1"}
+
+
 # -- DirectMail answers checked against SPEC §8 --------------------------------------------
 
 
