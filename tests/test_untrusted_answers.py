@@ -125,6 +125,9 @@ def test_one_id_with_two_addresses_is_rule_4_and_nothing_is_written(tmp_path: Pa
         assert run.code == 4, run
         assert "inconsistent live state" in run.err
         assert "GetIpfilterList" in run.err and "RID-LIST" in run.err
+        # An answer checked after its call names the account and its host too (issue 16).
+        host = server.url.split("//", 1)[1]
+        assert f"account dm ({host}): DirectMail GetIpfilterList failed" in run.err
     assert not DM_WRITES & set(server.actions())
 
 

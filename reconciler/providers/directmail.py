@@ -19,6 +19,7 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
+    naming_errors,
     retry_after,
 )
 from reconciler.providers.limits import SlidingWindow
@@ -119,6 +120,7 @@ class DirectMailClient(ProviderClient):
 
     # -- ProviderClient ------------------------------------------------------------------
 
+    @naming_errors
     def read(self, desired: AccountDesired) -> AccountLive:
         live = AccountLive()
         if desired.protection is not None:
@@ -127,6 +129,7 @@ class DirectMailClient(ProviderClient):
             live.whitelist, live.whitelist_total = self.get_ipfilter_list()
         return live
 
+    @naming_errors
     def apply(self, change: Change) -> str | None:
         match change.resource, change.action:
             case Resource.IP_PROTECTION, _:
@@ -171,7 +174,8 @@ class DirectMailClient(ProviderClient):
         response = self.post(action, url, b"", headers)
         data = decode_json(response)
         log.debug(
-            "%s %s -> HTTP %s in %.0f ms (request id %s)",
+            "account %s: %s %s -> HTTP %s in %.0f ms (request id %s)",
+            self.account.name,
             PROVIDER,
             action,
             response.status_code,
