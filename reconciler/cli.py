@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
     )
     remote.set_defaults(sandbox_state=SANDBOX_STATE)
+    # -- teams: redaction, show, accounts, completion, notifications --
+    redactable = _Parser(add_help=False)
+    redactable.add_argument(
+        "--redact",
+        action="store_true",
+        help="mask e-mail addresses in what is shown (v**@example.com#3f9a1c); "
+        "files written stay complete",
+    )
 
     parser = _Parser(
         prog="reconciler",
@@ -171,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show what apply would change",
         "Read live state and show what apply would change; never writes. --out also saves the "
         "plan, for review and for apply --plan FILE.",
-        parents=[common, paths, remote],
+        parents=[common, paths, remote, redactable],
         epilog=EXIT_CODES,
     )
     plan.add_argument(
@@ -196,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Read live state again, plan, check the safety rules, ask for confirmation on a "
         "terminal and carry out the changes. Given a saved plan (--plan FILE, or a plan file "
         "as the only PATH), carry out exactly that plan if live state still matches it.",
-        parents=[common, remote],
+        parents=[common, remote, redactable],
         epilog=EXIT_CODES,
     )
     apply.add_argument(
@@ -316,15 +324,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What argparse would print, without building the parser.
         print(f"reconciler {__version__}")
         return 0
+
+    from reconciler.output import redact
+
+    args = build_parser().parse_args(argv)
+    with redact.redacting(getattr(args, "redact", False)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from reconciler.errors import ExitCode, ManifestError, ReconcilerError
     from reconciler.output.console import Output, discard_stdout
 
-    args = build_parser().parse_args(argv)
     out = Output(args)
     if args.verbose:
         import logging
 
+        from reconciler.output.redact import LogFilter
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(LogFilter())
         # urllib3 logs full URLs; ours never carry secrets, but keep the noise down.
         logging.getLogger("urllib3").setLevel(logging.WARNING)
         # An embedded sandbox's access log repeats what the client lines already say.

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from reconciler.output import redact
+
 if TYPE_CHECKING:
     from reconciler.apply import Outcome
     from reconciler.errors import Problem
@@ -27,7 +29,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def escape(text: str, keep: str = "") -> str:
-    """``text`` with control characters shown as ``\\xNN`` (those in ``keep`` left alone)."""
+    """``text`` with control characters shown as ``\\xNN`` (those in ``keep`` left alone), and
+    its e-mail addresses masked under ``--redact``."""
+    text = redact.text(text)
     return _CONTROL.sub(lambda m: m[0] if m[0] in keep else f"\\x{ord(m[0]):02x}", text)
 
 
@@ -77,6 +81,7 @@ class Output:
 
     def write(self, text: str, stream: TextIO | None = None) -> None:
         target = stream or sys.stdout
+        text = redact.text(text)
         try:
             target.write(text)
             target.flush()
@@ -89,13 +94,13 @@ class Output:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=sys.stderr)
+            print(redact.text(text), file=sys.stderr)
 
     def problem(self, problem: Problem) -> None:
         if problem.warning and self.quiet:
             return
         label = "warning" if problem.warning else "error"
-        text = str(problem).replace(f"{label}:", f"{self._label(label)}:", 1)
+        text = redact.text(str(problem)).replace(f"{label}:", f"{self._label(label)}:", 1)
         print(text, file=sys.stderr)
 
     def warn(self, text: str) -> None:
