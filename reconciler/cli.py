@@ -148,11 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents: list[_Parser],
         epilog: str | None = None,
     ) -> _Parser:
+        from reconciler.helptext import examples
+
         parser: _Parser = sub.add_parser(
             name,
             help=summary,
             description=textwrap.fill(description, 78),
-            epilog=epilog,
+            epilog="\n\n".join(part for part in (epilog, examples(name)) if part) or None,
             parents=parents,
             formatter_class=_Formatter,
         )
@@ -246,6 +248,44 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
     )
+
+    # -- teams: show, accounts, completion --
+    show = command(
+        "show",
+        "show a saved plan",
+        "Show a plan saved by plan --out, as apply --plan would carry it out: verified as apply "
+        "verifies it (not its age), offline: no credentials, no provider calls.",
+        parents=[common, redactable],
+        epilog=EXIT_CODES,
+    )
+    show.add_argument("plan", metavar="PLAN", help="the saved plan (JSON)")
+    show.add_argument(
+        "--format",
+        choices=["text", "markdown", "json"],
+        default="text",
+        help="output format (default: %(default)s)",
+    )
+    accounts = command(
+        "accounts",
+        "list the accounts of the manifests",
+        "List the accounts the manifests define (name, provider, region), offline: for a CI "
+        "matrix with one job per account.",
+        parents=[common, paths],
+    )
+    accounts.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text: one line each; json: a list of objects (default: %(default)s)",
+    )
+    completion = command(
+        "completion",
+        "print a shell completion script",
+        "Print a completion script for bash, zsh or fish, made from this command line's own "
+        "definition.",
+        parents=[],
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell")
 
     sandbox = command(
         "sandbox",
