@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from reconciler import __version__
+from reconciler import __version__, cli_review
 
 # Everything else is imported where it is used, so that `--version` (which scripts and CI
 # call to probe the tool) and `--help` load next to nothing, and each command loads only
 # what it needs (`validate` never loads the HTTP stack).
 if TYPE_CHECKING:
     from datetime import timedelta
+
+    from reconciler.output.console import Output
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
 
@@ -122,14 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
     )
     remote.set_defaults(sandbox_state=SANDBOX_STATE)
-    # -- teams: redaction, show, accounts, completion, notifications --
-    redactable = _Parser(add_help=False)
-    redactable.add_argument(
-        "--redact",
-        action="store_true",
-        help="mask e-mail addresses in what is shown (v**@example.com#3f9a1c); "
-        "files written stay complete",
-    )
+    # Flags and commands for review, CI and shells: reconciler/cli_review.py.
+    redactable, notifying = cli_review.flags(_Parser)
 
     parser = _Parser(
         prog="reconciler",
@@ -181,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show what apply would change",
         "Read live state and show what apply would change; never writes. --out also saves the "
         "plan, for review and for apply --plan FILE.",
-        parents=[common, paths, remote, redactable],
+        parents=[common, paths, remote, redactable, notifying],
         epilog=EXIT_CODES,
     )
     plan.add_argument(
@@ -206,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Read live state again, plan, check the safety rules, ask for confirmation on a "
         "terminal and carry out the changes. Given a saved plan (--plan FILE, or a plan file "
         "as the only PATH), carry out exactly that plan if live state still matches it.",
-        parents=[common, remote, redactable],
+        parents=[common, remote, redactable, notifying],
         epilog=EXIT_CODES,
     )
     apply.add_argument(
@@ -249,43 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
     )
 
-    # -- teams: show, accounts, completion --
-    show = command(
-        "show",
-        "show a saved plan",
-        "Show a plan saved by plan --out, as apply --plan would carry it out: verified as apply "
-        "verifies it (not its age), offline: no credentials, no provider calls.",
-        parents=[common, redactable],
-        epilog=EXIT_CODES,
-    )
-    show.add_argument("plan", metavar="PLAN", help="the saved plan (JSON)")
-    show.add_argument(
-        "--format",
-        choices=["text", "markdown", "json"],
-        default="text",
-        help="output format (default: %(default)s)",
-    )
-    accounts = command(
-        "accounts",
-        "list the accounts of the manifests",
-        "List the accounts the manifests define (name, provider, region), offline: for a CI "
-        "matrix with one job per account.",
-        parents=[common, paths],
-    )
-    accounts.add_argument(
-        "--format",
-        choices=["text", "json"],
-        default="text",
-        help="text: one line each; json: a list of objects (default: %(default)s)",
-    )
-    completion = command(
-        "completion",
-        "print a shell completion script",
-        "Print a completion script for bash, zsh or fish, made from this command line's own "
-        "definition.",
-        parents=[],
-    )
-    completion.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell")
+    cli_review.commands(command, [common], [common, paths], [common, redactable], EXIT_CODES)
 
     sandbox = command(
         "sandbox",
@@ -373,10 +333,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from reconciler.errors import ExitCode, ManifestError, ReconcilerError
-    from reconciler.output.console import Output, discard_stdout
+    from reconciler.output.console import Output
 
     out = Output(args)
+    if not getattr(args, "notify", None):
+        return _command(args, out)
+    import os
+
+    from reconciler import notify
+
+    notify.FACTS.reset()
+    code = _command(args, out)
+    notify.send(args.notify, args.command, code, out, os.environ)
+    return code
+
+
+def _command(args: argparse.Namespace, out: Output) -> int:
+    from reconciler.errors import ExitCode, ManifestError, ReconcilerError
+    from reconciler.output.console import discard_stdout
+
     if args.verbose:
         import logging
 

@@ -73,6 +73,7 @@ class Output:
         no_color = args.no_color or bool(os.environ.get("NO_COLOR"))
         self.color = not no_color and sys.stdout.isatty()
         self.err_color = not no_color and sys.stderr.isatty()
+        self.errors: list[str] = []  # as printed, for a notification (--notify)
 
     @property
     def style(self) -> Style:
@@ -109,6 +110,7 @@ class Output:
         print(f"{self._label('warning')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def error(self, text: str) -> None:
+        self.errors.append(text)
         print(f"{self._label('error')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def progress(self, total: int) -> Progress:
