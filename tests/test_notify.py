@@ -114,7 +114,7 @@ def _text(received: Received) -> str:
 def test_apply_posts_a_signed_summary(receiver: Receiver, tmp_path: Path) -> None:
     env = {notify.URL_ENV: receiver.url, notify.SECRET_ENV: SECRET, **GITHUB}
     result = run_cli(
-        "apply", str(EXAMPLES), "--sandbox", "--yes", "--notify", receiver.platform,
+        "apply", str(EXAMPLES), "--sandbox", "--yes", "-v", "--notify", receiver.platform,
         cwd=tmp_path, env=env,
     )  # fmt: skip
     assert result.code == 0, result
