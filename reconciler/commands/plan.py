@@ -43,6 +43,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     for error in contradictions.values():
         out.error(str(error))
+    if args.notify:
+        from reconciler import notify
+
+        notify.record_plan(result)
     saving = bool(args.out) and not contradictions
     if args.out and not saving:  # apply --plan could not make the same refusal again
         out.error(f"{args.out} was not written: the live state of an account contradicts itself")

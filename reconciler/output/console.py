@@ -17,6 +17,8 @@ import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from reconciler.output import redact
+
 if TYPE_CHECKING:
     from reconciler.apply import Outcome
     from reconciler.errors import Problem
@@ -34,7 +36,13 @@ _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
 
 def escape(text: str, keep: str = "") -> str:
     """``text`` with control and invisible format characters shown as ``\\xNN``, ``\\uNNNN``
-    or ``\\UNNNNNNNN`` (those in ``keep`` left alone)."""
+    or ``\\UNNNNNNNN`` (those in ``keep`` left alone), and its e-mail addresses masked under
+    ``--redact``."""
+    return reveal(redact.text(text), keep)
+
+
+def reveal(text: str, keep: str = "") -> str:
+    """``text`` with control and invisible format characters escaped (see ``escape``)."""
     return _SUSPECT.sub(lambda m: _shown(m[0], keep), text)
 
 
@@ -85,6 +93,7 @@ class Output:
         no_color = args.no_color or bool(os.environ.get("NO_COLOR"))
         self.color = not no_color and sys.stdout.isatty()
         self.err_color = not no_color and sys.stderr.isatty()
+        self.errors: list[str] = []  # as printed, for a notification (--notify)
 
     @property
     def style(self) -> Style:
@@ -93,6 +102,7 @@ class Output:
 
     def write(self, text: str, stream: TextIO | None = None) -> None:
         target = stream or sys.stdout
+        text = redact.text(text)
         try:
             target.write(text)
             target.flush()
@@ -105,13 +115,13 @@ class Output:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=sys.stderr)
+            print(redact.text(text), file=sys.stderr)
 
     def problem(self, problem: Problem) -> None:
         if problem.warning and self.quiet:
             return
         label = "warning" if problem.warning else "error"
-        text = str(problem).replace(f"{label}:", f"{self._label(label)}:", 1)
+        text = redact.text(str(problem)).replace(f"{label}:", f"{self._label(label)}:", 1)
         print(text, file=sys.stderr)
 
     def warn(self, text: str) -> None:
@@ -120,6 +130,7 @@ class Output:
         print(f"{self._label('warning')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def error(self, text: str) -> None:
+        self.errors.append(text)
         print(f"{self._label('error')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def progress(self, total: int) -> Progress:
