@@ -2,6 +2,8 @@
 
 Values never leave this process except in the requests that need them: they are not logged,
 not rendered, and not part of any error message (errors name the variable, never its value).
+DirectMail accounts whose credentials say ``chain``, ``profile`` or ``role`` obtain temporary
+keys instead, through ``credential_chain`` (loaded only then: ``validate`` never needs it).
 """
 
 from __future__ import annotations
