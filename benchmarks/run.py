@@ -150,7 +150,7 @@ class Bench:
 
             child = best(self.repeat, once)
             expected = data.expected_changes(size)
-            summary = child.out.strip().splitlines()[-1]
+            summary = next(line for line in child.out.splitlines() if line.startswith("Plan:"))
             counts = [int(word) for word in summary.split() if word.isdigit()]
             if sum(counts) != expected:
                 raise SystemExit(f"plan of {size} showed {summary!r}; expected {expected} changes")

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from reconciler import live, planfile, plantrust
+from reconciler import cost, live, planfile, plantrust
 from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     ):
         seen = live.read(wants, clients)
         result = diff(wants, seen)
+        result.cost = cost.of_clients(result, clients)
     if args.out:
         saved = planfile.saved_document(
             result, state, seen, sandbox=args.sandbox, key=plantrust.plan_key()

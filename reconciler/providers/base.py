@@ -111,6 +111,8 @@ class ProviderClient(abc.ABC):
         # Where list pages are fetched when set: ``live.connect`` shares one pool (and gives
         # clients of one credential one set of limits, see ``limits.share_limits``).
         self.executor: Executor | None = None
+        self.calls = 0  # attempts sent, for the cost a plan shows
+        self._calls_lock = threading.Lock()
         self.retrier = Retrier(self.provider_name, account.retry)
         self.deadline = min(CALL_DEADLINE, account.retry.max_seconds)
         self._secret_values: tuple[str, ...] = ()
@@ -241,6 +243,8 @@ class ProviderClient(abc.ABC):
             if quota is not None:
                 quota.acquire()
             self.limiter.wait()
+            with self._calls_lock:
+                self.calls += 1
             started = time.monotonic()
             timeout = (TIMEOUT[0], min(TIMEOUT[1], self.deadline))
             try:
