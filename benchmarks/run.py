@@ -32,6 +32,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO), str(HERE)]
 
 import data  # noqa: E402
+import fleet  # noqa: E402
 
 from reconciler.sandbox import Faults, Sandbox  # noqa: E402
 
@@ -44,7 +45,7 @@ PAGE = 100
 PLAN_RATE, PLAN_CONCURRENCY = 1000.0, 8  # generous: the plan measures are not rate-bound
 APPLY_RATE, APPLY_CONCURRENCY = 200.0, 16
 VERSION_RUNS = 7
-MEASURES = ("plan", "growth", "listing", "apply", "version")
+MEASURES = ("plan", "growth", "listing", "apply", "fleet", "version")
 
 
 @dataclass
@@ -296,6 +297,22 @@ class Bench:
             )
         )
 
+    def fleet(self) -> None:
+        def run(args: list[str]) -> Child:
+            return checked(run_child(self.cli(*args), self.env, REPO), "fleet plan")
+
+        child, bound, how, accounts = fleet.measure(run, self.workdir)
+        self.rows.append(
+            Row(
+                f"plan of {accounts} accounts (100 DirectMail on one key, 100 SendCloud)",
+                f"{child.wall:.2f} s",
+                f"≤ 1.2 × bound = {1.2 * bound:.2f} s",
+                f"{bound:.2f} s: the slowest key's calls at its limits",
+                child.wall <= 1.2 * bound,
+            )
+        )
+        self.notes.append(f"fleet bound: {how}; peak RSS {child.rss_mb:.0f} MB")
+
     # -- start-up -----------------------------------------------------------------------------
 
     def version(self) -> None:
@@ -348,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "growth": bench.growth,
             "listing": bench.listing,
             "apply": bench.apply,
+            "fleet": bench.fleet,
             "version": bench.version,
         }
         for name in args.only or MEASURES:
