@@ -11,7 +11,6 @@ quota, whichever is longer; the calls are those the plan's own ``cost`` reports.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
