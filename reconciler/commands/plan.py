@@ -10,14 +10,17 @@ from reconciler import cost, live, planfile, plantrust
 from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
+from reconciler.model import AccountDesired
 from reconciler.output import render
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 from reconciler.plan import Plan, diff
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
     state = load(args.paths, out)
     wants = select(state, args.account)
+    if args.changed_since is not None:
+        wants = _changed_only(wants, args, out)
     if args.out:
         check_writable(Path(args.out), state.files)
     if args.compare:  # read before live state, so that a bad file costs no provider call
@@ -48,6 +51,24 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.detailed_exitcode and result.changes:
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+def _changed_only(
+    wants: list[AccountDesired], args: argparse.Namespace, out: Output
+) -> list[AccountDesired]:
+    """The accounts whose documents differ from ``--changed-since``; the others are named on
+    stderr as skipped."""
+    from reconciler.changed import changed_accounts
+
+    touched = changed_accounts(args.changed_since, args.paths)
+    kept = [want for want in wants if want.account.name in touched]
+    skipped = [want.account.name for want in wants if want.account.name not in touched]
+    if skipped:
+        out.note(
+            f"Skipped {counted(len(skipped), 'account')} unchanged since "
+            f"{args.changed_since}: {', '.join(skipped)}"
+        )
+    return kept
 
 
 def _say_saved(args: argparse.Namespace, result: Plan, out: Output) -> None:
