@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler import cost, live, planfile, plantrust
 from reconciler.commands.common import load, plan_text, sandbox_state, select
@@ -15,25 +16,44 @@ from reconciler.output import render
 from reconciler.output.console import Output, counted
 from reconciler.plan import Plan, diff
 
+if TYPE_CHECKING:
+    from reconciler.prefetch import Prefetch
+
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    state = load(args.paths, out)
-    wants = select(state, args.account)
-    if args.changed_since is not None:
-        wants = _changed_only(wants, args, out)
-    if args.out:
-        check_writable(Path(args.out), state.files)
+    # Live state is read while the manifests load, unless the sandbox or --changed-since
+    # decides what is read.
+    early = None if args.sandbox or args.changed_since or args.compare else _prefetch(args)
+    try:
+        state = load(args.paths, out)
+        wants = select(state, args.account)
+        if args.changed_since is not None:
+            wants = _changed_only(wants, args, out)
+        if args.out:
+            check_writable(Path(args.out), state.files)
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     if args.compare:  # read before live state, so that a bad file costs no provider call
         from reconciler import compare
 
         old = compare.load(Path(args.compare))
-    with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
-        wants,
-        clients,
-    ):
-        seen = live.read(wants, clients)
+    found = early.take(wants) if early is not None else None
+    if early is not None and found is not None:
+        # The guess read what ``wants`` manages; the desired values are the loaded ones.
+        seen = found.seen
         result = diff(wants, seen)
-        result.cost = cost.of_clients(result, clients)
+        result.cost = cost.of_clients(result, found.clients)
+        early.close()
+    else:
+        with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
+            wants,
+            clients,
+        ):
+            seen = live.read(wants, clients)
+            result = diff(wants, seen)
+            result.cost = cost.of_clients(result, clients)
     if args.out:
         saved = planfile.saved_document(
             result, state, seen, sandbox=args.sandbox, key=plantrust.plan_key()
@@ -51,6 +71,19 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.detailed_exitcode and result.changes:
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+def _prefetch(args: argparse.Namespace) -> Prefetch | None:
+    """Start reading live state early; not before a bad ``--out`` is refused."""
+    from reconciler.manifests.load import discover
+    from reconciler.prefetch import Prefetch
+
+    files, problems = discover(args.paths)
+    if problems:
+        return None  # loading reports them
+    if args.out:
+        check_writable(Path(args.out), files)
+    return Prefetch(args.paths, args.account)
 
 
 def _changed_only(
