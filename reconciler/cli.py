@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from reconciler import __version__
+from reconciler import __version__, cli_review
 
 # Everything else is imported where it is used, so that `--version` (which scripts and CI
 # call to probe the tool) and `--help` load next to nothing, and each command loads only
 # what it needs (`validate` never loads the HTTP stack).
 if TYPE_CHECKING:
     from datetime import timedelta
+
+    from reconciler.output.console import Output
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
 
@@ -101,6 +103,31 @@ def _fault_kinds(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 100, not {text}")
+    return value
+
+
+def _sender(text: str) -> tuple[str, str]:
+    import ipaddress
+
+    name, equals, address = text.partition("=")
+    try:
+        if not equals or "@" not in name:
+            raise ValueError
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected SENDER=IPV4, e.g. notify@mail.example.com=192.0.2.50, not {text!r}"
+        ) from None
+    return name, address
+
+
 def build_parser() -> argparse.ArgumentParser:
     # The common flags work before and after the command. After it they must not reset what
     # was given before it, so there they have no default of their own.
@@ -122,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
     )
     remote.set_defaults(sandbox_state=SANDBOX_STATE)
+    # Flags and commands for review, CI and shells: reconciler/cli_review.py.
+    redactable, notifying = cli_review.flags(_Parser)
 
     parser = _Parser(
         prog="reconciler",
@@ -140,11 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents: list[_Parser],
         epilog: str | None = None,
     ) -> _Parser:
+        from reconciler.helptext import examples
+
         parser: _Parser = sub.add_parser(
             name,
             help=summary,
             description=textwrap.fill(description, 78),
-            epilog=epilog,
+            epilog="\n\n".join(part for part in (epilog, examples(name)) if part) or None,
             parents=parents,
             formatter_class=_Formatter,
         )
@@ -171,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show what apply would change",
         "Read live state and show what apply would change; never writes. --out also saves the "
         "plan, for review and for apply --plan FILE.",
-        parents=[common, paths, remote],
+        parents=[common, paths, remote, redactable, notifying],
         epilog=EXIT_CODES,
     )
     plan.add_argument(
@@ -202,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Read live state again, plan, check the safety rules, ask for confirmation on a "
         "terminal and carry out the changes. Given a saved plan (--plan FILE, or a plan file "
         "as the only PATH), carry out exactly that plan if live state still matches it.",
-        parents=[common, remote],
+        parents=[common, remote, redactable, notifying],
         epilog=EXIT_CODES,
     )
     apply.add_argument(
@@ -245,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
     )
 
+    cli_review.commands(command, [common], [common, paths], [common, redactable], EXIT_CODES)
+
     sandbox = command(
         "sandbox",
         "serve the local sandbox",
@@ -277,6 +310,35 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="GetIpfilterList answers at most N entries (default: the page widens to fit)",
+    )
+    traffic = sandbox.add_argument_group(
+        "synthetic sending data (saved in the state file; default: what it holds, else "
+        "1% failed, 2% invalid, the demo senders)"
+    )
+    traffic.add_argument(
+        "--failure-percent",
+        type=_percent,
+        metavar="PCT",
+        help="percentage of requests that fail (spam or other failure)",
+    )
+    traffic.add_argument(
+        "--invalid-percent",
+        type=_percent,
+        metavar="PCT",
+        help="percentage of requests sent to invalid addresses",
+    )
+    traffic.add_argument(
+        "--sender",
+        type=_sender,
+        action="append",
+        metavar="SENDER=IPV4",
+        help="the egress address a sender sends from; changes a demo sender or adds one "
+        "(repeatable)",
+    )
+    traffic.add_argument(
+        "--no-quotas",
+        action="store_true",
+        help="do not enforce the sending-data calls' calls-a-minute quotas",
     )
     faults = sandbox.add_argument_group("fault injection (off by default)")
     faults.add_argument(
@@ -322,15 +384,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What argparse would print, without building the parser.
         print(f"reconciler {__version__}")
         return 0
-    from reconciler.errors import ExitCode, ManifestError, ReconcilerError
-    from reconciler.output.console import Output, discard_stdout
+
+    from reconciler.output import redact
 
     args = build_parser().parse_args(argv)
+    with redact.redacting(getattr(args, "redact", False)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from reconciler.output.console import Output
+
     out = Output(args)
+    if not getattr(args, "notify", None):
+        return _command(args, out)
+    import os
+
+    from reconciler import notify
+
+    notify.FACTS.reset()
+    code = _command(args, out)
+    notify.send(args.notify, args.command, code, out, os.environ)
+    return code
+
+
+def _command(args: argparse.Namespace, out: Output) -> int:
+    from reconciler.errors import ExitCode, ManifestError, ReconcilerError
+    from reconciler.output.console import discard_stdout
+
     if args.verbose:
         import logging
 
+        from reconciler.output.redact import LogFilter
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(LogFilter())
         # urllib3 logs full URLs; ours never carry secrets, but keep the noise down.
         logging.getLogger("urllib3").setLevel(logging.WARNING)
         # An embedded sandbox's access log repeats what the client lines already say.
