@@ -5,9 +5,10 @@ in full) and, for every other document, its kind and ``spec.account`` (found in 
 lines, the entries after them are not parsed). A thread reads live state for that guess while
 the main thread loads the manifests for real; reading waits on the network, so the two
 overlap. Once the manifests are loaded, the guess is kept only if it is exactly what loading
-found — the same accounts, defined the same way, managing the same resources — otherwise, or
-if the early read failed in any way, it is thrown away and live state is read again as
-without it, so that errors and results are the same either way.
+found — the same accounts, defined the same way, managing the same resources — and so is the
+error it met, if any (reading again would repeat the calls that failed); otherwise it is
+thrown away and live state is read again as without it, so that errors and results are the
+same either way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.errors import ReconcilerError
 from reconciler.model import AccountDesired, AccountLive
 
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
@@ -45,6 +47,7 @@ class Prefetch:
         self._accounts = list(accounts)
         self._guess: list[AccountDesired] | None = None
         self._early: Early | None = None
+        self._error: ReconcilerError | None = None
         self._stack = ExitStack()
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
@@ -52,12 +55,19 @@ class Prefetch:
         self._thread.start()
 
     def take(self, wants: Sequence[AccountDesired]) -> Early | None:
-        """The early read if it read exactly ``wants``, else None (it is discarded)."""
+        """The early read if it read exactly ``wants``, else None (it is discarded). If
+        reading exactly ``wants`` failed, its error is raised: reading again would only
+        repeat the calls that failed."""
         self._thread.join()
         sys.setswitchinterval(self._switch)
-        if self._early is None or self._guess is None or not _same(self._guess, wants):
+        if self._guess is None or not _same(self._guess, wants):
             self.close()
             return None
+        if self._error is not None:
+            self.close()
+            raise self._error
+        if self._early is None:
+            self.close()
         return self._early
 
     def close(self) -> None:
@@ -75,7 +85,10 @@ class Prefetch:
             self._guess = guess
             wants, clients = self._stack.enter_context(live.connect(guess, announce=False))
             self._early = Early(clients, live.read(wants, clients))
-        except BaseException:
+        except ReconcilerError as exc:  # what reading after loading would have raised
+            self._error = exc
+            self._stack.close()
+        except BaseException:  # anything else: read again, as without an early read
             self._early = None
             self._stack.close()
 
