@@ -216,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare", metavar="OLD", help="show what changed since the plan saved in OLD"
     )
     plan.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="read only the accounts whose documents differ from git REF (and say which "
+        "accounts were skipped)",
+    )
+    plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 2 when the plan has changes, 0 when it has none",

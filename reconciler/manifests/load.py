@@ -102,6 +102,10 @@ def _discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[
     return files, problems
 
 
+# What ``plan`` checks before it starts reading live state early (``reconciler.prefetch``).
+discover = _discover
+
+
 @dataclass
 class _Build:
     """Everything the cross-document checks accumulate while building the desired state."""
