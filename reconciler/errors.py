@@ -39,7 +39,7 @@ class InputError(ReconcilerError):
     exit_code = ExitCode.INPUT
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Position:
     """A place in a manifest file; line and column are 1-based, as editors show them."""
 

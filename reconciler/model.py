@@ -130,7 +130,7 @@ class Account:
         return f"{self.provider.value}, {self.region}" if self.region else self.provider.value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IpEntry:
     """A whitelist entry. ``address`` is canonical (see ``addresses.canonical_ip_entry``)."""
 
@@ -155,7 +155,7 @@ class Target(str, Enum):
     DOMAIN = "domain"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UninterceptEntry:
     """A SendCloud unintercept entry. Identity is ``(apiUser, email|domain)``, case-insensitive."""
 

@@ -182,6 +182,8 @@ class _Composer:
         loader = _LOADER(text)
         stack = self._stack
         plain = self._plain
+        keys: dict[str, str] = {}
+        last_line = 0
         try:
             get_event = loader.get_event
             while (event := get_event()) is not None:
@@ -196,23 +198,27 @@ class _Composer:
                             value = self._scalar(event)
                     frame = stack[-1]
                     mark = event.start_mark
+                    line = mark.line + 1
+                    if line == last_line:
+                        line = last_line  # one int object per line, not one per value
+                    else:
+                        last_line = line
                     if (
                         type(value) is bool
                         and event.value.lower() not in _YAML12_BOOLEANS
                         and self._document is not None
                         and (frame.is_list or frame.key is not _NO_KEY)
                     ):
-                        self._document.yaml11_booleans.append(
-                            (mark.line + 1, mark.column + 1, event.value)
-                        )
+                        self._document.yaml11_booleans.append((line, mark.column + 1, event.value))
                     if frame.is_list:
                         if frame.marks is not None:
-                            frame.marks.append((mark.line + 1, mark.column + 1, None))
+                            frame.marks.append((line, mark.column + 1, None))
                         frame.container.append(None if value is _INVALID else value)
                     elif frame.key is _NO_KEY:
                         if type(value) is str and value not in frame.container:
-                            frame.key = value
-                            frame.key_line = mark.line + 1
+                            # One string per distinct key, not one per entry that writes it.
+                            frame.key = keys.setdefault(value, value)
+                            frame.key_line = line
                             frame.key_column = mark.column + 1
                         else:
                             self._key(event, value, frame)
@@ -224,7 +230,7 @@ class _Composer:
                                 frame.marks[key] = (
                                     frame.key_line,
                                     frame.key_column,
-                                    mark.line + 1,
+                                    line,
                                     mark.column + 1,
                                     None,
                                 )
