@@ -117,3 +117,12 @@ def test_apply_has_no_changed_since(repo: Path) -> None:
     result = run_cli("apply", "m", "--changed-since", "HEAD", "--yes", cwd=repo, env=SANDBOX_ENV)
     assert result.code == 3
     assert "--changed-since" in result.err
+
+
+def test_skipping_every_account_does_not_claim_live_state_matches(
+    repo: Path, sandbox: Sandbox
+) -> None:
+    result = run_cli("plan", "m", "--changed-since", "HEAD", cwd=repo, env=SANDBOX_ENV)
+    assert result.code == 0, result
+    assert "No account changed since HEAD; nothing was read." in result.out
+    assert "Live state matches" not in result.out

@@ -118,3 +118,12 @@ def test_accounts_sharing_a_credential_add_up_their_writes() -> None:
     apart = cost.estimate(plan, {}, {"dm": (5.0, "dm"), "dm2": (5.0, "dm2")})
     assert cost.apply_seconds(shared) == 4.0
     assert cost.apply_seconds(apart) == 2.0
+
+
+def test_the_markdown_plan_states_the_cost_too() -> None:
+    from reconciler.output.markdown import plan_markdown
+
+    plan = Plan(accounts=[SC])
+    plan.changes = [_change("sc", Action.CREATE, Resource.UNINTERCEPT)] * 40
+    plan.cost = cost.estimate(plan, {"sc": 1_012}, {"sc": (10.0, "sc")})
+    assert "Cost: 1,012 reads, 40 writes, about 4 s at 10 req/s" in plan_markdown(plan)

@@ -84,7 +84,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
             result, state, seen, sandbox=args.sandbox, key=plantrust.plan_key()
         )
         write_atomic(Path(args.out), render.to_json(saved))
-    if not (args.compare and args.format == "json"):  # one JSON document on stdout
+    if args.changed_since is not None and not wants and args.format == "text":
+        # Not "live state matches": nothing was compared with live state.
+        out.write(f"No account changed since {args.changed_since}; nothing was read.\n")
+    elif not (args.compare and args.format == "json"):  # one JSON document on stdout
         _print_plan(result, args.format, out)
     if args.compare:
         comparison = compare.compare(old, render.plan_document(result))

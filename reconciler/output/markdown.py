@@ -181,10 +181,22 @@ def plan_markdown(plan: Plan, limit: int = LIMIT) -> str:
         what = _plural(len(plan.accounts), "account")
         budget.take(f"Live state matches the manifests ({what}: {names}{more}).")
         budget.take("")
+    if plan.cost:
+        _cost(plan, budget)
     # The reserve is there for this footer and for any "… and N more" line.
     budget.left += RESERVE
     budget.take(f"<sub>reconciler {__version__}</sub>")
     return "\n".join(budget.parts) + "\n"
+
+
+def _cost(plan: Plan, budget: _Budget) -> None:
+    """What the plan cost and what apply will cost: the totals line of the text summary."""
+    from reconciler import cost
+
+    line = text(cost.summary(plan.cost)[0])
+    if budget.fits(line):
+        budget.take(line)
+        budget.take("")
 
 
 def _heading(plan: Plan, counts: Counter[Action]) -> str:
