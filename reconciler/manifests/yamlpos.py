@@ -68,7 +68,10 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", type(Non
 # map each key to (key line, key column, value line, value column, the value's marks); a list's
 # marks hold (line, column, the item's marks) per item; a scalar has no marks (None). Positions
 # are 1-based. One small tuple per value, instead of a path tuple per value and per key.
-Marks = dict[str, tuple[int, int, int, int, Any]] | list[tuple[int, int, Any]] | None
+# The common scalar is packed into one int instead (a million-entry list holds millions):
+# ``line << 20 | key column << 10 | column`` for a value on its key's line, ``line << 10 |
+# column`` for a list item, when the columns are below 1024.
+Marks = dict[str, tuple[int, int, int, int, Any] | int] | list[tuple[int, int, Any] | int] | None
 
 
 @dataclass
@@ -93,12 +96,24 @@ class Document:
         marks = self.marks
         depth = 0
         for part in path:
+            mark: Any
             if type(marks) is dict and type(part) is str and part in marks:
-                key_line, key_column, line, column, marks = marks[part]
-                where, key_where = (line, column), (key_line, key_column)
+                mark = marks[part]
+                if type(mark) is int:  # a scalar written on its key's line, see ``Marks``
+                    key_line, key_column = mark >> 20, (mark >> 10) & 1023
+                    where, key_where = (key_line, mark & 1023), (key_line, key_column)
+                    marks = None
+                else:
+                    key_line, key_column, line, column, marks = mark
+                    where, key_where = (line, column), (key_line, key_column)
             elif type(marks) is list and type(part) is int and 0 <= part < len(marks):
-                line, column, marks = marks[part]
-                where, key_where = (line, column), None
+                mark = marks[part]
+                if type(mark) is int:  # a scalar item, see ``Marks``
+                    where, marks = (mark >> 10, mark & 1023), None
+                else:
+                    line, column, marks = mark
+                    where = (line, column)
+                key_where = None
             else:
                 break
             depth += 1
@@ -212,7 +227,10 @@ class _Composer:
                         self._document.yaml11_booleans.append((line, mark.column + 1, event.value))
                     if frame.is_list:
                         if frame.marks is not None:
-                            frame.marks.append((line, mark.column + 1, None))
+                            column = mark.column + 1
+                            frame.marks.append(
+                                line << 10 | column if column < 1024 else (line, column, None)
+                            )
                         frame.container.append(None if value is _INVALID else value)
                     elif frame.key is _NO_KEY:
                         if type(value) is str and value not in frame.container:
@@ -227,13 +245,18 @@ class _Composer:
                         if key is not _SKIP_VALUE:
                             frame.container[key] = None if value is _INVALID else value
                             if frame.marks is not None:
-                                frame.marks[key] = (
-                                    frame.key_line,
-                                    frame.key_column,
-                                    line,
-                                    mark.column + 1,
-                                    None,
-                                )
+                                column = mark.column + 1
+                                key_column = frame.key_column
+                                if line == frame.key_line and column < 1024 and key_column < 1024:
+                                    frame.marks[key] = line << 20 | key_column << 10 | column
+                                else:
+                                    frame.marks[key] = (
+                                        frame.key_line,
+                                        key_column,
+                                        line,
+                                        column,
+                                        None,
+                                    )
                         frame.key = _NO_KEY
                 elif cls is MappingEndEvent or cls is SequenceEndEvent:
                     stack.pop()
@@ -385,7 +408,8 @@ class _Composer:
         if key in parent.container:
             first = ""
             if isinstance(parent.marks, dict) and key in parent.marks:
-                line, column = parent.marks[key][:2]
+                mark = parent.marks[key]
+                line, column = (mark >> 20, (mark >> 10) & 1023) if type(mark) is int else mark[:2]
                 first = f" (first at {self.file}:{line}:{column})"
             self._problem(event, f"duplicate key '{key}'{first}", "keep only one of them")
             return
