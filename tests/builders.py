@@ -5,8 +5,12 @@ Tests import these from here, never from one another.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from reconciler import sandbox as sb
 from reconciler.model import ALL_TYPES, Account, IpEntry, Provider, Target, UninterceptEntry
+from reconciler.sandbox import Sandbox
+from tests.cli_helpers import accounts_yaml, write
 
 DM = Account("dm", Provider.ALIYUN_DM, "https://dm.aliyuncs.com", region="cn-hangzhou")
 SC = Account("sc", Provider.SENDCLOUD, "https://api.sendcloud.net/apiv2")
@@ -36,3 +40,47 @@ def domain(
     value: str, api_user: str = "all", types: frozenset[int] = ALL_TYPES
 ) -> UninterceptEntry:
     return UninterceptEntry(api_user, Target.DOMAIN, value, types)
+
+
+# Every action that writes to a provider, as counted in ``Sandbox.calls``.
+WRITES = (
+    "AddIpfilter",
+    "DeleteIpfilterByEdmId",
+    "UpdateIpProtection",
+    "unintercept/add",
+    "unintercept/delete",
+)
+# Against the sandbox's demo state: + 203.0.113.7, protection on, - 203.0.113.99 (id 10084);
+# vip@ types bounce -> bounce,complaint, - old-list@ (marketing). Entries under
+# *@ignored.example are left alone.
+DEMO_MANIFESTS = """\
+apiVersion: reconciler/v1
+kind: IpProtection
+metadata: {name: p}
+spec: {account: dm, enabled: true}
+---
+apiVersion: reconciler/v1
+kind: IpWhitelist
+metadata: {name: w}
+spec:
+  account: dm
+  entries: [198.51.100.0/24, 203.0.113.7]
+---
+apiVersion: reconciler/v1
+kind: UninterceptList
+metadata: {name: u}
+spec:
+  account: sc
+  ignore: ["*@ignored.example"]
+  entries:
+    - email: ceo@example.com
+    - {email: vip@example.com, types: [bounce, complaint]}
+    - {domain: partner.example, apiUser: marketing, types: [bounce, block]}
+"""
+
+
+def demo_manifests(directory: Path, server: Sandbox, extra: str = "") -> Path:
+    """``accounts.yaml`` for ``server`` and ``DEMO_MANIFESTS`` (+ ``extra``) in ``directory``."""
+    write(directory / "accounts.yaml", accounts_yaml(server.url))
+    write(directory / "lists.yaml", DEMO_MANIFESTS + extra)
+    return directory

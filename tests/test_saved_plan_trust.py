@@ -15,10 +15,9 @@ import pytest
 
 from reconciler.plantrust import KEY_ENV, canonical, parse_duration, seal
 from reconciler.sandbox import Sandbox
-from tests.builders import SANDBOX_ENV
+from tests.builders import SANDBOX_ENV, WRITES, demo_manifests
 from tests.cli_helpers import Result, accounts_yaml, run_cli, write
 from tests.hostile import HostileServer
-from tests.test_saved_plan import WRITES, _manifests
 
 KEY = "a-plan-key-of-the-ci-environment"
 CANARY_ID = "canary-id-7f3a9c"
@@ -94,7 +93,7 @@ def test_refusals_deleted_from_a_refused_plan_are_put_back(
 def test_deletes_added_to_a_reviewed_no_op_plan_are_refused(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     assert run_cli("apply", "m", "--yes", cwd=tmp_path, env=SANDBOX_ENV).code == 0
     made = run_cli("plan", "m", "--out", "noop.json", cwd=tmp_path, env=SANDBOX_ENV)
     assert made.code == 0 and "No changes" in made.out, made
@@ -131,7 +130,7 @@ def test_deletes_added_to_a_reviewed_no_op_plan_are_refused(
 def test_recorded_live_state_and_desired_state_must_agree(tmp_path: Path, sandbox: Sandbox) -> None:
     """Rewriting the inputs instead of the changes: the snapshot the plan is checked against
     for staleness is derived from the recorded live state, and the policies from the desired."""
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=SANDBOX_ENV)
     assert made.code == 0, made
     saved = _load(tmp_path / "plan.json")
@@ -181,7 +180,7 @@ def test_an_edited_endpoint_and_credentials_get_nothing(
     reseal: str, key: str | None, expected: str, tmp_path: Path, sandbox: Sandbox
 ) -> None:
     keyed = {KEY_ENV: key} if key else {}
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env={**SANDBOX_ENV, **keyed})
     assert made.code == 0, made
     saved = _load(tmp_path / "plan.json")
@@ -199,7 +198,7 @@ def test_an_edited_endpoint_and_credentials_get_nothing(
 
 
 def test_a_keyed_plan_applies_only_with_its_key(tmp_path: Path, sandbox: Sandbox) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     keyed = {**SANDBOX_ENV, KEY_ENV: KEY}
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=keyed)
     assert made.code == 0, made
@@ -223,7 +222,7 @@ def test_a_keyed_plan_applies_only_with_its_key(tmp_path: Path, sandbox: Sandbox
 def test_a_mac_without_the_key_at_apply_time_is_said_out_loud(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     made = run_cli(
         "plan", "m", "--out", "plan.json", cwd=tmp_path, env={**SANDBOX_ENV, KEY_ENV: KEY}
     )
@@ -256,7 +255,7 @@ def _made_at(moment: datetime) -> Edit:
 
 
 def test_an_old_plan_is_refused_and_max_age_sets_how_old(tmp_path: Path, sandbox: Sandbox) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     keyed = {**SANDBOX_ENV, KEY_ENV: KEY}
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=keyed)
     assert made.code == 0, made

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
 
@@ -144,7 +145,7 @@ ODD_SECRETS = {
 }
 ODD = tuple(ODD_SECRETS[name] for name in ODD_SECRETS if "SECRET" in name or "TOKEN" in name)
 ODD = (*ODD, ODD_SECRETS["SENDCLOUD_API_KEY"])
-ENCODINGS = {
+ENCODINGS: dict[str, Callable[[str], str]] = {
     "raw": lambda s: s,
     "quote": quote,
     "quote-empty-safe": lambda s: quote(s, safe=""),
