@@ -116,7 +116,9 @@ def test_no_secret_in_a_credentials_file_error(tmp_path: Path) -> None:
         tmp_path / "m" / "a.yaml",
         "apiVersion: reconciler/v1\nkind: Account\nmetadata: {name: dm}\n"
         "spec:\n  provider: aliyun-directmail\n  endpoint: http://127.0.0.1:9\n"
-        f"  credentials:\n    accessKeySecret: {{file: {secret_file}}}\n---\n"
+        f"  credentials:\n    accessKeySecret: {{file: {secret_file}}}\n"
+        # Every retry, each logged under -v, without the default half-second waits.
+        "  retry: {baseDelaySeconds: 0.001}\n---\n"
         "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: p}\n"
         "spec: {account: dm, enabled: true}\n",
     )
