@@ -139,7 +139,7 @@ def test_differences_name_each_changed_entry() -> None:
 # -- the workflow ---------------------------------------------------------------------------
 
 
-def test_plan_out_then_apply_plan_converges_without_thedemo_manifests(tmp_path: Path) -> None:
+def test_plan_out_then_apply_plan_converges_without_the_manifests(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES, tmp_path / "examples")
     made = run_cli("plan", "examples/", "--sandbox", "--out", "plan.json", cwd=tmp_path)
     assert made.code == 0, made
@@ -165,7 +165,7 @@ def test_plan_out_then_apply_plan_converges_without_thedemo_manifests(tmp_path: 
     _assert_no_secret(tmp_path / "plan.json", made, applied, again, nothing)
 
 
-def test_apply_plan_carries_out_the_reviewed_changes_not_the_editeddemo_manifests(
+def test_apply_plan_carries_out_the_reviewed_changes_not_the_edited_manifests(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
     manifests = demo_manifests(tmp_path / "m", sandbox)
