@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from reconciler.output.markdown import MARKER
-from tests.cli_helpers import EXAMPLES, REPO, run_cli, write
+from tests.cli_helpers import EXAMPLES, REPO, copy_examples, run_cli, write
 
 ACTION_DIR = REPO / ".github" / "actions" / "reconciler"
 RUN_SH = ACTION_DIR / "run.sh"
@@ -38,7 +38,7 @@ class Run:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A checkout: the examples as manifests, and `reconciler` on PATH as pip would put it."""
-    shutil.copytree(EXAMPLES, tmp_path / "work" / "examples")
+    copy_examples(tmp_path / "work" / "examples")
     shim = write(
         tmp_path / "bin" / "reconciler",
         f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n',
