@@ -80,7 +80,9 @@ class ProviderClient(abc.ABC):
 
     provider_name = "provider"  # as error messages name it
 
-    def __init__(self, account: Account, transport: BaseAdapter | None = None) -> None:
+    def __init__(
+        self, account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
+    ) -> None:
         self.account = account
         concurrency = account.limits.concurrency
         self.session = requests.Session()
@@ -108,6 +110,12 @@ class ProviderClient(abc.ABC):
         self.retrier = Retrier(self.provider_name, account.retry)
         self.deadline = min(CALL_DEADLINE, account.retry.max_seconds)
         self._secret_values: tuple[str, ...] = ()
+        self._configure(secrets)
+
+    @abc.abstractmethod
+    def _configure(self, secrets: Mapping[str, str]) -> None:
+        """What this provider needs beyond the shared client: its credentials (and with them
+        ``secret_values``), the parts of its endpoint, its quotas."""
 
     @property
     def secret_values(self) -> tuple[str, ...]:
@@ -223,12 +231,10 @@ class ProviderClient(abc.ABC):
         """
         for name, value in headers.items():
             if not _latin1(value):
-                raise ProviderError(
+                raise self._error(
                     f"the {name} header cannot be sent: a credential holds a character outside "
                     "ISO-8859-1 (check the account's credentials for a typing or copy error)",
-                    provider=self.provider_name,
-                    action=action,
-                    account=self.account.name,
+                    action,
                 )
         quota = self.quotas.get(action)
         with self.in_flight:
@@ -252,23 +258,19 @@ class ProviderClient(abc.ABC):
                     self.provider_name, action, exc, self._where(url), self.account.name
                 ) from None
             except OSError as exc:  # a CA bundle that cannot be read
-                raise ProviderError(
+                raise self._error(
                     f"cannot set up TLS: {exc.strerror or type(exc).__name__} "
                     "(check REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE)",
-                    provider=self.provider_name,
-                    action=action,
-                    account=self.account.name,
+                    action,
                 ) from None
             try:
                 if response.is_redirect or 300 <= response.status_code < 400:
-                    raise ProviderError(
+                    raise self._error(
                         "the provider answered with a redirect, which is never followed: "
                         "check the account's endpoint",
-                        provider=self.provider_name,
-                        action=action,
+                        action,
                         code=f"HTTP{response.status_code}",
                         http_status=response.status_code,
-                        account=self.account.name,
                     )
                 self._read_body(action, response, started + self.deadline, url)
             finally:
@@ -292,17 +294,25 @@ class ProviderClient(abc.ABC):
                 sent=True,
             ) from None
         except UnreadableBody as exc:
-            raise ProviderError(
+            raise self._error(
                 str(exc),
-                provider=self.provider_name,
-                action=action,
+                action,
                 http_status=response.status_code,
-                account=self.account.name,
                 uncertain=True,
                 retryable=exc.retryable,
             ) from None
         response._content = body
         response._content_consumed = True  # type: ignore[attr-defined]
+
+    def _error(self, message: str, action: str, **details: Any) -> ProviderError:
+        """A ``ProviderError`` of this client's provider and account."""
+        return ProviderError(
+            message,
+            provider=self.provider_name,
+            action=action,
+            account=self.account.name,
+            **details,
+        )
 
     @staticmethod
     def _where(url: str) -> str:

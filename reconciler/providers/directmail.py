@@ -7,11 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import BaseAdapter
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ProviderError
-from reconciler.model import Account, AccountDesired, AccountLive, IpEntry
+from reconciler.model import AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
 from reconciler.providers.answers import Checker
 from reconciler.providers.base import (
@@ -42,10 +41,8 @@ QUOTAS: Mapping[str, tuple[int, float]] = {
 class DirectMailClient(ProviderClient):
     provider_name = PROVIDER
 
-    def __init__(
-        self, account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
-    ) -> None:
-        super().__init__(account, transport)
+    def _configure(self, secrets: Mapping[str, str]) -> None:
+        account = self.account
         self._key_id = secrets["accessKeyId"]
         self._secret = secrets["accessKeySecret"]
         self._token = secrets.get("securityToken")

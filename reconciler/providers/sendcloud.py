@@ -11,14 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import requests
-from requests.adapters import BaseAdapter
 
 from reconciler.errors import ProviderError
 from reconciler.model import (
     ALL_API_USERS,
     ALL_TYPES,
     UNINTERCEPT_TYPES,
-    Account,
     AccountDesired,
     AccountLive,
     Target,
@@ -50,13 +48,10 @@ Page = tuple[list[UninterceptEntry], int]
 class SendCloudClient(ProviderClient):
     provider_name = PROVIDER
 
-    def __init__(
-        self, account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
-    ) -> None:
-        super().__init__(account, transport)
+    def _configure(self, secrets: Mapping[str, str]) -> None:
         self._auth = {"apiUser": secrets["apiUser"], "apiKey": secrets["apiKey"]}
         self.secret_values = tuple(v for v in (secrets["apiKey"],) if v)
-        self._base = account.endpoint.rstrip("/")
+        self._base = self.account.endpoint.rstrip("/")
 
     # -- the three calls -----------------------------------------------------------------
 
