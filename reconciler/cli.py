@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from reconciler import __version__
+from reconciler import __version__, cli_review
 
 # Everything else is imported where it is used, so that `--version` (which scripts and CI
 # call to probe the tool) and `--help` load next to nothing, and each command loads only
 # what it needs (`validate` never loads the HTTP stack).
 if TYPE_CHECKING:
     from datetime import timedelta
+
+    from reconciler.output.console import Output
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
 
@@ -147,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
     )
     remote.set_defaults(sandbox_state=SANDBOX_STATE)
+    # Flags and commands for review, CI and shells: reconciler/cli_review.py.
+    redactable, notifying = cli_review.flags(_Parser)
 
     parser = _Parser(
         prog="reconciler",
@@ -165,11 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents: list[_Parser],
         epilog: str | None = None,
     ) -> _Parser:
+        from reconciler.helptext import examples
+
         parser: _Parser = sub.add_parser(
             name,
             help=summary,
             description=textwrap.fill(description, 78),
-            epilog=epilog,
+            epilog="\n\n".join(part for part in (epilog, examples(name)) if part) or None,
             parents=parents,
             formatter_class=_Formatter,
         )
@@ -196,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show what apply would change",
         "Read live state and show what apply would change; never writes. --out also saves the "
         "plan, for review and for apply --plan FILE.",
-        parents=[common, paths, remote],
+        parents=[common, paths, remote, redactable, notifying],
         epilog=EXIT_CODES,
     )
     plan.add_argument(
@@ -221,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Read live state again, plan, check the safety rules, ask for confirmation on a "
         "terminal and carry out the changes. Given a saved plan (--plan FILE, or a plan file "
         "as the only PATH), carry out exactly that plan if live state still matches it.",
-        parents=[common, remote],
+        parents=[common, remote, redactable, notifying],
         epilog=EXIT_CODES,
     )
     apply.add_argument(
@@ -263,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
     )
+
+    cli_review.commands(command, [common], [common, paths], [common, redactable], EXIT_CODES)
 
     sandbox = command(
         "sandbox",
@@ -370,15 +378,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What argparse would print, without building the parser.
         print(f"reconciler {__version__}")
         return 0
-    from reconciler.errors import ExitCode, ManifestError, ReconcilerError
-    from reconciler.output.console import Output, discard_stdout
+
+    from reconciler.output import redact
 
     args = build_parser().parse_args(argv)
+    with redact.redacting(getattr(args, "redact", False)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from reconciler.output.console import Output
+
     out = Output(args)
+    if not getattr(args, "notify", None):
+        return _command(args, out)
+    import os
+
+    from reconciler import notify
+
+    notify.FACTS.reset()
+    code = _command(args, out)
+    notify.send(args.notify, args.command, code, out, os.environ)
+    return code
+
+
+def _command(args: argparse.Namespace, out: Output) -> int:
+    from reconciler.errors import ExitCode, ManifestError, ReconcilerError
+    from reconciler.output.console import discard_stdout
+
     if args.verbose:
         import logging
 
+        from reconciler.output.redact import LogFilter
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(LogFilter())
         # urllib3 logs full URLs; ours never carry secrets, but keep the noise down.
         logging.getLogger("urllib3").setLevel(logging.WARNING)
         # An embedded sandbox's access log repeats what the client lines already say.

@@ -132,6 +132,10 @@ def _show_and_check(result: Plan, args: argparse.Namespace, out: Output) -> bool
     changes to carry out; a plan without any is reported as such in JSON."""
     if args.format == "text":
         out.write(_plan_text(result, out))
+    if args.notify and result.refusals:
+        from reconciler import notify
+
+        notify.record_plan(result)
     _check_refusals(result, args.force, args.format, out)
     if not result.changes and args.format == "json":
         out.write(render.to_json(_report_document(result, [])))
@@ -171,6 +175,10 @@ def _carry_out(
     with interruptible() as interruption, out.progress(len(result.changes)) as progress:
         outcomes = execute(result, clients, on_outcome=progress.update, stop=interruption.event)
     code = _report(result, outcomes, args.format, out)
+    if args.notify:
+        from reconciler import notify
+
+        notify.record_outcomes(outcomes)
     if interruption.exit_code is not None:
         left = sum(1 for o in outcomes if o.status == "not attempted")
         out.error(

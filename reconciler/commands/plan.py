@@ -30,6 +30,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     ):
         seen = live.read(wants, clients)
         result = diff(wants, seen)
+    if args.notify:
+        from reconciler import notify
+
+        notify.record_plan(result)
     if args.out:
         saved = planfile.saved_document(
             result, state, seen, sandbox=args.sandbox, key=plantrust.plan_key()

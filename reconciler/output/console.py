@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from reconciler.output import redact
+
 if TYPE_CHECKING:
     from reconciler.apply import Outcome
     from reconciler.errors import Problem
@@ -27,7 +29,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def escape(text: str, keep: str = "") -> str:
-    """``text`` with control characters shown as ``\\xNN`` (those in ``keep`` left alone)."""
+    """``text`` with control characters shown as ``\\xNN`` (those in ``keep`` left alone), and
+    its e-mail addresses masked under ``--redact``."""
+    text = redact.text(text)
     return _CONTROL.sub(lambda m: m[0] if m[0] in keep else f"\\x{ord(m[0]):02x}", text)
 
 
@@ -69,6 +73,7 @@ class Output:
         no_color = args.no_color or bool(os.environ.get("NO_COLOR"))
         self.color = not no_color and sys.stdout.isatty()
         self.err_color = not no_color and sys.stderr.isatty()
+        self.errors: list[str] = []  # as printed, for a notification (--notify)
 
     @property
     def style(self) -> Style:
@@ -77,6 +82,7 @@ class Output:
 
     def write(self, text: str, stream: TextIO | None = None) -> None:
         target = stream or sys.stdout
+        text = redact.text(text)
         try:
             target.write(text)
             target.flush()
@@ -89,13 +95,13 @@ class Output:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=sys.stderr)
+            print(redact.text(text), file=sys.stderr)
 
     def problem(self, problem: Problem) -> None:
         if problem.warning and self.quiet:
             return
         label = "warning" if problem.warning else "error"
-        text = str(problem).replace(f"{label}:", f"{self._label(label)}:", 1)
+        text = redact.text(str(problem)).replace(f"{label}:", f"{self._label(label)}:", 1)
         print(text, file=sys.stderr)
 
     def warn(self, text: str) -> None:
@@ -104,6 +110,7 @@ class Output:
         print(f"{self._label('warning')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def error(self, text: str) -> None:
+        self.errors.append(text)
         print(f"{self._label('error')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def progress(self, total: int) -> Progress:
