@@ -5,10 +5,14 @@ Tests import these from here, never from one another.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from reconciler import sandbox as sb
 from reconciler.model import ALL_TYPES, Account, IpEntry, Provider, Target, UninterceptEntry
+from reconciler.plantrust import seal
 from reconciler.sandbox import Sandbox
 from tests.cli_helpers import accounts_yaml, write
 
@@ -84,3 +88,19 @@ def demo_manifests(directory: Path, server: Sandbox, extra: str = "") -> Path:
     write(directory / "accounts.yaml", accounts_yaml(server.url))
     write(directory / "lists.yaml", DEMO_MANIFESTS + extra)
     return directory
+
+
+def save_edited_plan(
+    path: Path, document: dict[str, Any], edit: Callable[[dict[str, Any]], None], reseal: str
+) -> Path:
+    """Write an edited copy of ``document``: ``reseal`` is "no" (the digest is left as it
+    was), "digest" (recomputed, the MAC left as it was) or "drop-mac" (recomputed, no MAC):
+    what someone who knows the format but not the key can do."""
+    edited = json.loads(json.dumps(document))
+    edit(edited)
+    if reseal != "no":
+        mac = edited.get("mac")
+        seal(edited, None)
+        if reseal == "digest" and mac is not None:
+            edited["mac"] = mac
+    return write(path, json.dumps(edited, indent=2))

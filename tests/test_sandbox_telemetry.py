@@ -17,7 +17,7 @@ from reconciler.errors import InputError
 from reconciler.sandbox import Sandbox, telemetry, traffic
 from reconciler.sandbox.demo import demo_state
 from reconciler.sandbox.traffic import UTC8
-from tests.test_sandbox import EMPTY_STATE, assert_error, directmail
+from tests.sandbox_calls import EMPTY_STATE, assert_error, directmail
 
 REPO = Path(__file__).resolve().parent.parent
 NEWSLETTER = "newsletter@mail.example.com"

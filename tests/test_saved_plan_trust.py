@@ -15,7 +15,7 @@ import pytest
 
 from reconciler.plantrust import KEY_ENV, canonical, parse_duration, seal
 from reconciler.sandbox import Sandbox
-from tests.builders import SANDBOX_ENV, WRITES, demo_manifests
+from tests.builders import SANDBOX_ENV, WRITES, demo_manifests, save_edited_plan
 from tests.cli_helpers import Result, accounts_yaml, run_cli, write
 from tests.hostile import HostileServer
 
@@ -29,20 +29,6 @@ Edit = Callable[[dict[str, Any]], None]
 def _load(path: Path) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return loaded
-
-
-def _save(path: Path, document: dict[str, Any], edit: Edit, reseal: str) -> Path:
-    """Write an edited copy of ``document``: ``reseal`` is "no" (the digest is left as it
-    was), "digest" (recomputed, the MAC left as it was) or "drop-mac" (recomputed, no MAC):
-    what someone who knows the format but not the key can do."""
-    edited = json.loads(json.dumps(document))
-    edit(edited)
-    if reseal != "no":
-        mac = edited.get("mac")
-        seal(edited, None)
-        if reseal == "digest" and mac is not None:
-            edited["mac"] = mac
-    return write(path, json.dumps(edited, indent=2))
 
 
 def _apply(tmp_path: Path, plan: str, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -80,7 +66,7 @@ def test_refusals_deleted_from_a_refused_plan_are_put_back(
     before = sandbox.snapshot()
     sandbox.reset_calls()
 
-    _save(tmp_path / "edited.json", saved, lambda d: d["refusals"].clear(), reseal)
+    save_edited_plan(tmp_path / "edited.json", saved, lambda d: d["refusals"].clear(), reseal)
     refused = _apply(tmp_path, "edited.json")
     assert refused.code == 4, refused
     expected = "does not match its digest" if reseal == "no" else "its refusals differ"
@@ -118,7 +104,7 @@ def test_deletes_added_to_a_reviewed_no_op_plan_are_refused(
     before = sandbox.snapshot()
     assert len(before["directmail"]["ipfilters"]) == 2
     sandbox.reset_calls()
-    _save(tmp_path / "edited.json", saved, delete_everything, "drop-mac")
+    save_edited_plan(tmp_path / "edited.json", saved, delete_everything, "drop-mac")
     refused = _apply(tmp_path, "edited.json")
     assert refused.code == 4, refused
     assert "its changes differ (2 in the file, 0 recomputed)" in refused.err
@@ -146,7 +132,7 @@ def test_recorded_live_state_and_desired_state_must_agree(tmp_path: Path, sandbo
         ("policy.json", no_threshold, "policies.sc differ from the desired state's"),
         ("live.json", forget_live, "live.dm differs from the live state recorded"),
     ):
-        _save(tmp_path / name, saved, edit, "drop-mac")
+        save_edited_plan(tmp_path / name, saved, edit, "drop-mac")
         refused = _apply(tmp_path, name)
         assert refused.code == 4 and expected in refused.err, refused
     assert _nothing_written(sandbox)
@@ -187,7 +173,7 @@ def test_an_edited_endpoint_and_credentials_get_nothing(
     assert ("mac" in saved) is bool(key)
 
     with HostileServer() as server:
-        _save(tmp_path / "edited.json", saved, _redirect(server.url), reseal)
+        save_edited_plan(tmp_path / "edited.json", saved, _redirect(server.url), reseal)
         refused = _apply(tmp_path, "edited.json", env={**CANARY_ENV, **keyed})
         assert refused.code == 4, refused
         assert expected in refused.err, refused
