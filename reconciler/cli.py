@@ -242,9 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--max-age",
         type=_duration,
-        default="7d",
         metavar="DURATION",
-        help="with --plan: refuse a plan older than this (s, m, h or d; default 7d)",
+        help="with --plan only: refuse a plan older than this (s, m, h or d; default 7d)",
     )
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     apply.add_argument(

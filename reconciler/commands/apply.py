@@ -45,6 +45,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
             args.plan_file, args.paths = saved[0], []
     if args.plan_file is not None:
         return run_saved(args, out)
+    if args.max_age is not None:
+        raise InputError(
+            "--max-age applies to a saved plan only (apply --plan FILE): a plan made from the "
+            "manifests now has no age"
+        )
     if not args.paths:
         raise InputError("apply needs manifest paths, or --plan FILE with a saved plan")
     state = load(args.paths, out)
@@ -84,7 +89,10 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
     if saved.sandbox != args.sandbox:
         flag = "with" if saved.sandbox else "without"
         raise InputError(f"{args.plan_file} was made {flag} --sandbox: apply it {flag} --sandbox")
-    for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=args.max_age):
+    max_age = args.max_age
+    if max_age is None:
+        max_age = plantrust.parse_duration(plantrust.DEFAULT_MAX_AGE)
+    for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=max_age):
         out.warn(warning)
     result = saved.plan
     require_confirmation_channel(args)

@@ -18,10 +18,11 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
+    naming_errors,
     retry_after,
 )
 from reconciler.providers.limits import SlidingWindow
-from reconciler.signing import percent_encode, v3_headers
+from reconciler.signing import canonical_query, v3_headers
 
 API_VERSION = "2015-11-23"
 PROVIDER = "DirectMail"
@@ -116,6 +117,7 @@ class DirectMailClient(ProviderClient):
 
     # -- ProviderClient ------------------------------------------------------------------
 
+    @naming_errors
     def read(self, desired: AccountDesired) -> AccountLive:
         live = AccountLive()
         if desired.protection is not None:
@@ -124,6 +126,7 @@ class DirectMailClient(ProviderClient):
             live.whitelist, live.whitelist_total = self.get_ipfilter_list()
         return live
 
+    @naming_errors
     def apply(self, change: Change) -> str | None:
         match change.resource, change.action:
             case Resource.IP_PROTECTION, _:
@@ -148,26 +151,28 @@ class DirectMailClient(ProviderClient):
     def call_once(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
         """POST one signed RPC call; return the decoded answer or raise ``ProviderError``.
 
-        Each attempt is signed afresh: the provider rejects a nonce it has seen.
+        The parameters go in the URL query and the body is empty, as the official V3 SDK sends
+        them (SPEC §8): the query is sent exactly as it is signed. Each attempt is signed
+        afresh: the provider rejects a nonce it has seen.
         """
-        body = "&".join(
-            f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items())
-        ).encode()
         headers = v3_headers(
             host=self._host,
             action=action,
             version=API_VERSION,
-            body=body,
+            body=b"",
+            query=params,
             access_key_id=self._key_id,
             access_key_secret=self._secret,
             security_token=self._token,
         )
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
         headers["Accept"] = "application/json"
-        response = self.post(action, self._url, body, headers)
+        query = canonical_query(params)
+        url = f"{self._url}?{query}" if query else self._url
+        response = self.post(action, url, b"", headers)
         data = decode_json(response)
         log.debug(
-            "%s %s -> HTTP %s in %.0f ms (request id %s)",
+            "account %s: %s %s -> HTTP %s in %.0f ms (request id %s)",
+            self.account.name,
             PROVIDER,
             action,
             response.status_code,
