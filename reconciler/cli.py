@@ -32,6 +32,14 @@ exit codes:
   4  refused: a safety rule, a stale saved plan, or incomplete live state"""
 
 
+CHECK_EXIT_CODES = """\
+exit codes:
+  0  every check passed (or had too little data to judge)
+  1  a provider call or the network failed
+  2  a check failed
+  3  invalid input: manifests, flags or usage"""
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the exit-code table of an epilog as written; defaults are spelt out in each help
     text with ``%(default)s``, so that flags without a meaningful default do not show one."""
@@ -122,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
     )
     remote.set_defaults(sandbox_state=SANDBOX_STATE)
+    sandbox_flag = _Parser(add_help=False)
+    sandbox_flag.add_argument(
+        "--sandbox",
+        action="store_true",
+        help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
+    )
+    sandbox_flag.set_defaults(sandbox_state=SANDBOX_STATE)
 
     parser = _Parser(
         prog="reconciler",
@@ -237,6 +252,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument(
         "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
+    )
+
+    stats = command(
+        "stats",
+        "show an account's sending data",
+        "Show one view of a DirectMail account's sending data: daily totals with opens and "
+        "clicks (summary), tracking records, invalid recipient addresses, or per-message "
+        "deliveries (streamed as pages arrive). Days are the provider's, UTC+8; the APIs keep "
+        "30 days.",
+        parents=[common, paths, sandbox_flag],
+        epilog=EXIT_CODES,
+    )
+    stats.add_argument(
+        "--account", required=True, metavar="NAME", help="the aliyun-directmail account to read"
+    )
+    stats.add_argument(
+        "--view",
+        choices=["summary", "tracking", "invalid", "deliveries"],
+        default="summary",
+        help="what to show (default: %(default)s)",
+    )
+    when = stats.add_argument_group("window (UTC+8; default: the last 7 days)")
+    when.add_argument(
+        "--since", type=_duration, metavar="DURATION", help="the last 24h, 7d, 30d, ..."
+    )
+    when.add_argument("--from", dest="start", metavar="DATE", help="YYYY-MM-DD[ HH:MM]")
+    filters = stats.add_argument_group("filters")
+    filters.add_argument("--tag", default="", metavar="T", help="only mail sent with this tag")
+    filters.add_argument("--sender", default="", metavar="ADDR", help="only this sender address")
+    filters.add_argument(
+        "--to",
+        dest="to_values",
+        action="append",
+        default=[],
+        metavar="DATE|ADDR",
+        help="a date ends the window started by --from; anything else is the recipient "
+        "(deliveries) or keyword (invalid); may be given once as each",
+    )
+    filters.add_argument(
+        "--status", choices=["ok", "invalid", "spam", "failed"], help="deliveries: only this status"
+    )
+    filters.add_argument(
+        "--esp",
+        default="",
+        metavar="ESP",
+        help="summary, tracking: gmail.com, yahoo.com, outlook.com, icloud.com or others",
+    )
+    stats.add_argument(
+        "--format",
+        choices=["text", "json", "csv"],
+        default="text",
+        help="output format (default: %(default)s)",
+    )
+
+    check = command(
+        "check",
+        "evaluate DeliveryCheck documents",
+        "Evaluate every DeliveryCheck document against the account's recent sending data: "
+        "pass, fail or insufficient data. Also warns about an address exempted from "
+        "SendCloud's bounce interception that DirectMail lists as invalid.",
+        parents=[common, paths, remote],
+        epilog=CHECK_EXIT_CODES,
+    )
+    check.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="output format (default: %(default)s)",
     )
 
     sandbox = command(

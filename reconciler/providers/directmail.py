@@ -36,7 +36,22 @@ ALREADY_GONE = "already gone"
 QUOTAS: Mapping[str, tuple[int, float]] = {
     "GetIpfilterList": (60, 60.0),
     "UpdateIpProtection": (60, 60.0),
+    # The sending-data calls (SPEC §9): the seed's and the API quota page's figures.
+    "SenderStatisticsByTagNameAndBatchID": (50, 60.0),
+    "SenderStatisticsDetailByParam": (500, 60.0),
+    "GetTrackListByMailFromAndTagName": (60, 60.0),
 }
+# The sending-data calls (SPEC §9, read by ``providers/telemetry.py``) carry their parameters
+# in the URL query with an empty body, as the official V3 SDK sends them.
+QUERY_ACTIONS = frozenset(
+    {
+        "SenderStatisticsByTagNameAndBatchID",
+        "GetTrackListByMailFromAndTagName",
+        "GetTrackList",
+        "QueryInvalidAddress",
+        "SenderStatisticsDetailByParam",
+    }
+)
 
 
 class DirectMailClient(ProviderClient):
@@ -153,9 +168,11 @@ class DirectMailClient(ProviderClient):
 
         Each attempt is signed afresh: the provider rejects a nonce it has seen.
         """
-        body = "&".join(
+        query = action in QUERY_ACTIONS
+        encoded = "&".join(
             f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items())
-        ).encode()
+        )
+        body = b"" if query else encoded.encode()
         headers = v3_headers(
             host=self._host,
             action=action,
@@ -164,10 +181,15 @@ class DirectMailClient(ProviderClient):
             access_key_id=self._key_id,
             access_key_secret=self._secret,
             security_token=self._token,
+            query=params if query else None,
         )
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if not query:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         headers["Accept"] = "application/json"
-        response = self.post(action, self._url, body, headers)
+        # The query is encoded here, exactly as signed: an opaque cursor such as NextStart
+        # (``#``, ``*``) must reach the provider byte for byte.
+        url = f"{self._url}?{encoded}" if query and encoded else self._url
+        response = self.post(action, url, body, headers)
         data = decode_json(response)
         log.debug(
             "%s %s -> HTTP %s in %.0f ms (request id %s)",
