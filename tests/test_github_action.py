@@ -329,7 +329,7 @@ def test_drift_workflow_is_scheduled_and_fails_on_drift() -> None:
     triggers = _triggers(workflow)
     assert triggers["schedule"][0]["cron"]
     assert "workflow_dispatch" in triggers
-    assert [s["with"]["command"] for s in _action_uses(workflow)] == ["drift"]
+    assert [s["with"]["command"] for s in _action_uses(workflow)] == ["drift", "check"]
     assert workflow["concurrency"]["group"] != "reconciler-apply"
     last = _steps(workflow)[-1]
     assert "exit 1" in last["run"] and "exitcode != '0'" in last["if"]
@@ -340,7 +340,7 @@ def test_workflows_beside_the_examples_are_not_read_as_manifests(tmp_path: Path)
     shutil.copytree(EXAMPLES, tmp_path / "examples")
     result = run_cli("validate", "examples/", cwd=tmp_path)
     assert result.code == 0, result
-    assert result.out.startswith("Valid: 6 files, 2 accounts")
+    assert result.out.startswith("Valid: 7 files, 2 accounts")
     # Named directly, the directory is read (and its workflows are not manifests).
     direct = run_cli("validate", "examples/github/plan.yml", cwd=tmp_path)
     assert direct.code == 3 and "plan.yml:" in direct.err
