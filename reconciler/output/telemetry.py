@@ -59,7 +59,7 @@ COLUMNS: Mapping[str, tuple[tuple[str, str, int], ...]] = {
 }
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection"): provider text that starts
 # with one of these gets a leading apostrophe in CSV.
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 def _cell(value: Any) -> str:
@@ -109,7 +109,8 @@ class StatsWriter:
             lead = ",\n  " if self.rows else "\n  "
             self.write(lead + ",\n  ".join(json.dumps(dict(r), ensure_ascii=False) for r in rows))
         elif self.fmt == "csv":
-            self.write(self._csv([[_csv_safe(r.get(k)) for k, _, _ in self.columns] for r in rows]))
+            keys = [key for key, _, _ in self.columns]
+            self.write(self._csv([_csv_row(row, keys) for row in rows]))
         else:
             self.write(
                 "".join(
@@ -140,11 +141,19 @@ class StatsWriter:
         return buffer.getvalue()
 
 
-def _csv_safe(value: Any) -> str:
-    text = _cell(value)
-    if isinstance(value, str) and text.startswith(_FORMULA):
-        return "'" + text
-    return text
+def _csv_row(row: Mapping[str, Any], keys: Sequence[str]) -> list[Any]:
+    """The row's cells for ``csv.writer``: numbers as they are (floats with two decimals),
+    provider text defused where a spreadsheet would run it as a formula."""
+    cells = [row.get(key) for key in keys]
+    for index, cell in enumerate(cells):
+        if type(cell) is str:
+            if cell[:1] in _FORMULA_START:
+                cells[index] = "'" + cell
+        elif type(cell) is float:
+            cells[index] = f"{cell:.2f}"
+        elif cell is None:
+            cells[index] = ""
+    return cells
 
 
 # -- check ---------------------------------------------------------------------------------
