@@ -109,6 +109,31 @@ def _fault_kinds(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 100, not {text}")
+    return value
+
+
+def _sender(text: str) -> tuple[str, str]:
+    import ipaddress
+
+    name, equals, address = text.partition("=")
+    try:
+        if not equals or "@" not in name:
+            raise ValueError
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected SENDER=IPV4, e.g. notify@mail.example.com=192.0.2.50, not {text!r}"
+        ) from None
+    return name, address
+
+
 def build_parser() -> argparse.ArgumentParser:
     # The common flags work before and after the command. After it they must not reset what
     # was given before it, so there they have no default of their own.
@@ -354,6 +379,35 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="GetIpfilterList answers at most N entries (default: the page widens to fit)",
+    )
+    traffic = sandbox.add_argument_group(
+        "synthetic sending data (saved in the state file; default: what it holds, else "
+        "1% failed, 2% invalid, the demo senders)"
+    )
+    traffic.add_argument(
+        "--failure-percent",
+        type=_percent,
+        metavar="PCT",
+        help="percentage of requests that fail (spam or other failure)",
+    )
+    traffic.add_argument(
+        "--invalid-percent",
+        type=_percent,
+        metavar="PCT",
+        help="percentage of requests sent to invalid addresses",
+    )
+    traffic.add_argument(
+        "--sender",
+        type=_sender,
+        action="append",
+        metavar="SENDER=IPV4",
+        help="the egress address a sender sends from; changes a demo sender or adds one "
+        "(repeatable)",
+    )
+    traffic.add_argument(
+        "--no-quotas",
+        action="store_true",
+        help="do not enforce the sending-data calls' calls-a-minute quotas",
     )
     faults = sandbox.add_argument_group("fault injection (off by default)")
     faults.add_argument(

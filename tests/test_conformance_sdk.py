@@ -1,5 +1,8 @@
 """The official Alibaba Cloud SDKs drive the sandbox: if they accept it, it speaks DirectMail.
 
+Both the IP-protection calls (SPEC §8) and the sending-data calls (SPEC §9), whose response
+models must come back populated with the documented types.
+
 V3 (ACS3-HMAC-SHA256) through ``alibabacloud_dm20151123`` on ``alibabacloud_tea_openapi``, and V1
 (HMAC-SHA1) through ``aliyunsdkcore``'s ``AcsClient``. Neither SDK is used by the package itself.
 """
@@ -7,7 +10,8 @@ V3 (ACS3-HMAC-SHA256) through ``alibabacloud_dm20151123`` on ``alibabacloud_tea_
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +24,7 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 
 from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox
+from reconciler.sandbox.traffic import UTC8
 
 # The V3 SDK stamps requests with datetime.utcnow(), deprecated from Python 3.12 on; the
 # warning is the SDK's own and harmless here, so only that one message is let through.
@@ -185,3 +190,137 @@ def test_wrong_secret_is_refused_by_both_sdks(sandbox: Sandbox) -> None:
 
     assert sandbox.ip_protection() == "0"
     assert sandbox.calls == {"UpdateIpProtection": 2}
+
+
+# --- the five sending-data calls (SPEC §9) ----------------------------------------------------
+
+
+def _day(back: int) -> str:
+    return (datetime.now(UTC8).date() - timedelta(days=back)).isoformat()
+
+
+def test_v3_sdk_reads_all_five_sending_data_calls(sandbox: Sandbox) -> None:
+    client = v3_client(sandbox)
+    window = {"start_time": _day(6), "end_time": _day(0)}
+
+    summary = client.sender_statistics_by_tag_name_and_batch_id(
+        dm.SenderStatisticsByTagNameAndBatchIDRequest(**window)
+    ).body
+    assert summary.request_id and summary.total_count == 7 == len(summary.data.stat)
+    day = summary.data.stat[0]
+    assert day.create_time == _day(6)
+    for value in (day.faild_count, day.request_count, day.success_count, day.unavailable_count):
+        assert isinstance(value, str) and value.isdigit()
+    assert day.succeeded_percent.endswith("%") and day.unavailable_percent.endswith("%")
+
+    tracking = client.get_track_list(dm.GetTrackListRequest(page_size="5", **window)).body
+    assert (tracking.page_no, tracking.page_size, tracking.total_pages, tracking.total) == (
+        1,
+        5,
+        2,
+        7,
+    )
+    assert len(tracking.data.stat) == 5
+    assert isinstance(tracking.data.stat[0].rcpt_unique_open_count, str)
+    assert tracking.data.stat[0].create_time == f"{_day(6)}T00:00Z"
+
+    by_sender = client.get_track_list_by_mail_from_and_tag_name(
+        dm.GetTrackListByMailFromAndTagNameRequest(
+            account_name="notify@mail.example.com", tag_name="receipt", **window
+        )
+    ).body
+    assert by_sender.total_pages == "1" and by_sender.page_no == 1
+    assert isinstance(by_sender.track_list.stat[0].total_number, str)
+
+    invalid = client.query_invalid_address(dm.QueryInvalidAddressRequest(length=3)).body
+    assert isinstance(invalid.total_count, int) and invalid.next_start == "3"
+    entry = invalid.data.mail_detail[0]
+    assert "@" in entry.to_address and isinstance(entry.utc_last_update_time, int)
+    assert entry.last_update_time.endswith("Z")
+    rest = client.query_invalid_address(
+        dm.QueryInvalidAddressRequest(length=100, next_start=invalid.next_start)
+    ).body
+    assert rest.next_start == "" and len(rest.data.mail_detail) == invalid.total_count - 3
+
+    minutes = {"start_time": f"{_day(1)} 00:00", "end_time": f"{_day(1)} 23:59"}
+    detail = client.sender_statistics_detail_by_param(
+        dm.SenderStatisticsDetailByParamRequest(length=100, **minutes)
+    ).body
+    assert len(detail.data.mail_detail) == 100 and detail.next_start.count("#") == 3
+    mail = detail.data.mail_detail[0]
+    assert isinstance(mail.status, int) and isinstance(mail.utc_last_update_time, str)
+    assert mail.error_classification and mail.message and mail.subject and mail.account_name
+    following = client.sender_statistics_detail_by_param(
+        dm.SenderStatisticsDetailByParamRequest(length=100, next_start=detail.next_start, **minutes)
+    ).body
+    assert following.data.mail_detail[0].to_map() != mail.to_map()
+
+    assert sandbox.calls == {
+        "SenderStatisticsByTagNameAndBatchID": 1,
+        "GetTrackList": 1,
+        "GetTrackListByMailFromAndTagName": 1,
+        "QueryInvalidAddress": 2,
+        "SenderStatisticsDetailByParam": 2,
+    }
+
+
+def test_sending_data_calls_refuse_a_wrong_secret(sandbox: Sandbox) -> None:
+    with pytest.raises(ClientException) as caught:
+        v3_client(sandbox, secret="not-the-sandbox-secret").query_invalid_address(
+            dm.QueryInvalidAddressRequest()
+        )
+    assert (caught.value.code, caught.value.status_code) == ("SignatureDoesNotMatch", 400)
+
+
+def test_sdk_sees_window_and_paging_errors(sandbox: Sandbox) -> None:
+    client = v3_client(sandbox)
+    cases: list[tuple[Callable[[], object], str]] = [
+        (
+            lambda: client.sender_statistics_by_tag_name_and_batch_id(
+                dm.SenderStatisticsByTagNameAndBatchIDRequest(
+                    start_time=_day(91), end_time=_day(80)
+                )
+            ),
+            "InvalidStartTime.Malformed",
+        ),
+        (
+            lambda: client.get_track_list(
+                dm.GetTrackListRequest(start_time=_day(8), end_time=_day(0))
+            ),
+            "InvalidBetweenTime.Malformed",
+        ),
+        (
+            lambda: client.get_track_list_by_mail_from_and_tag_name(
+                dm.GetTrackListByMailFromAndTagNameRequest(
+                    start_time="2024/01/01", end_time=_day(0)
+                )
+            ),
+            "InvalidDate.Malformed",
+        ),
+        (
+            lambda: client.query_invalid_address(
+                dm.QueryInvalidAddressRequest(start_time=_day(31), end_time=_day(1))
+            ),
+            "InvalidStartTime.Malformed",
+        ),
+        (
+            lambda: client.sender_statistics_detail_by_param(
+                dm.SenderStatisticsDetailByParamRequest(
+                    start_time=f"{_day(1)} 00:00",
+                    end_time=f"{_day(0)} 00:00",
+                    next_start="100",
+                )
+            ),
+            "InvalidNextStart.Malformed",
+        ),
+        (
+            lambda: client.get_track_list(
+                dm.GetTrackListRequest(start_time=_day(1), end_time=_day(0), page_size="0")
+            ),
+            "InvalidPageSize.Malformed",
+        ),
+    ]
+    for attempt, code in cases:
+        with pytest.raises(ClientException) as caught:
+            attempt()
+        assert (caught.value.code, caught.value.status_code) == (code, 400)

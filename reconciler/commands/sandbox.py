@@ -39,5 +39,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
         faults,
         count_means=args.count_means,
         ipfilter_page_size=args.ipfilter_page_size,
+        traffic={
+            "failure_percent": args.failure_percent,
+            "invalid_percent": args.invalid_percent,
+            "senders": dict(args.sender) if args.sender else None,
+            "telemetry_quotas": not args.no_quotas,
+        },
     )
     return ExitCode.OK

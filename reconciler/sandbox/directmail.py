@@ -1,4 +1,5 @@
-"""The emulated DirectMail API (version 2015-11-23): the five IP-protection calls of SPEC §8.
+"""The emulated DirectMail API (version 2015-11-23): the five IP-protection calls of SPEC §8,
+and the five sending-data calls of SPEC §9 (in ``telemetry``).
 
 Error codes where the provider documents none, chosen to look like the gateway's own:
 
@@ -25,6 +26,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from reconciler.sandbox import telemetry, traffic
 from reconciler.sandbox.directmail_auth import (
     AcsError,
     NonceCache,
@@ -37,14 +39,17 @@ from reconciler.sandbox.state import SandboxState
 from reconciler.sandbox.wire import Reply, Request
 
 API_VERSION = "2015-11-23"
-ACTIONS = frozenset(
-    {
-        "GetIpProtection",
-        "UpdateIpProtection",
-        "GetIpfilterList",
-        "AddIpfilter",
-        "DeleteIpfilterByEdmId",
-    }
+ACTIONS = (
+    frozenset(
+        {
+            "GetIpProtection",
+            "UpdateIpProtection",
+            "GetIpfilterList",
+            "AddIpfilter",
+            "DeleteIpfilterByEdmId",
+        }
+    )
+    | telemetry.ACTIONS
 )
 DEFAULT_PAGE_SIZE = 10
 DEFAULT_HOST_ID = "dm.aliyuncs.com"
@@ -89,14 +94,31 @@ def handle(
     nonces: NonceCache,
     now: datetime,
     page_size: int | None = None,
+    quotas: telemetry.Quotas | None = None,
 ) -> Reply:
     """Route, authenticate and carry out one DirectMail call."""
     try:
         action = _route(request)
         authenticate(request, nonces, now)
+        if action in telemetry.ACTIONS:
+            if quotas is not None:
+                quotas.spend(action)
+            return Reply(200, telemetry.perform(action, request.params, _view(state, now)))
         return Reply(200, _perform(action, request.params, state, page_size))
     except AcsError as error:
         return error_reply(error, request.headers.get("host") or DEFAULT_HOST_ID)
+
+
+def _view(state: SandboxState, now: datetime) -> telemetry.View:
+    with state.lock:
+        config = state.traffic
+        guard = traffic.protection(
+            config,
+            state.ip_protection == "1",
+            state.ip_protection_since,
+            [record["IpAddress"] for record in state.ipfilters],
+        )
+    return telemetry.View(config, guard, now)
 
 
 def _route(request: Request) -> str:

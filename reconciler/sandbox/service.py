@@ -9,7 +9,7 @@ import logging
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -18,12 +18,13 @@ from typing import Any, TextIO
 from reconciler.addresses import is_loopback
 from reconciler.errors import InputError
 from reconciler.model import Provider
-from reconciler.sandbox import directmail, sendcloud
+from reconciler.sandbox import directmail, sendcloud, telemetry
 from reconciler.sandbox.credentials import ACCESS_KEY_ID, ACCESS_KEY_SECRET, API_KEY, API_USER
 from reconciler.sandbox.directmail_auth import AcsError, NonceCache
 from reconciler.sandbox.faults import Faults, format_injected
 from reconciler.sandbox.server import SandboxHTTPServer
 from reconciler.sandbox.state import SandboxState
+from reconciler.sandbox.traffic import TrafficConfig
 from reconciler.sandbox.wire import Reply, Request
 
 log = logging.getLogger("reconciler.sandbox")
@@ -39,6 +40,12 @@ class Sandbox:
     ``count_means``: what SendCloud's list ``count`` answers, ``"total"`` or ``"page"`` (the
     documents do not say). ``ipfilter_page_size``: the most entries one ``GetIpfilterList``
     answer holds (``None``: the page widens to fit, as it always held every entry).
+
+    The synthetic traffic behind the sending-data calls (``traffic``): ``failure_percent`` and
+    ``invalid_percent`` of the requests fail or go to invalid addresses, ``senders`` maps sender
+    addresses to the egress IPv4 addresses they send from (changing or adding senders). Given
+    knobs are saved in the state file, so later runs on it see the same traffic.
+    ``telemetry_quotas``: enforce the calls-a-minute quotas of those calls.
     """
 
     def __init__(
@@ -52,6 +59,10 @@ class Sandbox:
         allow_remote: bool = False,
         count_means: str = "total",
         ipfilter_page_size: int | None = None,
+        failure_percent: float | None = None,
+        invalid_percent: float | None = None,
+        senders: Mapping[str, str] | None = None,
+        telemetry_quotas: bool = True,
     ) -> None:
         if count_means not in sendcloud.COUNT_MEANINGS:
             raise InputError(f"count_means must be total or page, not {count_means!r}")
@@ -71,6 +82,17 @@ class Sandbox:
         self._state = SandboxState.open(
             Path(state_file) if state_file is not None else None, initial_state
         )
+        if failure_percent is not None or invalid_percent is not None or senders is not None:
+            try:
+                knobs = self._state.traffic.with_knobs(
+                    failure_percent=failure_percent,
+                    invalid_percent=invalid_percent,
+                    senders=senders,
+                )
+            except ValueError as exc:
+                raise InputError(f"sandbox traffic: {exc}") from exc
+            self._state.set_traffic(knobs)
+        self._quotas = telemetry.Quotas(telemetry.QUOTAS) if telemetry_quotas else None
         self._nonces = NonceCache()
         self._calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
@@ -159,6 +181,11 @@ class Sandbox:
         with self._state.lock:
             return self._state.ip_protection
 
+    def traffic(self) -> TrafficConfig:
+        """The synthetic traffic's knobs in force."""
+        with self._state.lock:
+            return self._state.traffic
+
     def ipfilters(self) -> list[dict[str, Any]]:
         with self._state.lock:
             return [dict(record) for record in self._state.ipfilters]
@@ -196,7 +223,7 @@ class Sandbox:
             Provider.ALIYUN_DM,
             directmail.action_of(request),
             lambda: directmail.handle(
-                request, self._state, self._nonces, now, self.ipfilter_page_size
+                request, self._state, self._nonces, now, self.ipfilter_page_size, self._quotas
             ),
             crashed,
         )
@@ -248,8 +275,12 @@ def serve_forever(
     out: TextIO | None = None,
     count_means: str = "total",
     ipfilter_page_size: int | None = None,
+    traffic: Mapping[str, Any] | None = None,
 ) -> None:
-    """Serve until Ctrl-C, after printing the endpoints and the fixed credentials."""
+    """Serve until Ctrl-C, after printing the endpoints and the fixed credentials.
+
+    ``traffic``: ``Sandbox``'s traffic knobs (``failure_percent``, ``invalid_percent``,
+    ``senders``, ``telemetry_quotas``)."""
     out = out or sys.stdout
     sandbox = Sandbox(
         state_file,
@@ -259,7 +290,9 @@ def serve_forever(
         allow_remote=allow_remote,
         count_means=count_means,
         ipfilter_page_size=ipfilter_page_size,
+        **(traffic or {}),
     )
+    config = sandbox.traffic()
     summary = sandbox.faults.summary()
     sandbox.start()
     try:
@@ -277,6 +310,11 @@ def serve_forever(
                 f"  GetIpfilterList page    {ipfilter_page_size} entries\n"
                 if ipfilter_page_size
                 else ""
+            )
+            + f"  traffic                 {config.failure_percent:g}% failed, "
+            f"{config.invalid_percent:g}% invalid\n"
+            + "".join(
+                f"  sender                  {s.account} from {s.address}\n" for s in config.senders
             )
             + (f"  faults                  {summary}\n" if summary else "")
             + "Press Ctrl-C to stop.",

@@ -18,6 +18,7 @@ from reconciler.errors import InputError
 from reconciler.files import write_atomic
 from reconciler.sandbox.demo import demo_state
 from reconciler.sandbox.records import Record, RecordList
+from reconciler.sandbox.traffic import TrafficConfig
 
 UninterceptKey = tuple[str, str, str]  # (apiUser, "email" | "domain", value), lower-case
 _VALID_TYPES = frozenset({1, 2, 4, 8})
@@ -46,6 +47,11 @@ class SandboxState:
         self.lock = threading.RLock()
         self.path = path
         self.ip_protection = "0"
+        # When protection last went on (epoch seconds); None while off or when unknown.
+        self.ip_protection_since: int | None = None
+        # The synthetic traffic's knobs; saved in the file once set or read from it.
+        self.traffic = TrafficConfig()
+        self._traffic_saved = False
         self.next_id = 1
         self.ipfilters: RecordList[str] = RecordList(_ipfilter_key)
         self.unintercepts: RecordList[UninterceptKey] = RecordList(unintercept_key)
@@ -87,7 +93,7 @@ class SandboxState:
     def to_dict(self) -> dict[str, Any]:
         """A deep copy in the state-file format."""
         with self.lock:
-            return {
+            data: dict[str, Any] = {
                 "directmail": {
                     "ip_protection": self.ip_protection,
                     "next_id": self.next_id,
@@ -97,21 +103,46 @@ class SandboxState:
                     "unintercepts": [{**r, "type": list(r["type"])} for r in self.unintercepts]
                 },
             }
+            if self.ip_protection_since is not None:
+                data["directmail"]["ip_protection_since"] = self.ip_protection_since
+            if self._traffic_saved:
+                data["telemetry"] = self.traffic.to_dict()
+            return data
 
     def persist(self) -> None:
         if self.path is None:
             return
         with self.lock:
+            extra = {}
+            if self.ip_protection_since is not None:
+                extra["ip_protection_since"] = self.ip_protection_since
             text = _state_file_text(
-                self.ip_protection, self.next_id, self.ipfilters, self.unintercepts
+                self.ip_protection,
+                self.next_id,
+                self.ipfilters,
+                self.unintercepts,
+                extra,
+                self.traffic.to_dict() if self._traffic_saved else None,
             )
             write_atomic(self.path, text)
 
     # --- DirectMail ---------------------------------------------------------------------------
 
     def set_ip_protection(self, value: str) -> None:
+        """Switch protection; switching it on records the moment, which the traffic model
+        rejects unwhitelisted senders from."""
         with self.lock:
+            if value == "1" and self.ip_protection != "1":
+                self.ip_protection_since = int(time.time())
+            elif value == "0":
+                self.ip_protection_since = None
             self.ip_protection = value
+            self.persist()
+
+    def set_traffic(self, config: TrafficConfig) -> None:
+        with self.lock:
+            self.traffic = config
+            self._traffic_saved = True
             self.persist()
 
     def add_ipfilter(self, address: str) -> Record:
@@ -197,6 +228,13 @@ class SandboxState:
         numeric = [int(r["Id"]) for r in ipfilters if str(r["Id"]).isdigit()]
         next_id = int(directmail.get("next_id", 0))
         next_id = max([next_id, 1, *(n + 1 for n in numeric)])
+        since = directmail.get("ip_protection_since")
+        if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
+            raise ValueError("directmail.ip_protection_since must be epoch seconds")
+        if protection != "1":
+            since = None
+        saved = "telemetry" in data
+        traffic = TrafficConfig.from_dict(data["telemetry"]) if saved else TrafficConfig()
 
         unintercepts: RecordList[UninterceptKey] = RecordList(unintercept_key)
         by_target: dict[tuple[str, str], set[str]] = {}
@@ -214,6 +252,9 @@ class SandboxState:
 
         with self.lock:
             self.ip_protection = protection
+            self.ip_protection_since = since
+            self.traffic = traffic
+            self._traffic_saved = saved
             self.next_id = next_id
             self.ipfilters = ipfilters
             self.unintercepts = unintercepts
@@ -229,7 +270,12 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def _state_file_text(
-    ip_protection: str, next_id: int, ipfilters: Iterable[Record], unintercepts: Iterable[Record]
+    ip_protection: str,
+    next_id: int,
+    ipfilters: Iterable[Record],
+    unintercepts: Iterable[Record],
+    extra: Mapping[str, Any],
+    telemetry: Mapping[str, Any] | None,
 ) -> str:
     """The state-file JSON, one record per line: readable and diffable, yet written by the C
     encoder (``indent`` would switch ``json`` to its pure-Python encoder, many times slower)."""
@@ -243,12 +289,14 @@ def _state_file_text(
         '  "directmail": {\n'
         f'    "ip_protection": {_ENCODER.encode(ip_protection)},\n'
         f'    "next_id": {next_id},\n'
-        f'    "ipfilters": {records(ipfilters)}\n'
+        + "".join(f"    {_ENCODER.encode(k)}: {_ENCODER.encode(v)},\n" for k, v in extra.items())
+        + f'    "ipfilters": {records(ipfilters)}\n'
         "  },\n"
         '  "sendcloud": {\n'
         f'    "unintercepts": {records(unintercepts)}\n'
-        "  }\n"
-        "}\n"
+        "  }"
+        + (f',\n  "telemetry": {_ENCODER.encode(telemetry)}\n' if telemetry is not None else "\n")
+        + "}\n"
     )
 
 
