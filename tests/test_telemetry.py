@@ -118,12 +118,16 @@ def test_tracking_with_a_tag_uses_the_tracking_by_tag_api_and_reads_every_page(
 ) -> None:
     script = Telemetry(tracking_pages=3)
     result = _stats(
-        tmp_path, script, "--view", "tracking", "--since", "24h", "--tag", "news", "--format", "csv"
+        tmp_path,
+        script,
+        *("--view", "tracking", "--since", "24h", "--tag", "news"),
+        *("--sender", "news@mail.example.com", "--format", "csv"),
     )
     assert result.code == 0, result
     pages = [q["PageNumber"] for a, q in script.calls if a == TRACK_BY]
     assert pages == ["1", "2", "3"]
     assert all(q["TagName"] == "news" for a, q in script.calls)
+    assert all(q["AccountName"] == "news@mail.example.com" for a, q in script.calls)
     rows = list(csv.reader(io.StringIO(result.out)))
     assert rows[0][:2] == ["time", "total"]
     assert len(rows) == 1 + 3 * 2  # two days (24h spans two UTC+8 days) on each of three pages
@@ -212,6 +216,7 @@ def test_text_table_and_parameters_in_the_query(tmp_path: Path) -> None:
         (["--view", "invalid", "--tag", "t"], "--tag does not apply"),
         (["--since", "7d", "--from", "2026-01-01"], "either --since or --from/--to"),
         (["--from", "2026-13-01", "--to", "2026-01-02"], "is not a date"),
+        (["--view", "tracking", "--tag", "t"], "give --sender with --tag"),
     ],
 )
 def test_bad_flags_exit_3_before_any_call(tmp_path: Path, args: list[str], message: str) -> None:
@@ -305,7 +310,7 @@ def test_check_passes_on_healthy_traffic(tmp_path: Path) -> None:
 
 
 def test_check_fails_above_a_threshold_with_exit_2(tmp_path: Path) -> None:
-    doc = _check_doc(extra="  tag: newsletter\n  minOpenPercent: 50\n")
+    doc = _check_doc(extra="  sender: news@mail.example.com\n  minOpenPercent: 50\n")
     result = _check(tmp_path, Telemetry(failed=5), doc)
     assert result.code == 2, result
     assert "FAIL" in result.out and "failed 5.00% > maxFailedPercent 2" in result.out

@@ -20,7 +20,7 @@ from reconciler.model import UNINTERCEPT_TYPES, DeliveryCheck, DesiredState, Pro
 from reconciler.output import telemetry as render
 from reconciler.output.console import Output
 from reconciler.providers.directmail import DirectMailClient
-from reconciler.providers.telemetry import Telemetry, Window, now, since
+from reconciler.providers.telemetry import TAG_NEEDS_SENDER, Telemetry, Window, now, since
 
 BOUNCE = UNINTERCEPT_TYPES["bounce"]
 
@@ -78,7 +78,10 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, window: Window) -> dict
         for key in totals:
             totals[key] += row[key]
     opens: int | None = None
-    if check.min_open_percent is not None:
+    notes: list[str] = []
+    if check.min_open_percent is not None and check.tag and not check.sender:
+        notes.append(f"minOpenPercent not evaluated: {TAG_NEEDS_SENDER}")
+    elif check.min_open_percent is not None:
         opens = sum(
             r["unique_opens"]
             for page in telemetry.tracking(window, tag=check.tag, sender=check.sender)
@@ -114,7 +117,12 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, window: Window) -> dict
                 f"invalid {measured['invalid_percent']:.2f}% > maxInvalidPercent "
                 f"{check.max_invalid_percent:g}"
             )
-        if check.min_open_percent is not None and measured["open_percent"] < check.min_open_percent:
+        opened = measured["open_percent"]
+        if (
+            check.min_open_percent is not None
+            and opened is not None
+            and (opened < check.min_open_percent)
+        ):
             reasons.append(
                 f"opened {measured['open_percent']:.2f}% < minOpenPercent "
                 f"{check.min_open_percent:g}"
@@ -137,6 +145,7 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, window: Window) -> dict
             else {},
         },
         "reasons": reasons,
+        "notes": notes,
     }
 
 

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         client = clients[want.account.name]
         assert isinstance(client, DirectMailClient)
         telemetry = Telemetry(client)
-        pages = _pages(telemetry, args, window)
+        pages = _pages(telemetry, args, window, out)
         fmt = "%Y-%m-%d %H:%M" if args.view == "deliveries" else "%Y-%m-%d"
         writer = StatsWriter(
             out.write,
@@ -129,9 +129,16 @@ def directmail_account(state: DesiredState, name: str) -> AccountDesired:
     return want
 
 
-def _pages(telemetry: Telemetry, args: argparse.Namespace, window: Window) -> Iterator[Any]:
+def _pages(
+    telemetry: Telemetry, args: argparse.Namespace, window: Window, out: Output
+) -> Iterator[Any]:
     match args.view:
         case "summary":
+            if args.tag and not args.sender:
+                out.note(
+                    "Opens and clicks are left empty: tracking by tag needs the sender too "
+                    "(give --sender with --tag)."
+                )
             yield summary(telemetry, window, tag=args.tag, sender=args.sender, esp=args.esp)
         case "tracking":
             yield from telemetry.tracking(window, tag=args.tag, sender=args.sender, esp=args.esp)
@@ -146,7 +153,10 @@ def _pages(telemetry: Telemetry, args: argparse.Namespace, window: Window) -> It
 def summary(
     telemetry: Telemetry, window: Window, *, tag: str = "", sender: str = "", esp: str = ""
 ) -> list[dict[str, Any]]:
-    """Daily totals joined with that day's opens and clicks (SPEC §9, ``--view summary``)."""
+    """Daily totals joined with that day's opens and clicks (SPEC §9, ``--view summary``).
+
+    Tracking by tag needs the sender as well; for a tag alone, opens and clicks are ``None``.
+    """
     days: dict[str, dict[str, Any]] = {}
     for row in telemetry.summary(window, tag=tag, sender=sender, esp=esp):
         known = days.get(row["date"])
@@ -157,6 +167,10 @@ def summary(
                 known[key] += row[key]
             known["success_percent"] = _share(known["succeeded"], known["requests"])
             known["invalid_percent"] = _share(known["invalid"], known["requests"])
+    if tag and not sender:
+        for totals in days.values():
+            totals["unique_opens"] = totals["unique_clicks"] = None
+        return [days[key] for key in sorted(days)]
     for page in telemetry.tracking(window, tag=tag, sender=sender, esp=esp):
         for record in page:
             day = days.get(str(record["time"])[:10])

@@ -44,6 +44,16 @@ def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | No
         )
     if len(problems) > found:
         return None
+    if "tag" in spec and spec.get("minOpenPercent") is not None:
+        problems.append(
+            Problem(
+                doc.position(("spec", "minOpenPercent")),
+                "minOpenPercent cannot be measured for a tag alone: DirectMail's tracking by "
+                "tag takes the sender too; check will skip it",
+                "measure opens with a DeliveryCheck on the sender instead",
+                warning=True,
+            )
+        )
     return DeliveryCheck(
         name=doc.data["metadata"]["name"],
         account=spec["account"],

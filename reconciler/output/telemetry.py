@@ -191,6 +191,7 @@ def check_text(results: Sequence[Mapping[str, Any]]) -> str:
             f"{window['to']}): {_measured(result)}"
         )
         lines.extend(f"         - {escape(reason)}" for reason in result["reasons"])
+        lines.extend(f"         note: {escape(note)}" for note in result.get("notes", ()))
     counts = {s: sum(r["status"] == s for r in results) for s in STATUS_MARK}
     lines.append(
         f"\n{len(results)} checks: {counts['pass']} passed, {counts['fail']} failed, "
@@ -209,7 +210,7 @@ def check_markdown(results: Sequence[Mapping[str, Any]], warnings: Sequence[str]
     for result in results:
         m = result["measured"]
         opened = "" if m.get("open_percent") is None else f"{m['open_percent']:.2f}"
-        why = "; ".join(result["reasons"]) or "within thresholds"
+        why = "; ".join([*result["reasons"], *result.get("notes", ())]) or "within thresholds"
         lines.append(
             f"| {_md(result['name'])} | {_md(result['account'])} | "
             f"**{STATUS_MARK[result['status']]}** | {m['requests']} | "

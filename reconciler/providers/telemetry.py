@@ -52,6 +52,10 @@ SPAN: Mapping[str, timedelta] = {
 PAGE_SIZE = 100
 STATUS_CODES: Mapping[str, int] = {"ok": 0, "invalid": 2, "spam": 3, "failed": 4}
 STATUS_NAMES: Mapping[int, str] = {code: name for name, code in STATUS_CODES.items()}
+TAG_NEEDS_SENDER = (
+    f"tracking by tag needs the sender too: {TRACK_BY} takes TagName only with AccountName "
+    "(give --sender with --tag)"
+)
 _NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%?\s*")
 
 
@@ -144,6 +148,8 @@ class Telemetry:
         """Tracking records, a page at a time: by sender and tag when either is given
         (``GetTrackListByMailFromAndTagName``), else account-wide (``GetTrackList``)."""
         api = TRACK_BY if tag or sender else TRACK
+        if tag and not sender:
+            raise InputError(TAG_NEEDS_SENDER)
         check_horizon(window, api)
         for first, last in day_chunks(window, SPAN[api]):
             params = _given(
