@@ -98,7 +98,8 @@ class StatsWriter:
             head = json.dumps(self._head, ensure_ascii=False)[:-1]
             self.write(f'{head}, "rows": [')
         elif self.fmt == "csv":
-            self.write(self._csv([[heading.lower() for _, heading, _ in self.columns]]))
+            # The JSON rows' keys: one name for a column whatever the format.
+            self.write(self._csv([[key for key, _, _ in self.columns]]))
         else:
             self.write(self._text_line([heading for _, heading, _ in self.columns]))
 
