@@ -104,6 +104,29 @@ def test_drift_fails_until_apply_converges(repo: Path) -> None:
         assert "no changes" in clean.markdown
 
 
+def test_check_evaluates_the_delivery_checks(repo: Path) -> None:
+    run = _run(repo, "check")
+    assert run.code == 0, run.log
+    assert run.outputs["exitcode"] == "0" and run.outputs["has-changes"] == "false"
+    assert run.markdown.startswith("### Delivery checks")
+    assert "| prod-health | prod-dm | **PASS** |" in run.markdown
+    assert "vip@example.com is exempted from SendCloud's bounce" in run.markdown
+    assert run.summary == run.markdown
+
+
+def test_a_failing_delivery_check_fails_the_step(repo: Path) -> None:
+    strict = repo / "work" / "examples" / "checks" / "strict.yaml"
+    strict.write_text(
+        "apiVersion: reconciler/v1\nkind: DeliveryCheck\nmetadata: {name: strict}\n"
+        "spec: {account: prod-dm, window: 24h, minRequests: 1, maxFailedPercent: 0,"
+        " maxInvalidPercent: 0}\n"
+    )
+    run = _run(repo, "check")
+    assert run.code == 2, run.log
+    assert "::error::reconciler check exited 2: a delivery check failed" in run.log
+    assert "| strict | prod-dm | **FAIL** |" in run.markdown
+
+
 def test_apply_carries_out_the_reviewed_plan(repo: Path) -> None:
     plan = _run(repo, "plan", plan_file=str(repo / "reviewed.json"))
     assert plan.outputs["exitcode"] == "2", plan.log
