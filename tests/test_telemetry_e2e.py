@@ -182,3 +182,40 @@ def test_check_warns_about_the_demo_address_exempted_from_bounce(
     result = _run(tmp_path, "check", manifests, "--format", "json")
     assert result.code == 0, result
     assert any(w.startswith("vip@example.com is exempted") for w in result.json["warnings"])
+
+
+def test_a_long_read_shows_progress_on_a_terminal_and_only_rows_on_stdout(
+    tmp_path: Path,
+) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from reconciler.sandbox import Faults
+    from tests.cli_helpers import process_env, read_until
+
+    with Sandbox(tmp_path / "s.json", faults=Faults(latency=0.1)) as sandbox:
+        manifests = _manifests(tmp_path, sandbox)
+        # A real process: the progress line needs a terminal on stderr.
+        controller, terminal = pty.openpty()
+        with (tmp_path / "out.csv").open("w") as stdout:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "reconciler", "stats", manifests, "--account", "dm",
+                 "--view", "deliveries", "--format", "csv",
+                 "--from", f"{day(1)} 08:00", "--to", f"{day(1)} 20:00"],
+                cwd=tmp_path, env=process_env(ENV), stdin=subprocess.DEVNULL, stdout=stdout,
+                stderr=terminal,
+            )  # fmt: skip
+            os.close(terminal)
+            try:
+                shown = read_until(controller, b"\x00")  # never printed: reads until exit
+                code = proc.wait(timeout=60)
+            finally:
+                proc.kill()
+                os.close(controller)
+    assert code == 0, shown
+    assert b"Reading: " in shown and b" pages, " in shown
+    assert shown.endswith(b"\r\x1b[K")  # cleared once the read is over
+    rows = list(csv.reader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert rows[0][:3] == ["time", "sender", "recipient"] and len(rows) > 500
