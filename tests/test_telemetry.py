@@ -173,9 +173,11 @@ def test_the_summary_api_leaves_its_horizon_to_the_provider(tmp_path: Path) -> N
     start = (now() - timedelta(days=40)).date()
     end = start + timedelta(days=6)
     result = _stats(tmp_path, script, "--from", f"{start}", "--to", f"{end}", "--format", "json")
-    # The summary call goes out; the join's tracking call is refused (exit 3) — but only after
-    # the summary, whose own limits are the provider's to enforce.
-    assert [a for a, _ in script.calls] == [SUMMARY] or result.code == 3, result
+    assert result.code == 0, result
+    # The daily totals are asked for; the tracking APIs, which keep 30 days, are not.
+    assert [a for a, _ in script.calls] == [SUMMARY]
+    assert [r["unique_opens"] for r in result.json["rows"]] == [None] * 7
+    assert "the tracking APIs keep 30 days" in result.err
 
 
 def test_invalid_view_pages_and_keyword(tmp_path: Path) -> None:

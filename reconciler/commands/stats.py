@@ -21,7 +21,7 @@ from reconciler.model import AccountDesired, DesiredState, Provider
 from reconciler.output.console import CLEAR, Output
 from reconciler.output.telemetry import StatsWriter
 from reconciler.providers.directmail import DirectMailClient
-from reconciler.providers.telemetry import ZONE, Telemetry, Window, since
+from reconciler.providers.telemetry import ZONE, Telemetry, Window, since, within_horizon
 
 # The progress line appears once a read has taken this long.
 SLOW = 1.0
@@ -134,12 +134,22 @@ def _pages(
 ) -> Iterator[Any]:
     match args.view:
         case "summary":
+            tracked = True
             if args.tag and not args.sender:
+                tracked = False
                 out.note(
                     "Opens and clicks are left empty: tracking by tag needs the sender too "
                     "(give --sender with --tag)."
                 )
-            yield summary(telemetry, window, tag=args.tag, sender=args.sender, esp=args.esp)
+            elif not within_horizon(window):
+                tracked = False
+                out.note(
+                    "Opens and clicks are left empty: the tracking APIs keep 30 days, and the "
+                    "window starts further back (the daily totals are the provider's to limit)."
+                )
+            yield summary(
+                telemetry, window, tag=args.tag, sender=args.sender, esp=args.esp, tracked=tracked
+            )
         case "tracking":
             yield from telemetry.tracking(window, tag=args.tag, sender=args.sender, esp=args.esp)
         case "invalid":
@@ -151,11 +161,18 @@ def _pages(
 
 
 def summary(
-    telemetry: Telemetry, window: Window, *, tag: str = "", sender: str = "", esp: str = ""
+    telemetry: Telemetry,
+    window: Window,
+    *,
+    tag: str = "",
+    sender: str = "",
+    esp: str = "",
+    tracked: bool = True,
 ) -> list[dict[str, Any]]:
     """Daily totals joined with that day's opens and clicks (SPEC §9, ``--view summary``).
 
-    Tracking by tag needs the sender as well; for a tag alone, opens and clicks are ``None``.
+    Without ``tracked`` (a tag alone, which tracking takes only with its sender, or a window
+    beyond the tracking APIs' 30 days), opens and clicks are ``None``.
     """
     days: dict[str, dict[str, Any]] = {}
     for row in telemetry.summary(window, tag=tag, sender=sender, esp=esp):
@@ -167,7 +184,7 @@ def summary(
                 known[key] += row[key]
             known["success_percent"] = _share(known["succeeded"], known["requests"])
             known["invalid_percent"] = _share(known["invalid"], known["requests"])
-    if tag and not sender:
+    if not tracked:
         for totals in days.values():
             totals["unique_opens"] = totals["unique_clicks"] = None
         return [days[key] for key in sorted(days)]

@@ -76,6 +76,11 @@ def since(duration: timedelta, moment: datetime | None = None) -> Window:
     return Window(end - duration, end)
 
 
+def within_horizon(window: Window, moment: datetime | None = None) -> bool:
+    """Whether the window starts within the 30 days the APIs keep (SPEC §9)."""
+    return window.start.date() >= (moment or now()).astimezone(ZONE).date() - HORIZON
+
+
 def check_horizon(window: Window, api: str, moment: datetime | None = None) -> None:
     """Refuse, before any call, a window that reaches further back than the 30-day horizon of
     ``api``; the summary API's newer limits are left to the provider (SPEC §9)."""
