@@ -401,3 +401,18 @@ def test_json_rows_stream_as_one_valid_document(tmp_path: Path) -> None:
     rows = json.loads(result.out)["rows"]
     assert [r["recipient"] for r in rows] == [f"user{n}@example.net" for n in range(5)]
     assert ZONE.utcoffset(None) == timedelta(hours=8)
+
+
+def test_a_total_pages_beyond_what_could_be_read_is_refused(tmp_path: Path) -> None:
+    from tests.hostile import Answer
+
+    answer = {"RequestId": "r9", "PageNo": 1, "TotalPages": 20_000, "data": {"stat": []}}
+    with HostileServer(answers={TRACK: Answer.json(answer)}) as server:
+        manifests = _manifests(tmp_path, server.url)
+        result = run_cli(
+            "stats", str(manifests), "--account", "dm", "--view", "tracking", "--since", "24h",
+            cwd=tmp_path, env=ENV,
+        )  # fmt: skip
+    assert result.code == 1, result
+    assert "TotalPages is 20,000" in result.err
+    assert server.actions() == [TRACK]

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from reconciler.errors import InputError
-from reconciler.providers.answers import Checker
+from reconciler.providers.answers import MAX_ENTRIES, Checker
 from reconciler.providers.directmail import PROVIDER, DirectMailClient
 
 # The provider's days are UTC+8 (SPEC §9).
@@ -174,6 +174,11 @@ class Telemetry:
             records = check.records(container.get(inner), f"{key}.{inner}")
             yield [tracking_row(check, r, f"{key}.{inner}[{i}]") for i, r in enumerate(records)]
             pages = check.count(data.get("TotalPages", 1), "TotalPages")
+            if pages > MAX_ENTRIES // PAGE_SIZE:
+                raise check.bad(
+                    f"TotalPages is {pages:,}: more than the {MAX_ENTRIES:,} records that "
+                    "could be read"
+                )
             if "PageNo" in data and check.count(data["PageNo"], "PageNo") != number:
                 raise check.bad(f"PageNo is {data['PageNo']!r}, but page {number} was asked for")
             if number >= pages:
@@ -230,7 +235,8 @@ class Telemetry:
         handling. At most two pages are held at once.
         """
         seen: set[str] = set()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=api) as pool:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=api)
+        try:
             pending = pool.submit(self.client.call, api, params)
             while True:
                 data = pending.result()
@@ -250,6 +256,9 @@ class Telemetry:
                 yield check, list(enumerate(records))
                 if not more:
                     return
+        finally:
+            # An error or Ctrl-C is reported at once; a page still on its way is dropped.
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- typed rows ----------------------------------------------------------------------------
