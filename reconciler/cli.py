@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from reconciler import __version__
+from reconciler import __version__, cli_review, cli_telemetry
 
 # Everything else is imported where it is used, so that `--version` (which scripts and CI
 # call to probe the tool) and `--help` load next to nothing, and each command loads only
 # what it needs (`validate` never loads the HTTP stack).
 if TYPE_CHECKING:
     from datetime import timedelta
+
+    from reconciler.output.console import Output
 
 SANDBOX_STATE = Path(".reconciler/sandbox.json")
 
@@ -30,14 +32,6 @@ exit codes:
   2  plan --detailed-exitcode only: the plan has changes
   3  invalid input: manifests, plan file, flags or usage
   4  refused: a safety rule, a stale saved plan, or incomplete live state"""
-
-
-CHECK_EXIT_CODES = """\
-exit codes:
-  0  every check passed (or had too little data to judge)
-  1  a provider call or the network failed
-  2  a check failed
-  3  invalid input: manifests, flags or usage"""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -162,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
     )
     sandbox_flag.set_defaults(sandbox_state=SANDBOX_STATE)
+    # Flags and commands for review, CI and shells: reconciler/cli_review.py.
+    redactable, notifying = cli_review.flags(_Parser)
 
     parser = _Parser(
         prog="reconciler",
@@ -180,11 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents: list[_Parser],
         epilog: str | None = None,
     ) -> _Parser:
+        from reconciler.helptext import examples
+
         parser: _Parser = sub.add_parser(
             name,
             help=summary,
             description=textwrap.fill(description, 78),
-            epilog=epilog,
+            epilog="\n\n".join(part for part in (epilog, examples(name)) if part) or None,
             parents=parents,
             formatter_class=_Formatter,
         )
@@ -211,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show what apply would change",
         "Read live state and show what apply would change; never writes. --out also saves the "
         "plan, for review and for apply --plan FILE.",
-        parents=[common, paths, remote],
+        parents=[common, paths, remote, redactable, notifying],
         epilog=EXIT_CODES,
     )
     plan.add_argument(
@@ -236,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Read live state again, plan, check the safety rules, ask for confirmation on a "
         "terminal and carry out the changes. Given a saved plan (--plan FILE, or a plan file "
         "as the only PATH), carry out exactly that plan if live state still matches it.",
-        parents=[common, remote],
+        parents=[common, remote, redactable, notifying],
         epilog=EXIT_CODES,
     )
     apply.add_argument(
@@ -251,9 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--max-age",
         type=_duration,
-        default="7d",
         metavar="DURATION",
-        help="with --plan: refuse a plan older than this (s, m, h or d; default 7d)",
+        help="with --plan only: refuse a plan older than this (s, m, h or d; default 7d)",
     )
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     apply.add_argument(
@@ -279,73 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
     )
 
-    stats = command(
-        "stats",
-        "show an account's sending data",
-        "Show one view of a DirectMail account's sending data: daily totals with opens and "
-        "clicks (summary), tracking records, invalid recipient addresses, or per-message "
-        "deliveries (streamed as pages arrive). Days are the provider's, UTC+8; the APIs keep "
-        "30 days.",
-        parents=[common, paths, sandbox_flag],
-        epilog=EXIT_CODES,
+    # The delivery telemetry commands: reconciler/cli_telemetry.py.
+    cli_telemetry.commands(
+        command, [common, paths, sandbox_flag], [common, paths, remote], _duration
     )
-    stats.add_argument(
-        "--account", required=True, metavar="NAME", help="the aliyun-directmail account to read"
-    )
-    stats.add_argument(
-        "--view",
-        choices=["summary", "tracking", "invalid", "deliveries"],
-        default="summary",
-        help="what to show (default: %(default)s)",
-    )
-    when = stats.add_argument_group("window (UTC+8; default: the last 7 days)")
-    when.add_argument(
-        "--since", type=_duration, metavar="DURATION", help="the last 24h, 7d, 30d, ..."
-    )
-    when.add_argument("--from", dest="start", metavar="DATE", help="YYYY-MM-DD[ HH:MM]")
-    filters = stats.add_argument_group("filters")
-    filters.add_argument("--tag", default="", metavar="T", help="only mail sent with this tag")
-    filters.add_argument("--sender", default="", metavar="ADDR", help="only this sender address")
-    filters.add_argument(
-        "--to",
-        dest="to_values",
-        action="append",
-        default=[],
-        metavar="DATE|ADDR",
-        help="a date ends the window started by --from; anything else is the recipient "
-        "(deliveries) or keyword (invalid); may be given once as each",
-    )
-    filters.add_argument(
-        "--status", choices=["ok", "invalid", "spam", "failed"], help="deliveries: only this status"
-    )
-    filters.add_argument(
-        "--esp",
-        default="",
-        metavar="ESP",
-        help="summary, tracking: gmail.com, yahoo.com, outlook.com, icloud.com or others",
-    )
-    stats.add_argument(
-        "--format",
-        choices=["text", "json", "csv"],
-        default="text",
-        help="output format (default: %(default)s)",
-    )
-
-    check = command(
-        "check",
-        "evaluate DeliveryCheck documents",
-        "Evaluate every DeliveryCheck document against the account's recent sending data: "
-        "pass, fail or insufficient data. Also warns about an address exempted from "
-        "SendCloud's bounce interception that DirectMail lists as invalid.",
-        parents=[common, paths, remote],
-        epilog=CHECK_EXIT_CODES,
-    )
-    check.add_argument(
-        "--format",
-        choices=["text", "json", "markdown"],
-        default="text",
-        help="output format (default: %(default)s)",
-    )
+    cli_review.commands(command, [common], [common, paths], [common, redactable], EXIT_CODES)
 
     sandbox = command(
         "sandbox",
@@ -453,15 +388,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What argparse would print, without building the parser.
         print(f"reconciler {__version__}")
         return 0
-    from reconciler.errors import ExitCode, ManifestError, ReconcilerError
-    from reconciler.output.console import Output, discard_stdout
+
+    from reconciler.output import redact
 
     args = build_parser().parse_args(argv)
+    with redact.redacting(getattr(args, "redact", False)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from reconciler.output.console import Output
+
     out = Output(args)
+    if not getattr(args, "notify", None):
+        return _command(args, out)
+    import os
+
+    from reconciler import notify
+
+    notify.FACTS.reset()
+    code = _command(args, out)
+    notify.send(args.notify, args.command, code, out, os.environ)
+    return code
+
+
+def _command(args: argparse.Namespace, out: Output) -> int:
+    from reconciler.errors import ExitCode, ManifestError, ReconcilerError
+    from reconciler.output.console import discard_stdout
+
     if args.verbose:
         import logging
 
+        from reconciler.output.redact import LogFilter
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(LogFilter())
         # urllib3 logs full URLs; ours never carry secrets, but keep the noise down.
         logging.getLogger("urllib3").setLevel(logging.WARNING)
         # An embedded sandbox's access log repeats what the client lines already say.

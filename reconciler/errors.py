@@ -99,7 +99,8 @@ class ProviderError(ReconcilerError):
     out although no answer said so (the connection was lost after sending, or a 5xx); for a
     write, whether it took effect is unknown until live state is read again. ``attempts``:
     how many times the call was tried before giving up. ``account``: the manifest's name of
-    the account the call was for, when the client knows it.
+    the account the call was for, when the client knows it; ``host``: its endpoint's
+    ``host:port``.
     """
 
     exit_code = ExitCode.PROVIDER
@@ -118,9 +119,11 @@ class ProviderError(ReconcilerError):
         uncertain: bool = False,
         attempts: int = 1,
         account: str | None = None,
+        host: str | None = None,
     ) -> None:
         self.provider = provider
         self.account = account
+        self.host = host
         self.action = action
         self.code = code
         self.provider_message = message
@@ -133,7 +136,11 @@ class ProviderError(ReconcilerError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        parts = [f"account {self.account}: " if self.account else ""]
+        # The endpoint's host:port, unless a network error's message says it already.
+        said = self.host and f"to {self.host}" in self.provider_message
+        host = None if said else self.host
+        where = " ".join(filter(None, (self.account, f"({host})" if host else None)))
+        parts = [f"account {where}: " if self.account else (f"{where}: " if where else "")]
         parts.append(f"{self.provider} {self.action} failed")
         if self.code:
             parts.append(f": {self.code}")

@@ -10,8 +10,11 @@ so the plan still leaves it alone; each one is reported as a warning.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -24,7 +27,8 @@ from reconciler.addresses import (
     non_public_overlap,
 )
 from reconciler.errors import InputError, RefusedError
-from reconciler.jsonschemas import manifest_schema
+from reconciler.files import read_text
+from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
 from reconciler.manifests import yamlpos
 from reconciler.model import (
     ALL_API_USERS,
@@ -40,6 +44,7 @@ from reconciler.model import (
 from reconciler.safety import shortfalls
 
 API_VERSION = "reconciler/v1"
+SCHEMA_LIMIT = 1024 * 1024  # the manifest schema is 14 KiB
 
 
 @dataclass
@@ -49,9 +54,10 @@ class Export:
     documents: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def text(self) -> str:
-        return to_yaml(self.documents)
+    def text(self, directory: Path) -> str:
+        """The documents as YAML for a file in ``directory``, whose modelines name the schema
+        by a path that exists from there (``schema_reference``)."""
+        return to_yaml(self.documents, schema_reference(directory))
 
 
 def export_accounts(
@@ -251,13 +257,51 @@ _Dumper.add_representer(_Flow, _flow_list)
 _Dumper.add_representer(dict, _secret_ref)
 
 
-def to_yaml(documents: Iterable[Mapping[str, Any]]) -> str:
-    """YAML documents separated by ``---``, each starting with the schema modeline.
+# The placeholder of the schema's published address (README, "Manifest reference"): an $id
+# holding it names no address that exists, so a modeline names a file instead.
+ID_PLACEHOLDER = "/OWNER/REPO/"
+SCHEMA_RELATIVE = Path("schemas") / "manifest.schema.json"
+
+
+def schema_reference(directory: Path) -> str:
+    """What the modelines of a file in ``directory`` name as ``$schema``.
+
+    The schema's ``$id`` once it is a real address (a fork that publishes its own); while it
+    holds the ``OWNER/REPO`` placeholder, the nearest ``schemas/manifest.schema.json`` with the
+    same ``$id`` in ``directory`` or above, as a path relative to ``directory`` (a clone of this
+    repository, or manifests kept beside a copy of the schema); else the schema installed with
+    the package, by absolute path. The YAML language server resolves a relative path from the
+    file's own directory.
+    """
+    published = str(manifest_schema()["$id"])
+    if ID_PLACEHOLDER not in published:
+        return published
+    start = directory.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / SCHEMA_RELATIVE
+        if _same_schema(candidate, published):
+            return Path(os.path.relpath(candidate, start)).as_posix()
+    return SCHEMA_PATH.resolve().as_posix()
+
+
+def _same_schema(path: Path, published: str) -> bool:
+    try:
+        if not path.is_file():
+            return False
+        found = json.loads(read_text(path, SCHEMA_LIMIT, "schema"))
+    except (OSError, ValueError, InputError):
+        return False
+    return isinstance(found, dict) and found.get("$id") == published
+
+
+def to_yaml(documents: Iterable[Mapping[str, Any]], schema: str) -> str:
+    """YAML documents separated by ``---``, each starting with a modeline naming ``schema``
+    (the YAML language server applies a modeline only to its own document).
 
     PyYAML's safe dumper quotes every string a YAML 1.1 reader would take for something else
     (``on``, ``yes``, ``1.5``, ``null``, dates), so each value reads back as it was.
     """
-    modeline = f"# yaml-language-server: $schema={manifest_schema()['$id']}\n"
+    modeline = f"# yaml-language-server: $schema={schema}\n"
     parts = [
         modeline
         + yaml.dump(

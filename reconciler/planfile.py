@@ -261,13 +261,19 @@ def _managed(
     want = AccountDesired(account)
     if PROTECTION in seen:
         want.protection = bool(seen[PROTECTION]["enabled"])
-    if set(policies) != {r for r in LISTS if r in seen}:
+    # A whitelist without a policy beside the switch was read for the lock-out rule only: all
+    # of it is in view, as the default policy has it (``recompute`` checks it against desired).
+    for_rule_3 = {WHITELIST} if PROTECTION in seen and WHITELIST not in policies else set()
+    if set(policies) != {r for r in LISTS if r in seen} - for_rule_3:
         raise ShapeError(
             where, "must hold a policy for each list of the live state, and only those"
         )
     if WHITELIST in seen:
         want.whitelist = {}
-        want.whitelist_policy = from_json(ListPolicy, policies[WHITELIST], f"{where}.{WHITELIST}")
+        if WHITELIST in policies:
+            want.whitelist_policy = from_json(
+                ListPolicy, policies[WHITELIST], f"{where}.{WHITELIST}"
+            )
     if UNINTERCEPT in seen:
         want.unintercepts = {}
         want.unintercept_policy = from_json(

@@ -215,8 +215,9 @@ class Shortfall:
 
     def message(self, account: str) -> str:
         return (
-            f"{account}: the provider returned {self.returned} of the {self.total} entries "
-            f"its {LIST_NAMES[self.resource]} says it holds"
+            f"{account}: the provider returned {self.returned} of the {self.total} "
+            f"{'entry' if self.total == 1 else 'entries'} its {LIST_NAMES[self.resource]} says "
+            "it holds"
         )
 
     def refusal(self, account: str, consequence: str) -> Refusal:

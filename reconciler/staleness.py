@@ -3,7 +3,9 @@
 A snapshot holds, per account, what the plan could depend on: the protection switch, and every
 live entry of a managed list the plan does not ignore (``ignore`` patterns, or ``prune: false``
 for entries the manifests do not name) — a whitelist address with the record ids holding it,
-an unintercept entry with its types. Two snapshots are compared entry by entry.
+an unintercept entry with its types — and the half of IP protection read only for the lock-out
+rule (the switch when only the whitelist is managed; the whole whitelist when only the switch is,
+and switched on). Two snapshots are compared entry by entry.
 """
 
 from __future__ import annotations
@@ -33,12 +35,20 @@ def snapshot(
     the keys the plan saw or changes when it is applied.
     """
     data: dict[str, Any] = {}
-    if want.protection is not None and have.protection is not None:
+    # The half of IP protection read only for rule 3 (SPEC §5, judged on the final state) is
+    # recorded too: the switch whenever it was read; the whole unmanaged whitelist when the
+    # manifests switch protection on, for its entries decide whether that locks mail out.
+    if have.protection is not None and (want.protection is not None or want.whitelist is not None):
         data[PROTECTION] = {"enabled": have.protection}
-    if want.whitelist is not None and have.whitelist is not None:
+    unmanaged = want.whitelist is None and want.protection is True
+    if have.whitelist is not None and (want.whitelist is not None or unmanaged):
         addresses: dict[str, list[str]] = {}
         for ip in have.whitelist:
-            if ip.key in keep[WHITELIST] or want.whitelist_policy.sees_unnamed(ip.address, ip.raw):
+            if (
+                unmanaged
+                or ip.key in keep[WHITELIST]
+                or want.whitelist_policy.sees_unnamed(ip.address, ip.raw)
+            ):
                 addresses.setdefault(ip.key, []).append(ip.id or "")
         data[WHITELIST] = {a: sorted(ids, key=id_order) for a, ids in sorted(addresses.items())}
     if want.unintercepts is not None and have.unintercepts is not None:

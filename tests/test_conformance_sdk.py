@@ -264,6 +264,15 @@ def test_v3_sdk_reads_all_five_sending_data_calls(sandbox: Sandbox) -> None:
     }
 
 
+def test_v1_sdk_reads_the_sending_data_calls(sandbox: Sandbox) -> None:
+    client = v1_client()
+    window = {"StartTime": _day(2), "EndTime": _day(1)}
+    summary = v1_call(client, sandbox, "SenderStatisticsByTagNameAndBatchID", **window)
+    assert summary["TotalCount"] == 2 and summary["data"]["stat"][0]["CreateTime"] == _day(2)
+    tracking = v1_call(client, sandbox, "GetTrackList", PageSize="1", **window)
+    assert tracking["TotalPages"] == 2 and len(tracking["data"]["stat"]) == 1
+
+
 def test_sending_data_calls_refuse_a_wrong_secret(sandbox: Sandbox) -> None:
     with pytest.raises(ClientException) as caught:
         v3_client(sandbox, secret="not-the-sandbox-secret").query_invalid_address(

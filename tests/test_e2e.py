@@ -277,3 +277,36 @@ def test_plan_out_to_a_directory_is_refused_before_reading_live_state(workdir: P
     assert "error: cannot write examples: it is a directory" in result.err
     assert "Traceback" not in result.err
     assert not (workdir / ".reconciler").exists()  # no sandbox was started: nothing was read
+
+
+def test_a_wrong_key_on_one_of_two_accounts_names_that_account_and_its_host(
+    tmp_path: Path,
+) -> None:
+    """Issue 16 item 2: with two DirectMail accounts, which one failed, and where."""
+    with Sandbox(tmp_path / "state.json", initial_state=EMPTY_STATE) as running:
+        host = running.url.split("//", 1)[1]
+        accounts = "".join(
+            "apiVersion: reconciler/v1\nkind: Account\n"
+            f"metadata: {{name: {name}}}\nspec:\n  provider: aliyun-directmail\n"
+            f"  endpoint: {running.url}\n{extra}"
+            "---\napiVersion: reconciler/v1\nkind: IpProtection\n"
+            f"metadata: {{name: p-{name}}}\nspec: {{account: {name}, enabled: false}}\n---\n"
+            for name, extra in (
+                ("dm-good", ""),
+                ("dm-bad", "  credentials: {accessKeySecret: {env: BAD_SECRET}}\n"),
+            )
+        )
+        write(tmp_path / "m.yaml", accounts.removesuffix("---\n"))
+        env = {**SANDBOX_ENV, "BAD_SECRET": "wrong-secret-value-4711"}
+        quiet = run_cli("plan", "m.yaml", cwd=tmp_path, env=env)
+        verbose = run_cli("-v", "plan", "m.yaml", cwd=tmp_path, env=env)
+    for result in (quiet, verbose):
+        assert result.code == 1, result
+        assert f"error: account dm-bad ({host}): DirectMail GetIpProtection failed: " in result.err
+        assert (
+            "SignatureDoesNotMatch" in result.err
+            and "dm-good" not in result.err.split("error:")[-1]
+        )
+        assert "wrong-secret-value-4711" not in result.out + result.err
+    assert "account dm-bad: DirectMail GetIpProtection -> HTTP 400" in verbose.err
+    assert "account dm-good: DirectMail GetIpProtection -> HTTP 200" in verbose.err

@@ -260,6 +260,51 @@ def test_export_with_the_embedded_sandbox(tmp_path: Path) -> None:
     assert again.code == 0, again
 
 
+def _modelines(text: str) -> list[str]:
+    """The first line of every document; each must be the schema modeline."""
+    firsts = [document.splitlines()[0] for document in text.split("---\n")]
+    assert all(line.startswith("# yaml-language-server: $schema=") for line in firsts), text
+    return [line.split("=", 1)[1] for line in firsts]
+
+
+def test_the_modelines_of_every_document_name_a_schema_that_exists(tmp_path: Path) -> None:
+    """Issue 16 item 5: the `$id` holds the OWNER/REPO placeholder, so export names a file."""
+    from tests.cli_helpers import EXAMPLES, REPO
+
+    # Below a copy of schemas/: a path relative to the file, as the examples have.
+    (tmp_path / "schemas").mkdir()
+    schema = (REPO / "schemas" / "manifest.schema.json").read_text(encoding="utf-8")
+    (tmp_path / "schemas" / "manifest.schema.json").write_text(schema, encoding="utf-8")
+    result = run_cli("export", str(EXAMPLES), "--sandbox", "--out", "live/all.yaml", cwd=tmp_path)
+    assert result.code == 0, result
+    text = (tmp_path / "live" / "all.yaml").read_text(encoding="utf-8")
+    assert _modelines(text) == ["../schemas/manifest.schema.json"] * 5
+    # To stdout: relative to the current directory, where a redirection writes.
+    result = run_cli("export", str(EXAMPLES), "--sandbox", cwd=tmp_path)
+    assert result.code == 0, result
+    assert _modelines(result.out) == ["schemas/manifest.schema.json"] * 5
+    # Nowhere near a copy (a schema with another $id does not count): the installed schema.
+    (tmp_path / "schemas" / "manifest.schema.json").write_text('{"$id": "x"}', encoding="utf-8")
+    result = run_cli("export", str(EXAMPLES), "--sandbox", "--out", "elsewhere.yaml", cwd=tmp_path)
+    assert result.code == 0, result
+    names = set(_modelines((tmp_path / "elsewhere.yaml").read_text(encoding="utf-8")))
+    assert len(names) == 1
+    installed = Path(names.pop())
+    assert installed.is_absolute() and installed.is_file()
+    assert installed.read_text(encoding="utf-8") == schema
+
+
+def test_no_schema_names_an_invented_domain() -> None:
+    from tests.cli_helpers import REPO
+
+    for name in ("manifest", "plan", "report"):
+        path = REPO / "schemas" / f"{name}.schema.json"
+        schema_id = yaml.safe_load(path.read_text(encoding="utf-8"))["$id"]
+        assert schema_id == (
+            f"https://raw.githubusercontent.com/OWNER/REPO/main/schemas/{name}.schema.json"
+        )
+
+
 # -- the same round trip without a network, on generated live state ---------------------
 
 _API_USERS = st.sampled_from(
@@ -334,7 +379,7 @@ def test_generated_live_state_round_trips(
         *export_account(sc, definitions["sc"], live["sc"]).documents,
     ]
     path = tmp_path_factory.mktemp("export") / "live.yaml"
-    path.write_text(to_yaml(documents), encoding="utf-8")
+    path.write_text(to_yaml(documents, "schemas/manifest.schema.json"), encoding="utf-8")
     state, _ = load_manifests([path])
     plan = diff(state.accounts.values(), live)
     assert plan.changes == [], path.read_text()

@@ -85,6 +85,22 @@ def test_plan_with_changes_succeeds_and_reports_them(repo: Path) -> None:
     assert saved["summary"] == {"create": 5, "update": 2, "delete": 2}
 
 
+def test_comment_masks_addresses_by_default_and_plan_file_keeps_them(repo: Path) -> None:
+    from reconciler.output.redact import mask
+
+    run = _run(repo, "plan")
+    assert "vip@example.com" not in run.markdown + run.summary + run.log
+    assert mask("vip@example.com") in run.markdown
+    assert "vip@example.com" in Path(run.outputs["plan-file"]).read_text()
+    shown = _run(repo, "plan", redact="false")
+    assert "vip@example.com" in shown.markdown
+
+    applied = _run(repo, "apply")
+    assert applied.code == 0, applied.log
+    assert "vip@example.com" not in applied.markdown + applied.log
+    assert mask("vip@example.com") in applied.markdown
+
+
 def test_drift_fails_until_apply_converges(repo: Path) -> None:
     drift = _run(repo, "drift")
     assert drift.code == 2, drift.log

@@ -121,6 +121,35 @@ def test_a_signal_stops_the_writes_not_yet_sent_and_reports_them(
     assert CLEAR in err[last : err.index("error: interrupted")]
 
 
+def test_a_second_ctrl_c_while_writes_in_flight_are_awaited_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A real process: the first SIGINT stops the run; a second one, while the writes in flight
+    are awaited, is ignored, so those writes end and the report is printed all the same."""
+    with Sandbox(tmp_path / "s.json", faults=Faults(latency=0.5)) as sandbox:
+        _manifests(tmp_path, sandbox.url, ADDRESSES)
+        live_before = len(sandbox.ipfilters())
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCH, "apply", "m.yaml", "--yes"],
+            cwd=tmp_path, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            _wait_for(lambda: sandbox.calls["AddIpfilter"] >= 3)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.15)  # two signals at once would be handled as one
+            proc.send_signal(signal.SIGINT)  # within the 0.5 s a write in flight takes
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        sent = sandbox.calls["AddIpfilter"]
+        added = len(sandbox.ipfilters()) - live_before
+    assert proc.returncode == 130, err
+    assert "error: interrupted (SIGINT)" in err and "Traceback" not in err, err
+    assert added == sent < ADDRESSES
+    assert f"Apply: {sent} applied, 0 failed, 0 skipped, {ADDRESSES - sent} not attempted." in out
+
+
 def test_an_ignored_sigint_stays_ignored_and_sigterm_still_stops_the_run(tmp_path: Path) -> None:
     """A job started in the background has SIGINT ignored: it is not stopped by it, but a
     SIGTERM (what CI sends on cancel) still stops it with a report."""

@@ -230,3 +230,52 @@ def test_report_says_deleted_when_re_adding_failed(
     assert "Traceback" not in result.err
     as_json = run_cli("plan", "m", "--format", "json", cwd=tmp_path, env=SANDBOX_ENV)
     assert as_json.json["summary"] == {"create": 1, "update": 0, "delete": 0}
+
+
+# -- the half read only for rule 3 is part of a saved plan's live state -------------------
+
+
+def test_a_saved_plan_is_stale_when_the_unmanaged_whitelist_was_emptied(
+    tmp_path: Path, server: Sandbox
+) -> None:
+    """Issue 11: the plan that switches protection on was reviewed with 203.0.113.7 listed;
+    someone empties the whitelist: applying it now would lock mail out."""
+    _setup(server, "0", "203.0.113.7")
+    _manifests(tmp_path, server.url, _protection(True))
+    made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=SANDBOX_ENV)
+    assert made.code == 0, made
+    _setup(server, "0")
+    refused = run_cli("apply", "--plan", "plan.json", "--yes", cwd=tmp_path, env=SANDBOX_ENV)
+    assert refused.code == 4, refused
+    assert "live state changed since it was made" in refused.err
+    assert "dm  ip_whitelist 203.0.113.7: was present (id 1), now absent" in refused.err
+    assert not any(server.calls[action] for action in WRITES), server.calls
+    assert server.snapshot()["directmail"]["ip_protection"] == "0"
+    # The whitelist back as it was: the reviewed plan applies.
+    _setup(server, "0", "203.0.113.7")
+    applied = run_cli("apply", "--plan", "plan.json", "--yes", cwd=tmp_path, env=SANDBOX_ENV)
+    assert applied.code == 0, applied
+    assert server.snapshot()["directmail"]["ip_protection"] == "1"
+
+
+def test_a_saved_plan_is_stale_when_the_unmanaged_switch_was_turned_on(
+    tmp_path: Path, server: Sandbox
+) -> None:
+    """The plan that empties the whitelist was reviewed with protection off, refused only as
+    emptying; protection was switched on since: forcing it now would lock mail out."""
+    _setup(server, "0", "203.0.113.7")
+    _manifests(tmp_path, server.url, WHITELIST.format("[]"))
+    made = run_cli(
+        "plan", "m", "--out", "plan.json", "--format", "json", cwd=tmp_path, env=SANDBOX_ENV
+    )
+    assert made.code == 4, made
+    assert _rules(made) == ["emptying"]
+    _setup(server, "1", "203.0.113.7")
+    refused = run_cli(
+        "apply", "--plan", "plan.json", "--yes", "--force", cwd=tmp_path, env=SANDBOX_ENV
+    )
+    assert refused.code == 4, refused
+    assert "live state changed since it was made" in refused.err
+    assert "dm  ip_protection: enabled false -> true" in refused.err
+    assert not any(server.calls[action] for action in WRITES), server.calls
+    assert [f["IpAddress"] for f in server.ipfilters()] == ["203.0.113.7"]

@@ -247,3 +247,19 @@ def test_threshold_must_agree_across_unintercept_documents(tmp_path: Path) -> No
     result = run_cli("validate", "m", cwd=tmp_path)
     assert result.code == 3, result
     assert "m/b.yaml:7:22: error: deletionThreshold for account 'sc' differs" in result.err
+
+
+@pytest.mark.parametrize(
+    ("returned", "total", "words"), [(0, 1, "0 of the 1 entry"), (1, 2, "1 of the 2 entries")]
+)
+def test_incomplete_lists_are_counted_in_the_right_number(
+    returned: int, total: int, words: str
+) -> None:
+    from reconciler.model import Resource
+    from reconciler.providers.base import incomplete_list
+    from reconciler.safety import Shortfall
+
+    message = Shortfall(Resource.IP_WHITELIST, returned, total).message("dm")
+    assert message == f"dm: the provider returned {words} its IP whitelist says it holds"
+    error = incomplete_list("aliyun-directmail", "GetIpfilterList", returned, total)
+    assert f"the list came back with {words} it counts" in str(error)

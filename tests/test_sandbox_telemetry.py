@@ -98,7 +98,7 @@ def test_summary_has_every_day_of_the_horizon_as_strings(
         assert row["succeededPercent"] == f"{100 * ok / total:.2f}%"
         assert row["unavailablePercent"].endswith("%")
     past = rows[day(3)]
-    assert 2000 < int(past["requestCount"]) < 6000  # about 165 an hour
+    assert 2000 < int(past["requestCount"]) < 6000  # about 160 an hour
     assert 95 < float(past["succeededPercent"].rstrip("%")) < 99.5
 
 
@@ -300,7 +300,7 @@ def test_detail_cursor_is_opaque_and_checked(sandbox: Sandbox, http: requests.Se
     second = call(http, sandbox, telemetry.DETAIL, Length=5, NextStart=cursor, **window)
     assert second["data"]["mailDetail"][0] != first["data"]["mailDetail"][0]
     forged = "#".join([fingerprint, str(int(index) + 1), where, mac])
-    for bad in (forged, "5", cursor[:-1], cursor + "#x"):
+    for bad in (forged, "5", cursor[:-1], cursor + "#x", cursor[:-1] + "\u00e9"):
         error(
             http,
             sandbox,
@@ -414,6 +414,20 @@ def test_switching_protection_on_records_the_moment(
     assert "ip_protection_since" not in sandbox.snapshot()["directmail"]
 
 
+def test_backdating_the_switch_shows_its_effect_at_once(
+    tmp_path: Path, http: requests.Session
+) -> None:
+    with Sandbox(tmp_path / "s.json", senders={NOTIFY: "192.0.2.200"}) as sandbox:
+        with pytest.raises(InputError, match="protection is off"):
+            sandbox.backdate_protection(timedelta(hours=1))
+        call(http, sandbox, "UpdateIpProtection", IpProtection="1")
+        sandbox.backdate_protection(timedelta(days=2))
+        notify = summary(http, sandbox, 1, 1, AccountName=NOTIFY)[day(1)]
+        assert notify["faildCount"] == notify["requestCount"]
+    with Sandbox(tmp_path / "s.json") as again:  # saved
+        assert summary(http, again, 1, 1, AccountName=NOTIFY)[day(1)] == notify
+
+
 def test_demo_senders_are_whitelisted_before_and_after_the_examples() -> None:
     config = traffic.TrafficConfig()
     demo = [r["IpAddress"] for r in demo_state()["directmail"]["ipfilters"]]
@@ -440,6 +454,7 @@ def test_knobs_are_saved_and_checked(tmp_path: Path, http: requests.Session) -> 
         {"failure_percent": 101},
         {"senders": {NOTIFY: "300.1.1.1"}},
         {"senders": {"x": "192.0.2.1"}},
+        {"senders": {NOTIFY: 123}},
         {"failure_percent": 60, "invalid_percent": 50},
     ):
         with pytest.raises(InputError, match="sandbox traffic"):
@@ -473,3 +488,56 @@ def test_summary_quota_answers_throttling(sandbox: Sandbox, http: requests.Sessi
         http, sandbox, telemetry.SUMMARY, 400, "Throttling.User", StartTime=day(1), EndTime=day(1)
     )
     call(http, sandbox, telemetry.TRACK, StartTime=day(1), EndTime=day(1))  # its own quota
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def test_sandbox_command_passes_the_traffic_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.commands import sandbox as command
+    from tests.cli_helpers import run_cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(command, "serve_forever", lambda *args, **kwargs: seen.update(kwargs))
+    flags = ["--failure-percent", "5", "--invalid-percent", "0.5", "--no-quotas"]
+    senders = ["--sender", f"{NOTIFY}=192.0.2.200", "--sender", "x@mail.example.com=192.0.2.9"]
+    result = run_cli("sandbox", *flags, *senders, cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert seen["traffic"] == {
+        "failure_percent": 5.0,
+        "invalid_percent": 0.5,
+        "senders": {NOTIFY: "192.0.2.200", "x@mail.example.com": "192.0.2.9"},
+        "telemetry_quotas": False,
+    }
+    for bad in (["--sender", "notify=192.0.2.1"], ["--sender", f"{NOTIFY}=300.0.0.1"]):
+        refused = run_cli("sandbox", *bad, cwd=tmp_path)
+        assert refused.code == 3 and "expected SENDER=IPV4" in refused.err
+    refused = run_cli("sandbox", "--failure-percent", "120", cwd=tmp_path)
+    assert refused.code == 3 and "from 0 to 100" in refused.err
+
+
+def test_sandbox_banner_lists_the_traffic(tmp_path: Path) -> None:
+    from reconciler.sandbox import serve_forever
+
+    class Interrupting:
+        """An output that stops the server once the banner is written, as Ctrl-C would."""
+
+        text = ""
+
+        def write(self, text: str) -> int:
+            self.text += text
+            if "Press Ctrl-C" in text:
+                raise KeyboardInterrupt
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    out = Interrupting()
+    knobs = {"failure_percent": 3.0, "senders": {NOTIFY: "192.0.2.200"}}
+    serve_forever(tmp_path / "s.json", "127.0.0.1", 0, out=out, traffic=knobs)  # type: ignore[arg-type]
+    assert "  traffic                 3% failed, 2% invalid\n" in out.text
+    assert f"  sender                  {NOTIFY} from 192.0.2.200\n" in out.text
+    assert f"  sender                  {NEWSLETTER} from 198.51.100.10\n" in out.text

@@ -284,6 +284,21 @@ def test_an_old_plan_is_refused_and_max_age_sets_how_old(tmp_path: Path, sandbox
     assert longer.code == 0, longer
 
 
+def test_max_age_without_a_saved_plan_is_an_input_error(tmp_path: Path, sandbox: Sandbox) -> None:
+    """--max-age judges a saved plan; given to an apply of the manifests it would do nothing."""
+    _manifests(tmp_path / "m", sandbox)
+    sandbox.reset_calls()
+    result = run_cli("apply", "m", "--yes", "--max-age", "1d", cwd=tmp_path, env=SANDBOX_ENV)
+    assert result.code == 3, result
+    assert "--max-age applies to a saved plan only (apply --plan FILE)" in result.err
+    assert not any(sandbox.calls.values()), sandbox.calls  # nothing read or written
+    # With the saved plan as the only path, it is a saved plan's apply: --max-age applies.
+    made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=SANDBOX_ENV)
+    assert made.code == 0, made
+    again = run_cli("apply", "plan.json", "--yes", "--max-age", "0s", cwd=tmp_path, env=SANDBOX_ENV)
+    assert again.code == 4 and "more than 0s ago (--max-age)" in again.err, again
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("90s", 90), ("30m", 1800), ("12h", 43200), ("7d", 604800), ("1.5h", 5400), ("0s", 0)],

@@ -11,6 +11,7 @@ import pytest
 
 from reconciler import sandbox as sb
 from reconciler.cli import build_parser
+from reconciler.jsonschemas import validator
 from reconciler.model import Account, IpEntry, Provider, Target, UninterceptEntry
 from reconciler.plan import Action, Change, Resource
 from reconciler.providers.directmail import DirectMailClient
@@ -124,7 +125,88 @@ def test_one_id_with_two_addresses_is_rule_4_and_nothing_is_written(tmp_path: Pa
         assert run.code == 4, run
         assert "inconsistent live state" in run.err
         assert "GetIpfilterList" in run.err and "RID-LIST" in run.err
+        # An answer checked after its call names the account and its host too (issue 16).
+        host = server.url.split("//", 1)[1]
+        assert f"account dm ({host}): DirectMail GetIpfilterList failed" in run.err
     assert not DM_WRITES & set(server.actions())
+
+
+def test_plan_lists_a_contradictory_listing_as_a_refusal_of_its_account(tmp_path: Path) -> None:
+    """Issue 10 item 1: a user of `plan --format json` sees rule 4 in `refusals`, and the
+    other accounts are still planned."""
+    answers = {
+        "GetIpProtection": _protection("0"),
+        "GetIpfilterList": _ipfilters(_rec("1", A), _rec("1", "192.0.2.10")),
+        "list": _sc_list([_email("old@example.com")]),
+    }
+    with HostileServer(answers=answers) as server:
+        manifests = _dm_manifests(tmp_path, server.url)
+        write(
+            manifests / "sc.yaml",
+            "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: u}\n"
+            "spec: {account: sc, prune: false, entries: [{email: new@example.com}]}\n",
+        )
+        as_json = run_cli("plan", str(manifests), "--format", "json", cwd=tmp_path, env=ENV)
+        text = run_cli("plan", str(manifests), cwd=tmp_path, env=ENV)
+        markdown = run_cli("plan", str(manifests), "--format", "markdown", cwd=tmp_path, env=ENV)
+        saving = run_cli("plan", str(manifests), "--out", "plan.json", cwd=tmp_path, env=ENV)
+    for run in (as_json, text, markdown, saving):
+        _clean(run)
+        assert run.code == 4, run
+        assert "inconsistent live state" in run.err and "RID-LIST" in run.err
+    message = (
+        "dm: the provider's IP whitelist listing contradicts itself (DirectMail "
+        "GetIpfilterList, request id RID-LIST): Id 1 is listed with two addresses, "
+        "203.0.113.7 and 192.0.2.10; nothing was planned for this account (run again later; "
+        "--force does not override this)"
+    )
+    validator("plan").validate(as_json.json)
+    assert as_json.json["refusals"] == [
+        {
+            "rule": "incomplete-live-state",
+            "message": message,
+            "account": "dm",
+            "resource": "ip_whitelist",
+            "overridable": False,
+        }
+    ]
+    assert [(c["account"], c["action"], c["key"]) for c in as_json.json["changes"]] == [
+        ("sc", "create", "all:email:new@example.com")
+    ]
+    assert f"incomplete-live-state: {message}" in text.out
+    assert "incomplete-live-state" in markdown.out and "contradicts itself" in markdown.out
+    assert not (tmp_path / "plan.json").exists()
+    assert "plan.json was not written" in saving.err
+    assert not DM_WRITES & set(server.actions()) and not SC_WRITES & set(server.actions())
+
+
+def test_directmail_parameters_travel_in_the_query_with_an_empty_body(tmp_path: Path) -> None:
+    """Issue 10 item 3, SPEC §8: as the official V3 SDK sends them; the sandbox (every
+    end-to-end test) verifies the signature over that query."""
+    import hashlib
+
+    answers = {
+        "GetIpProtection": _protection("0"),
+        "GetIpfilterList": _ipfilters(_rec("1", A)),
+        "AddIpfilter": Answer.json({"RequestId": "RID-ADD", "IpFilterId": "2"}),
+        "UpdateIpProtection": OK,
+    }
+    with HostileServer(answers=answers) as server:
+        manifests = _dm_manifests(tmp_path, server.url)
+        result = run_cli("apply", str(manifests), "--yes", cwd=tmp_path, env=ENV)
+        requests = [r for r in server.requests if not r.path.startswith("/apiv2")]
+    _clean(result)
+    assert result.code == 0, result
+    assert [r.action for r in requests] == [
+        "GetIpProtection", "GetIpfilterList", "AddIpfilter", "UpdateIpProtection",
+    ]  # fmt: skip
+    empty = hashlib.sha256(b"").hexdigest()
+    for request in requests:
+        assert request.method == "POST" and request.body == b"", request
+        assert request.headers["x-acs-content-sha256"] == empty
+        assert "content-type" not in request.headers or request.form == {}
+    assert requests[2].query == {"IpAddress": B}
+    assert requests[3].query == {"IpProtection": "1"}
 
 
 # -- DirectMail answers checked against SPEC §8 --------------------------------------------
@@ -357,6 +439,62 @@ def test_control_characters_in_live_entries_are_escaped_in_text_output(tmp_path:
     assert "evil\\x1b[2K\\x1b[1A\\x1b]0;pwned\\x07@example.com" in plan.out
     assert "- unintercept" in plan.out
     assert "bad\\x1b[31m email" in applied.out
+
+
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [
+        ("\u202e", "\\u202e"),  # RIGHT-TO-LEFT OVERRIDE
+        ("\u202a", "\\u202a"),
+        ("\u2066", "\\u2066"),  # LEFT-TO-RIGHT ISOLATE .. POP DIRECTIONAL ISOLATE
+        ("\u2069", "\\u2069"),
+        ("\u200b", "\\u200b"),  # ZERO WIDTH SPACE
+        ("\u200f", "\\u200f"),  # RIGHT-TO-LEFT MARK
+        ("\ufeff", "\\ufeff"),
+        ("\u2028", "\\u2028"),  # LINE SEPARATOR
+        ("\x85", "\\x85"),  # NEXT LINE (C1)
+        ("\U000e0041", "\\U000e0041"),  # TAG LATIN CAPITAL LETTER A
+        ("\udc80", "\\udc80"),  # a lone surrogate, as a JSON answer may carry
+    ],
+)
+def test_escape_neutralizes_bidi_and_invisible_format_characters(char: str, shown: str) -> None:
+    from reconciler.output.console import escape
+
+    assert escape(f"a{char}b@example.com") == f"a{shown}b@example.com"
+    assert escape(f"a{char}b", keep=char) == f"a{char}b"
+
+
+def test_escape_leaves_printable_text_alone() -> None:
+    from reconciler.output.console import escape
+
+    for text in ("vip@example.com", "müller@bücher.example", "用户@例子.公司", "a b\u00a0c", "😀"):
+        assert escape(text) == text
+
+
+def test_every_control_and_format_character_is_escaped() -> None:
+    import unicodedata
+
+    from reconciler.output.console import escape
+
+    for code in range(0x110000):
+        char = chr(code)
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            assert char not in escape(char), hex(code)
+
+
+def test_bidi_overrides_from_a_provider_are_shown_escaped(tmp_path: Path) -> None:
+    """Issue 10 item 5: 'moc.elpmaxe@' after U+202E reads as a different address."""
+    hostile = "evil\u202e\u2066moc.elpmaxe@gnp.vip\u2069\u200b@example.com"
+    answers = {"list": _sc_list([_email("vip@example.com"), _email(hostile)])}
+    with HostileServer(answers=answers) as server:
+        manifests = _sc_manifests(tmp_path, server.url)
+        plan = run_cli("plan", str(manifests), cwd=tmp_path, env=ENV)
+        markdown = run_cli("plan", str(manifests), "--format", "markdown", cwd=tmp_path, env=ENV)
+    for run in (plan, markdown):
+        _clean(run)
+        assert not any(c in run.out + run.err for c in "\u202e\u2066\u2069\u200b"), run
+    assert "evil\\u202e\\u2066moc.elpmaxe@gnp.vip\\u2069\\u200b@example.com" in plan.out
+    assert "\\u202e" in markdown.out
 
 
 # -- the sandbox answers as the providers may ------------------------------------------------

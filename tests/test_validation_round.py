@@ -77,8 +77,66 @@ def test_policies_given_alike_or_once_are_fine(tmp_path: Path) -> None:
         + "---\n"
         + doc.format("b", "  prune: false\n  ignore: ['b*', 'a*']\n", "b")
         + "---\n"
-        + doc.format("c", "", "c"),
+        # Given once, as its default, and omitted by the others: the same policy.
+        + doc.format(
+            "c", "  prune: false\n  ignore: [a*, b*]\n  deletionThreshold: {entries: 3}\n", "c"
+        ),
     )
+    result = run_cli("validate", ".", cwd=tmp_path)
+    assert result.code == 0, result
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "error"),
+    [
+        (
+            "prune: false",
+            "",
+            "m.yaml:11:18: error: this UninterceptList omits prune (default true), but account "
+            "'sc' has prune false at m.yaml:5:10",
+        ),
+        (
+            "",
+            "prune: false",
+            "m.yaml:13:10: error: prune for account 'sc' is false here, but the UninterceptList "
+            "at m.yaml:3:18 omits it (default true)",
+        ),
+        (
+            "ignore: ['a*']",
+            "",
+            "m.yaml:11:18: error: this UninterceptList omits ignore (default []), but account "
+            "'sc' has ignore ['a*'] at m.yaml:5:11",
+        ),
+        (
+            "",
+            "deletionThreshold: {percent: 50}",
+            "m.yaml:13:22: error: deletionThreshold for account 'sc' is {entries: 3, percent: 50} "
+            "here, but the UninterceptList at m.yaml:3:18 omits it "
+            "(default {entries: 3, percent: 30})",
+        ),
+    ],
+)
+def test_a_policy_one_document_omits_is_its_default_and_must_agree(
+    tmp_path: Path, first: str, second: str, error: str
+) -> None:
+    """Issue 16 item 4: one document of the list says `prune: false`, another says nothing."""
+    doc = "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {{name: {}}}\nspec:\n  {}\n"
+    doc += "  account: sc\n  entries: [{{email: {}@example.com}}]\n"
+    text = doc.format("a", first, "a") + "---\n" + doc.format("b", second, "b")
+    errors = _validate(tmp_path, text)
+    hint = " (a policy covers the account's whole unintercept list, and a document that omits it "
+    assert [line.split(hint)[0] for line in errors] == [error], errors
+    assert all(hint in line for line in errors)
+
+
+def test_a_policy_given_as_its_default_agrees_with_documents_that_omit_it(
+    tmp_path: Path,
+) -> None:
+    doc = "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {{name: {}}}\nspec:\n{}"
+    doc += "  account: sc\n  entries: [{{email: {}@example.com}}]\n"
+    write(tmp_path / "accounts.yaml", ACCOUNTS)
+    defaults = "  prune: true\n  ignore: []\n  deletionThreshold: {entries: 3, percent: 30}\n"
+    write(tmp_path / "m.yaml", doc.format("a", "", "a") + "---\n" + doc.format("b", defaults, "b"))
     result = run_cli("validate", ".", cwd=tmp_path)
     assert result.code == 0, result
 

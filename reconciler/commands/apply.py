@@ -45,6 +45,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
             args.plan_file, args.paths = saved[0], []
     if args.plan_file is not None:
         return run_saved(args, out)
+    if args.max_age is not None:
+        raise InputError(
+            "--max-age applies to a saved plan only (apply --plan FILE): a plan made from the "
+            "manifests now has no age"
+        )
     if not args.paths:
         raise InputError("apply needs manifest paths, or --plan FILE with a saved plan")
     state = load(args.paths, out)
@@ -84,7 +89,10 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
     if saved.sandbox != args.sandbox:
         flag = "with" if saved.sandbox else "without"
         raise InputError(f"{args.plan_file} was made {flag} --sandbox: apply it {flag} --sandbox")
-    for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=args.max_age):
+    max_age = args.max_age
+    if max_age is None:
+        max_age = plantrust.parse_duration(plantrust.DEFAULT_MAX_AGE)
+    for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=max_age):
         out.warn(warning)
     result = saved.plan
     require_confirmation_channel(args)
@@ -132,6 +140,10 @@ def _show_and_check(result: Plan, args: argparse.Namespace, out: Output) -> bool
     changes to carry out; a plan without any is reported as such in JSON."""
     if args.format == "text":
         out.write(_plan_text(result, out))
+    if args.notify and result.refusals:
+        from reconciler import notify
+
+        notify.record_plan(result)
     _check_refusals(result, args.force, args.format, out)
     if not result.changes and args.format == "json":
         out.write(render.to_json(_report_document(result, [])))
@@ -171,6 +183,10 @@ def _carry_out(
     with interruptible() as interruption, out.progress(len(result.changes)) as progress:
         outcomes = execute(result, clients, on_outcome=progress.update, stop=interruption.event)
     code = _report(result, outcomes, args.format, out)
+    if args.notify:
+        from reconciler import notify
+
+        notify.record_outcomes(outcomes)
     if interruption.exit_code is not None:
         left = sum(1 for o in outcomes if o.status == "not attempted")
         out.error(

@@ -37,8 +37,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     for warning in result.warnings:
         out.warn(warning)
     if target is None:
-        out.write(result.text)
+        out.write(result.text(Path.cwd()))
     else:
-        write_atomic(target, result.text)
+        write_atomic(target, result.text(target.parent))
         out.note(f"Wrote {counted(len(result.documents), 'document')} to {target}.")
     return ExitCode.OK

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from reconciler import live, planfile, plantrust
 from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
+from reconciler.model import LIST_NAMES, AccountDesired, AccountLive, Provider, Resource
 from reconciler.output import render
 from reconciler.output.console import Output
 from reconciler.plan import Plan, diff
+from reconciler.providers.answers import InconsistentAnswer
+from reconciler.providers.base import ProviderClient
+from reconciler.safety import INCOMPLETE, Refusal
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -28,9 +34,23 @@ def run(args: argparse.Namespace, out: Output) -> int:
         wants,
         clients,
     ):
-        seen = live.read(wants, clients)
+        seen, contradictions = _read(wants, clients)
         result = diff(wants, seen)
-    if args.out:
+    result.refusals.extend(
+        _refusal(want, contradictions[want.account.name])
+        for want in wants
+        if want.account.name in contradictions
+    )
+    for error in contradictions.values():
+        out.error(str(error))
+    if args.notify:
+        from reconciler import notify
+
+        notify.record_plan(result)
+    saving = bool(args.out) and not contradictions
+    if args.out and not saving:  # apply --plan could not make the same refusal again
+        out.error(f"{args.out} was not written: the live state of an account contradicts itself")
+    if saving:
         saved = planfile.saved_document(
             result, state, seen, sandbox=args.sandbox, key=plantrust.plan_key()
         )
@@ -40,13 +60,60 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.compare:
         comparison = compare.compare(old, render.plan_document(result))
         out.write(compare.render(comparison, args.format, args.compare))
-    if args.out:
+    if saving:
         _say_saved(args, result, out)
     if result.refusals:
         return ExitCode.REFUSED
     if args.detailed_exitcode and result.changes:
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+def _read(
+    wants: Sequence[AccountDesired], clients: Mapping[str, ProviderClient]
+) -> tuple[dict[str, AccountLive], dict[str, InconsistentAnswer]]:
+    """Live state as ``live.read`` reads it, except that an account whose listing contradicts
+    itself (SPEC §5 rule 4) is read as nothing and its error returned, so that the plan can
+    refuse it as such while it shows the other accounts."""
+    contradictions: dict[str, InconsistentAnswer] = {}
+    readers = {name: _Refusing(name, c, contradictions) for name, c in clients.items()}
+    return live.read(wants, cast(dict[str, ProviderClient], readers)), contradictions
+
+
+class _Refusing:
+    """A client whose ``read`` records an ``InconsistentAnswer`` instead of raising it."""
+
+    def __init__(
+        self, name: str, client: ProviderClient, found: dict[str, InconsistentAnswer]
+    ) -> None:
+        self._name, self._client, self._found = name, client, found
+
+    def read(self, want: AccountDesired) -> AccountLive:
+        try:
+            return self._client.read(want)
+        except InconsistentAnswer as error:
+            self._found[self._name] = error
+            return AccountLive()
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._client, attribute)
+
+
+def _refusal(want: AccountDesired, error: InconsistentAnswer) -> Refusal:
+    """Rule 4 for an account whose listing contradicts itself: nothing is planned for it."""
+    name = want.account.name
+    provider = want.account.provider
+    resource = Resource.IP_WHITELIST if provider is Provider.ALIYUN_DM else Resource.UNINTERCEPT
+    request = f", request id {error.request_id}" if error.request_id else ""
+    return Refusal(
+        INCOMPLETE,
+        f"{name}: the provider's {LIST_NAMES[resource]} listing contradicts itself "
+        f"({error.provider} {error.action}{request}): {error.what}; nothing was planned for "
+        "this account (run again later; --force does not override this)",
+        name,
+        resource.value,
+        overridable=False,
+    )
 
 
 def _say_saved(args: argparse.Namespace, result: Plan, out: Output) -> None:

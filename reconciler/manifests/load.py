@@ -116,8 +116,10 @@ class _Build:
     names: dict[tuple[str, str], Position] = field(default_factory=dict)
     protection_at: dict[str, Position] = field(default_factory=dict)
     whitelist_at: dict[str, Position] = field(default_factory=dict)
-    # (account, policy) -> the value the first document gave and where.
-    unintercept_policies: dict[tuple[str, str], tuple[Any, Position]] = field(default_factory=dict)
+    # (account, policy) -> the value the first document asked for, where, and whether written.
+    unintercept_policies: dict[tuple[str, str], tuple[Any, Position, bool]] = field(
+        default_factory=dict
+    )
     checks: list[DeliveryCheck] = field(default_factory=list)
 
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
@@ -195,40 +197,72 @@ def _merge_unintercepts(
                 "an entry is identified by apiUser and email/domain, ignoring case",
             )
     spec = doc.data["spec"]
-    policy = desired.unintercept_policy
-    given: dict[str, Any] = {}
+    first_doc = (name, "prune") not in build.unintercept_policies
+    effective: dict[str, Any] = {}
     for key in _LIST_POLICIES:
-        if key not in spec:
-            continue
+        # An omitted policy is its default: a document that says nothing about pruning asks
+        # for the default as much as one that writes it (SPEC §2).
+        given = key in spec
         value = _policy_value(spec, key)
-        here = doc.position(("spec", key))
-        agreed, where = build.unintercept_policies.setdefault((name, key), (value, here))
-        if agreed != value:
-            build.add(
-                here,
-                f"{key} for account '{name}' differs from the one at {where}",
-                "a policy covers the account's whole unintercept list; set it once or "
-                "set the same values",
-            )
-        given[key] = value
+        here = doc.position(("spec", key)) if given else doc.position(("metadata", "name"))
+        agreed = build.unintercept_policies.setdefault((name, key), (value, here, given))
+        if agreed[0] != value:
+            _policy_conflict(build, name, key, (value, here, given), agreed)
+        effective[key] = agreed[0]
     desired.unintercept_policy = ListPolicy(
-        prune=given.get("prune", policy.prune),
-        ignore=(policy.ignore or tuple(spec["ignore"])) if "ignore" in given else policy.ignore,
-        deletion_threshold=given.get("deletionThreshold", policy.deletion_threshold),
+        prune=effective["prune"],
+        ignore=tuple(spec.get("ignore", ())) if first_doc else desired.unintercept_policy.ignore,
+        deletion_threshold=effective["deletionThreshold"],
     )
 
 
 # The per-list policies of an UninterceptList: they cover the account's whole list, so every
-# document that gives one must give the same.
+# document of the list must ask for the same, an omitted policy counting as its default.
 _LIST_POLICIES = ("prune", "ignore", "deletionThreshold")
+_Given = tuple[Any, Position, bool]  # the effective value, where, and whether it was written
+
+
+def _policy_conflict(build: _Build, name: str, key: str, here: _Given, first: _Given) -> None:
+    hint = (
+        "a policy covers the account's whole unintercept list; set it once or set the same values"
+    )
+    if here[2] and first[2]:
+        build.add(here[1], f"{key} for account '{name}' differs from the one at {first[1]}", hint)
+        return
+    hint = (
+        "a policy covers the account's whole unintercept list, and a document that omits it "
+        f"asks for the default; write the same {key} in every document of the list"
+    )
+    if here[2]:
+        build.add(
+            here[1],
+            f"{key} for account '{name}' is {_shown(key, here[0])} here, but the "
+            f"UninterceptList at {first[1]} omits it (default {_shown(key, first[0])})",
+            hint,
+        )
+    else:
+        build.add(
+            here[1],
+            f"this UninterceptList omits {key} (default {_shown(key, here[0])}), but account "
+            f"'{name}' has {key} {_shown(key, first[0])} at {first[1]}",
+            hint,
+        )
+
+
+def _shown(key: str, value: Any) -> str:
+    if key == "prune":
+        return "true" if value else "false"
+    if key == "ignore":
+        return "[" + ", ".join(repr(p) for p in sorted(value)) + "]"
+    return f"{{entries: {value.entries}, percent: {value.percent:g}}}"
 
 
 def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
     if key == "deletionThreshold":
         return _threshold(spec)
     if key == "ignore":
-        return frozenset(spec["ignore"])  # the order of the patterns means nothing
-    return spec[key]
+        return frozenset(spec.get("ignore", ()))  # the order of the patterns means nothing
+    return bool(spec.get(key, True))
 
 
 def _threshold(spec: Mapping[str, Any]) -> DeletionThreshold:

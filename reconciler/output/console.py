@@ -13,22 +13,46 @@ import re
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
+
+from reconciler.output import redact
 
 if TYPE_CHECKING:
     from reconciler.apply import Outcome
     from reconciler.errors import Problem
 
 
-# C0 controls, DEL and C1 controls: in provider data, an escape sequence could hide lines of a
-# plan or retitle the terminal window.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Everything but printable ASCII is looked at; of that, escaped: controls (C0, DEL, C1: an escape
+# sequence could hide lines of a plan or retitle the terminal window), invisible format
+# characters (bidirectional overrides and isolates, U+202A-U+202E and U+2066-U+2069, reorder
+# what a line shows; zero-width ones hide in a name), line and paragraph separators, lone
+# surrogates (they cannot even be printed) and unassigned code points (tomorrow's format
+# characters). Categories per the running Python's Unicode database.
+_SUSPECT = re.compile(r"[^\x20-\x7e]")
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
 
 
 def escape(text: str, keep: str = "") -> str:
-    """``text`` with control characters shown as ``\\xNN`` (those in ``keep`` left alone)."""
-    return _CONTROL.sub(lambda m: m[0] if m[0] in keep else f"\\x{ord(m[0]):02x}", text)
+    """``text`` with control and invisible format characters shown as ``\\xNN``, ``\\uNNNN``
+    or ``\\UNNNNNNNN`` (those in ``keep`` left alone), and its e-mail addresses masked under
+    ``--redact``."""
+    return reveal(redact.text(text), keep)
+
+
+def reveal(text: str, keep: str = "") -> str:
+    """``text`` with control and invisible format characters escaped (see ``escape``)."""
+    return _SUSPECT.sub(lambda m: _shown(m[0], keep), text)
+
+
+def _shown(char: str, keep: str) -> str:
+    if char in keep or unicodedata.category(char) not in _ESCAPED_CATEGORIES:
+        return char
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def discard_stdout() -> None:
@@ -69,6 +93,7 @@ class Output:
         no_color = args.no_color or bool(os.environ.get("NO_COLOR"))
         self.color = not no_color and sys.stdout.isatty()
         self.err_color = not no_color and sys.stderr.isatty()
+        self.errors: list[str] = []  # as printed, for a notification (--notify)
 
     @property
     def style(self) -> Style:
@@ -77,6 +102,7 @@ class Output:
 
     def write(self, text: str, stream: TextIO | None = None) -> None:
         target = stream or sys.stdout
+        text = redact.text(text)
         try:
             target.write(text)
             target.flush()
@@ -89,13 +115,13 @@ class Output:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=sys.stderr)
+            print(redact.text(text), file=sys.stderr)
 
     def problem(self, problem: Problem) -> None:
         if problem.warning and self.quiet:
             return
         label = "warning" if problem.warning else "error"
-        text = str(problem).replace(f"{label}:", f"{self._label(label)}:", 1)
+        text = redact.text(str(problem)).replace(f"{label}:", f"{self._label(label)}:", 1)
         print(text, file=sys.stderr)
 
     def warn(self, text: str) -> None:
@@ -104,6 +130,7 @@ class Output:
         print(f"{self._label('warning')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def error(self, text: str) -> None:
+        self.errors.append(text)
         print(f"{self._label('error')}: {escape(text, keep=chr(10))}", file=sys.stderr)
 
     def progress(self, total: int) -> Progress:

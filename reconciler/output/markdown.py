@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from reconciler import __version__
 from reconciler.model import Account, IpEntry, UninterceptEntry
+from reconciler.output import redact
+from reconciler.output.console import reveal
 from reconciler.output.render import unintercept_entries
 from reconciler.plan import Action, Change, Plan, Refusal, Resource
 
@@ -43,8 +45,11 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~|#!])")
 
 
 def _clean(text: str) -> str:
-    """One line, at most ``MAX_VALUE`` characters: a value must not break the layout."""
-    text = _CONTROL.sub(" ", text)
+    """One line, at most ``MAX_VALUE`` characters: a value must not break the layout. Its
+    e-mail addresses are masked under ``--redact``."""
+    # Controls become spaces; invisible format characters (a bidirectional override would
+    # reorder the comment as shown) become visible escapes, as on the terminal.
+    text = reveal(_CONTROL.sub(" ", redact.text(text)))
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 

@@ -39,6 +39,7 @@ class InconsistentAnswer(BadAnswer):
 
     def __init__(self, provider: str, action: str, what: str, request_id: Any = None) -> None:
         super().__init__(provider, action, what, request_id)
+        self.what = what
         self.code = "InconsistentLiveState"
         self.provider_message = (
             f"incomplete or inconsistent live state: {what}; nothing will be written to this "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import email.utils
+import functools
 import json
 import logging
 import socket
@@ -19,7 +20,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -68,6 +69,23 @@ T = TypeVar("T")
 
 
 _Client = TypeVar("_Client", bound="ProviderClient")
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def naming_errors(method: Method) -> Method:
+    """For ``read`` and ``apply``: a ``ProviderError`` raised anywhere in them (an answer
+    checked after its call, a list that stays short) names the account and its host."""
+
+    @functools.wraps(method)
+    def wrapper(self: ProviderClient, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except ProviderError as exc:
+            raise self._scrubbed(exc) from None
+
+    return cast(Method, wrapper)
 
 
 class ProviderClient(abc.ABC):
@@ -172,6 +190,8 @@ class ProviderClient(abc.ABC):
             exc.request_id = self.scrub(str(exc.request_id))
         if exc.account is None:
             exc.account = self.account.name
+        if exc.host is None:
+            exc.host = self._where(self.account.endpoint)
         exc.args = (str(exc),)
         return exc
 
@@ -579,7 +599,8 @@ def incomplete_list(
 ) -> ProviderError:
     """The error for a list that stayed shorter than the provider's own total."""
     return ProviderError(
-        f"the list came back with {got} of the {total} entries it counts",
+        f"the list came back with {got} of the {total} "
+        f"{'entry' if total == 1 else 'entries'} it counts",
         provider=provider,
         action=action,
         attempts=attempts,

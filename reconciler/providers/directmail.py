@@ -19,10 +19,11 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
+    naming_errors,
     retry_after,
 )
 from reconciler.providers.limits import SlidingWindow
-from reconciler.signing import percent_encode, v3_headers
+from reconciler.signing import canonical_query, v3_headers
 
 API_VERSION = "2015-11-23"
 PROVIDER = "DirectMail"
@@ -41,17 +42,6 @@ QUOTAS: Mapping[str, tuple[int, float]] = {
     "SenderStatisticsDetailByParam": (500, 60.0),
     "GetTrackListByMailFromAndTagName": (60, 60.0),
 }
-# The sending-data calls (SPEC §9, read by ``providers/telemetry.py``) carry their parameters
-# in the URL query with an empty body, as the official V3 SDK sends them.
-QUERY_ACTIONS = frozenset(
-    {
-        "SenderStatisticsByTagNameAndBatchID",
-        "GetTrackListByMailFromAndTagName",
-        "GetTrackList",
-        "QueryInvalidAddress",
-        "SenderStatisticsDetailByParam",
-    }
-)
 
 
 class DirectMailClient(ProviderClient):
@@ -134,6 +124,7 @@ class DirectMailClient(ProviderClient):
 
     # -- ProviderClient ------------------------------------------------------------------
 
+    @naming_errors
     def read(self, desired: AccountDesired) -> AccountLive:
         live = AccountLive()
         if desired.protection is not None:
@@ -142,6 +133,7 @@ class DirectMailClient(ProviderClient):
             live.whitelist, live.whitelist_total = self.get_ipfilter_list()
         return live
 
+    @naming_errors
     def apply(self, change: Change) -> str | None:
         match change.resource, change.action:
             case Resource.IP_PROTECTION, _:
@@ -166,33 +158,28 @@ class DirectMailClient(ProviderClient):
     def call_once(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
         """POST one signed RPC call; return the decoded answer or raise ``ProviderError``.
 
-        Each attempt is signed afresh: the provider rejects a nonce it has seen.
+        The parameters go in the URL query and the body is empty, as the official V3 SDK sends
+        them (SPEC §8): the query is sent exactly as it is signed. Each attempt is signed
+        afresh: the provider rejects a nonce it has seen.
         """
-        query = action in QUERY_ACTIONS
-        encoded = "&".join(
-            f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items())
-        )
-        body = b"" if query else encoded.encode()
         headers = v3_headers(
             host=self._host,
             action=action,
             version=API_VERSION,
-            body=body,
+            body=b"",
+            query=params,
             access_key_id=self._key_id,
             access_key_secret=self._secret,
             security_token=self._token,
-            query=params if query else None,
         )
-        if not query:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
         headers["Accept"] = "application/json"
-        # The query is encoded here, exactly as signed: an opaque cursor such as NextStart
-        # (``#``, ``*``) must reach the provider byte for byte.
-        url = f"{self._url}?{encoded}" if query and encoded else self._url
-        response = self.post(action, url, body, headers)
+        query = canonical_query(params)
+        url = f"{self._url}?{query}" if query else self._url
+        response = self.post(action, url, b"", headers)
         data = decode_json(response)
         log.debug(
-            "%s %s -> HTTP %s in %.0f ms (request id %s)",
+            "account %s: %s %s -> HTTP %s in %.0f ms (request id %s)",
+            self.account.name,
             PROVIDER,
             action,
             response.status_code,

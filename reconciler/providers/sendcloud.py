@@ -31,6 +31,7 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
+    naming_errors,
     retry_after,
 )
 
@@ -120,12 +121,14 @@ class SendCloudClient(ProviderClient):
 
     # -- ProviderClient ------------------------------------------------------------------
 
+    @naming_errors
     def read(self, desired: AccountDesired) -> AccountLive:
         live = AccountLive()
         if desired.unintercepts is not None:
             live.unintercepts, live.unintercept_total = self.list_all()
         return live
 
+    @naming_errors
     def apply(self, change: Change) -> str | None:
         match change.resource, change.action:
             case Resource.UNINTERCEPT, Action.CREATE:
@@ -188,7 +191,8 @@ class SendCloudClient(ProviderClient):
         response = self.post(action, f"{self._base}/{action}", {**self._auth, **params}, {})
         data = decode_json(response)
         log.debug(
-            "%s %s -> HTTP %s, statusCode %s in %.0f ms",
+            "account %s: %s %s -> HTTP %s, statusCode %s in %.0f ms",
+            self.account.name,
             PROVIDER,
             action,
             response.status_code,

@@ -5,8 +5,9 @@ and V1 DirectMail signatures, timestamps and nonces, checks SendCloud's apiUser/
 like SendCloud and keeps its state in a JSON file across runs.
 
 Modules: ``service`` (the Sandbox and ``serve_forever``), ``server`` (HTTP), ``directmail`` and
-``directmail_auth``, ``sendcloud``, ``state`` and ``records`` (the data), ``faults`` (the one
-place faults are injected), ``demo`` (the first-run state).
+``directmail_auth``, ``telemetry`` and ``telemetry_params`` (DirectMail's sending-data calls)
+over ``traffic`` (the synthetic mail), ``sendcloud``, ``state`` and ``records`` (the data),
+``faults`` (the one place faults are injected), ``demo`` (the first-run state).
 """
 
 from __future__ import annotations

@@ -1,8 +1,14 @@
-"""The live state a new sandbox starts with, so `plan examples/ --sandbox` shows a real plan."""
+"""The live state a new sandbox starts with, so `plan examples/ --sandbox` shows a real plan.
+
+Its ``telemetry`` section is the synthetic traffic's knobs (``traffic.TrafficConfig``): the
+demo senders send from addresses inside ``198.51.100.0/24``, which the demo whitelist and the
+examples' whitelist both hold, so switching protection on leaves their mail healthy."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from reconciler.sandbox.traffic import TrafficConfig
 
 
 def demo_state() -> dict[str, Any]:
@@ -48,4 +54,5 @@ def demo_state() -> dict[str, Any]:
                 },
             ]
         },
+        "telemetry": TrafficConfig().to_dict(),
     }

@@ -10,7 +10,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -180,6 +180,12 @@ class Sandbox:
         """``"1"`` when protection is on, ``"0"`` when off: the provider's own values."""
         with self._state.lock:
             return self._state.ip_protection
+
+    def backdate_protection(self, by: timedelta) -> None:
+        """Move the moment IP protection went on ``by`` into the past (and save it): the
+        traffic of that stretch is rejected too, so a test that has just switched protection
+        on sees hours of effect at once. Protection must be on."""
+        self._state.backdate_protection(int(by.total_seconds()))
 
     def traffic(self) -> TrafficConfig:
         """The synthetic traffic's knobs in force."""

@@ -139,6 +139,14 @@ class SandboxState:
             self.ip_protection = value
             self.persist()
 
+    def backdate_protection(self, seconds: int) -> None:
+        with self.lock:
+            if self.ip_protection != "1":
+                raise InputError("IP protection is off: there is no switch-on moment to move")
+            since = self.ip_protection_since
+            self.ip_protection_since = (int(time.time()) if since is None else since) - seconds
+            self.persist()
+
     def set_traffic(self, config: TrafficConfig) -> None:
         with self.lock:
             self.traffic = config

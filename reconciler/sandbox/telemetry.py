@@ -111,16 +111,16 @@ def perform(action: str, params: dict[str, str], view: View) -> dict[str, Any]:
 def _summary(params: dict[str, str], view: View) -> dict[str, Any]:
     start, end = tp.days(params, view.today, *WINDOWS[SUMMARY], required=True)
     match = _filters(params, view)
-    days: dict[date, list[int]] = {}
+    days: dict[int, list[int]] = {}
     for message in view.messages(start, end):
         if match(message):
-            counts = days.setdefault(traffic.local_day(message.utc), [0, 0, 0, 0])
+            counts = days.setdefault(traffic.local_day_number(message.utc), [0, 0, 0, 0])
             status = view.guard.status(message)
             counts[0] += 1
             counts[1 if status == traffic.DELIVERED else 2 if status == traffic.INVALID else 3] += 1
     stat = [
         {
-            "CreateTime": day.isoformat(),
+            "CreateTime": traffic.local_day(day).isoformat(),
             "faildCount": str(failed),
             "requestCount": str(total),
             "succeededPercent": _percent(ok, total),
@@ -141,21 +141,21 @@ def _tracking(action: str, params: dict[str, str], view: View) -> dict[str, Any]
     size = tp.whole(params, "PageSize", DEFAULT_PAGE_SIZE, MAX_PAGE, "InvalidPageSize.Malformed")
     match = _filters(params, view)
     domain = params.get("Domain", "").lower()
-    days: dict[date, list[int]] = {}
+    days: dict[int, list[int]] = {}
     for message in view.messages(start, end):
         if not match(message):
             continue
         sender = view.config.senders[message.sender].account.lower()
         if domain and not sender.endswith("@" + domain):
             continue
-        counts = days.setdefault(traffic.local_day(message.utc), [0, 0, 0, 0, 0])
+        counts = days.setdefault(traffic.local_day_number(message.utc), [0, 0, 0, 0, 0])
         if view.guard.status(message) == traffic.DELIVERED:
             counts[0] += 1
             counts[1] += message.opens
             counts[2] += message.opens > 0
             counts[3] += message.clicks
             counts[4] += message.clicks > 0
-    rows = [_track_row(day, counts) for day, counts in sorted(days.items())]
+    rows = [_track_row(traffic.local_day(day), counts) for day, counts in sorted(days.items())]
     pages = (len(rows) + size - 1) // size
     page = rows[(number - 1) * size : number * size]
     body: dict[str, Any] = {

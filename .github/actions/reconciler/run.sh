@@ -13,6 +13,8 @@
 #                         if its changes are exactly the reviewed plan's changes
 #   RECONCILER_ARGS       more arguments for the command, separated by white space
 #   RECONCILER_SANDBOX    "true": use the embedded sandbox (demos, tests)
+#   RECONCILER_REDACT     "false": show e-mail addresses in full in the comment and the summary
+#                         (default "true": masked, --redact; the plan file stays complete)
 #   RECONCILER_FAIL       "false": always exit 0 and let the caller judge the exitcode output
 #   RUNNER_TEMP, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY   as GitHub Actions sets them
 #
@@ -51,6 +53,10 @@ done
 sandbox=()
 if [ "${RECONCILER_SANDBOX:-false}" = true ]; then
   sandbox=(--sandbox)
+fi
+# What reaches the comment, the step summary and the log masks e-mail addresses.
+if [ "${RECONCILER_REDACT:-true}" != false ]; then
+  extra=(--redact "${extra[@]}")
 fi
 
 on_stale=${RECONCILER_ON_STALE:-stop}

@@ -1,0 +1,203 @@
+"""``--notify``: a summary received by a local webhook that checks each platform's signature."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import notify
+from reconciler.output.redact import mask
+from tests.cli_helpers import EXAMPLES, run_cli
+
+TOKEN = "tok-9f8e7d6c5b4a"
+SECRET = "SECsecret-3b2a1f0e"
+GITHUB = {
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REPOSITORY": "acme/mail",
+    "GITHUB_RUN_ID": "4242",
+}
+
+
+@dataclass
+class Received:
+    path: str
+    query: dict[str, str]
+    body: dict[str, Any]
+    valid: bool
+
+
+@dataclass
+class Receiver:
+    """Checks signatures as DingTalk and Feishu document them, from the secret it was given."""
+
+    platform: str
+    status: int = 200
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+
+    def verify(self, query: dict[str, str], body: dict[str, Any]) -> bool:
+        now = time.time()
+        if self.platform == "dingtalk":
+            timestamp = query.get("timestamp", "")
+            expected = base64.b64encode(
+                hmac.new(
+                    SECRET.encode(), f"{timestamp}\n{SECRET}".encode(), hashlib.sha256
+                ).digest()
+            ).decode()
+            # parse_qs has already undone the URL encoding of sign
+            fresh = abs(now * 1000 - int(timestamp or 0)) < 3_600_000
+            return fresh and hmac.compare_digest(query.get("sign", ""), expected)
+        if self.platform == "feishu":
+            timestamp = body.get("timestamp", "")
+            key = f"{timestamp}\n{SECRET}".encode()
+            expected = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+            fresh = abs(now - int(timestamp or 0)) < 3600
+            return fresh and hmac.compare_digest(body.get("sign", ""), expected)
+        return True
+
+
+@pytest.fixture
+def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    state = Receiver(getattr(request, "param", "dingtalk"))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            parts = urllib.parse.urlsplit(self.path)
+            query = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            valid = state.verify(query, body)
+            state.received.append(Received(parts.path, query, body, valid))
+            answer = {"errcode": 0 if valid else 310000, "errmsg": "ok" if valid else "sign"}
+            payload = json.dumps(answer).encode()
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/robot/send?access_token={TOKEN}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _text(received: Received) -> str:
+    body = received.body
+    if "content" in body and isinstance(body["content"], dict):
+        return str(body["content"]["text"])
+    if "text" in body and isinstance(body["text"], dict):
+        return str(body["text"]["content"])
+    return str(body["text"])
+
+
+@pytest.mark.parametrize("receiver", ["dingtalk", "feishu"], indirect=True)
+def test_apply_posts_a_signed_summary(receiver: Receiver, tmp_path: Path) -> None:
+    env = {notify.URL_ENV: receiver.url, notify.SECRET_ENV: SECRET, **GITHUB}
+    result = run_cli(
+        "apply", str(EXAMPLES), "--sandbox", "--yes", "-v", "--notify", receiver.platform,
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.code == 0, result
+    assert [r.valid for r in receiver.received] == [True]
+    text = _text(receiver.received[0])
+    assert text.startswith("reconciler apply: succeeded (exit 0)")
+    assert "Apply: 9 applied, 0 failed, 0 skipped." in text
+    assert "run: https://github.com/acme/mail/actions/runs/4242" in text
+    assert TOKEN not in result.out + result.err and SECRET not in result.out + result.err
+    assert "127.0.0.1" in result.err  # which host, never the token
+
+
+@pytest.mark.parametrize("receiver", ["wecom", "slack"], indirect=True)
+def test_plan_posts_to_unsigned_platforms(receiver: Receiver, tmp_path: Path) -> None:
+    env = {notify.URL_ENV: receiver.url, "CI_JOB_URL": "https://gitlab.example/job/7"}
+    result = run_cli(
+        "plan", str(EXAMPLES), "--sandbox", "--detailed-exitcode", "--notify",
+        receiver.platform, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.code == 2, result
+    text = _text(receiver.received[0])
+    assert text.splitlines() == [
+        "reconciler plan: has changes (exit 2)",
+        "Plan: 5 to add, 2 to change, 2 to delete.",
+        "run: https://gitlab.example/job/7",
+    ]
+
+
+def test_an_error_is_in_the_summary_and_addresses_are_masked(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "apply", "--plan", "missing.json", "--yes", "--notify", "dingtalk",
+        cwd=tmp_path, env={notify.URL_ENV: receiver.url, notify.SECRET_ENV: SECRET},
+    )  # fmt: skip
+    assert result.code == 3, result
+    text = _text(receiver.received[0])
+    assert text.startswith("reconciler apply: invalid input (exit 3)")
+    assert "error: " in text
+    with_address = notify.message("apply", 4, ["refused: keeps ann@example.com"], {})
+    assert mask("ann@example.com") in with_address and "ann@" not in with_address
+
+
+def test_a_failed_notification_is_a_warning(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.status = 500
+    env = {notify.URL_ENV: receiver.url, notify.SECRET_ENV: SECRET}
+    result = run_cli(
+        "plan", str(EXAMPLES), "--sandbox", "--notify", "dingtalk", cwd=tmp_path, env=env
+    )
+    assert result.code == 0, result
+    assert "warning: --notify dingtalk: the webhook at 127.0.0.1 did not take" in result.err
+    assert TOKEN not in result.err
+
+    wrong = {notify.URL_ENV: receiver.url, notify.SECRET_ENV: "not-the-secret"}
+    receiver.status = 200
+    signed_badly = run_cli(
+        "plan", str(EXAMPLES), "--sandbox", "--notify", "dingtalk", cwd=tmp_path, env=wrong
+    )
+    assert signed_badly.code == 0 and "error 310000" in signed_badly.err
+    assert "not-the-secret" not in signed_badly.err
+
+
+def test_unreachable_missing_or_plain_http_urls_are_warnings(tmp_path: Path) -> None:
+    cases = {
+        "http://127.0.0.1:9/hook?key=" + TOKEN: "ConnectionError",
+        "": "RECONCILER_WEBHOOK_URL is not set",
+        "http://hooks.example/x?key=" + TOKEN: "must be an https URL",
+    }
+    for url, said in cases.items():
+        result = run_cli(
+            "plan", str(EXAMPLES), "--sandbox", "--notify", "slack",
+            cwd=tmp_path, env={notify.URL_ENV: url},
+        )  # fmt: skip
+        assert result.code == 0, result
+        assert said in result.err and TOKEN not in result.err
+
+
+def test_signing_matches_the_documented_examples() -> None:
+    url, _ = notify.signed("dingtalk", "https://h/robot?access_token=t", "x", "s", now=1.5)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    digest = hmac.new(b"s", b"1500\ns", hashlib.sha256).digest()
+    assert query["timestamp"] == ["1500"]
+    assert query["sign"] == [base64.b64encode(digest).decode()]
+    _, body = notify.signed("feishu", "https://h/hook", "x", "s", now=7.9)
+    digest = hmac.new(b"7\ns", b"", hashlib.sha256).digest()
+    assert body["timestamp"] == "7" and body["sign"] == base64.b64encode(digest).decode()
