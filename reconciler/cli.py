@@ -278,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # The delivery telemetry commands: reconciler/cli_telemetry.py.
     cli_telemetry.commands(
-        command, [common, paths, sandbox_flag], [common, paths, remote], _duration
+        command,
+        [common, paths, sandbox_flag, redactable],
+        [common, paths, remote, redactable],
+        _duration,
     )
     cli_review.commands(command, [common], [common, paths], [common, redactable], EXIT_CODES)
 
