@@ -416,3 +416,19 @@ def test_a_total_pages_beyond_what_could_be_read_is_refused(tmp_path: Path) -> N
     assert result.code == 1, result
     assert "TotalPages is 20,000" in result.err
     assert server.actions() == [TRACK]
+
+
+def test_a_secret_echoed_by_the_provider_never_reaches_the_output(tmp_path: Path) -> None:
+    echo = gateway_error(
+        "SignatureDoesNotMatch",
+        f"string to sign used secret {ENV['ALIBABA_CLOUD_ACCESS_KEY_SECRET']}",
+    )
+    with HostileServer(answers={DETAIL: echo}) as server:
+        manifests = _manifests(tmp_path, server.url)
+        result = run_cli(
+            "stats", str(manifests), "--account", "dm", "--view", "deliveries", "-v",
+            cwd=tmp_path, env=ENV,
+        )  # fmt: skip
+    assert result.code == 1, result
+    assert "SignatureDoesNotMatch" in result.err
+    _no_secret(result)
