@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_telemetry.commands(
         command,
         [common, paths, sandbox_flag, redactable],
-        [common, paths, remote, redactable],
+        [common, paths, remote, redactable, notifying],
         _duration,
     )
     cli_review.commands(command, [common], [common, paths], [common, redactable], EXIT_CODES)

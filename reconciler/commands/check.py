@@ -50,6 +50,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
             warnings += _bounce_lint(state, name, Telemetry(client), checks, moment)
     for warning in warnings:
         out.warn(warning)
+    if getattr(args, "notify", None):
+        from reconciler import notify
+
+        notify.record_checks(results)
     if args.format == "json":
         out.write(render.check_document(results, warnings))
     elif args.format == "markdown":
