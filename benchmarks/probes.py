@@ -4,6 +4,10 @@
     The floor for ``plan``: load every manifest with PyYAML's C loader (``GC`` is ``on`` or
     ``paused``), then fetch every SendCloud list page with bare ``requests``, sequentially, from
     one Session. Nothing is checked, kept or compared.
+``parse GC FILE...``
+    The parse half of the floor alone.
+``fetch --url URL --concurrency N``
+    The fetch half with ``N`` threads: every list page with bare ``requests``, nothing kept.
 ``listing FILE...``
     Time one bare first-page fetch, then reconciler's own read of the live state of the
     manifests' accounts (``live.read``), excluding start-up and manifest loading.
@@ -61,6 +65,42 @@ def floor(gc_mode: str, url: str, files: list[str]) -> dict[str, Any]:
     return {"pages": _fetch_all(url)}
 
 
+def parse(gc_mode: str, files: list[str]) -> dict[str, Any]:
+    """The parse half of the floor alone."""
+    import yaml
+
+    if gc_mode == "paused":
+        gc.disable()
+    for file in files:
+        with open(file, "rb") as stream:
+            for _ in yaml.load_all(stream, Loader=yaml.CSafeLoader):
+                pass
+    return {}
+
+
+def fetch(url: str, concurrency: int) -> dict[str, Any]:
+    """The fetch half with the plan's concurrency: the first page (for the count), then the
+    others from ``concurrency`` threads, one Session each, with bare ``requests``."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    auth = _credentials()
+    local = threading.local()
+
+    def page(start: int) -> int:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        form = {**auth, "start": str(start), "limit": str(PAGE)}
+        return int(session.post(f"{url}/unintercept/list", data=form).json()["info"]["count"])
+
+    count = page(0)
+    with ThreadPoolExecutor(concurrency) as pool:
+        pages = 1 + len(list(pool.map(page, range(PAGE, count, PAGE))))
+    return {"pages": pages}
+
+
 def listing(files: list[str]) -> dict[str, Any]:
     import requests
 
@@ -105,6 +145,10 @@ def main(argv: list[str]) -> None:
             raise SystemExit(rusage(out, command))
         case ["floor", gc_mode, "--url", url, *files]:
             result = floor(gc_mode, url, files)
+        case ["parse", gc_mode, *files]:
+            result = parse(gc_mode, files)
+        case ["fetch", "--url", url, "--concurrency", concurrency]:
+            result = fetch(url, int(concurrency))
         case ["listing", *files]:
             result = listing(files)
         case _:

@@ -19,11 +19,9 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -32,6 +30,9 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO), str(HERE)]
 
 import data  # noqa: E402
+import fleet  # noqa: E402
+import overlap  # noqa: E402
+from measure import Child, Row, best, checked, run_child, table  # noqa: E402
 
 from reconciler.sandbox import Faults, Sandbox  # noqa: E402
 
@@ -44,60 +45,7 @@ PAGE = 100
 PLAN_RATE, PLAN_CONCURRENCY = 1000.0, 8  # generous: the plan measures are not rate-bound
 APPLY_RATE, APPLY_CONCURRENCY = 200.0, 16
 VERSION_RUNS = 7
-MEASURES = ("plan", "growth", "listing", "apply", "version")
-
-
-@dataclass
-class Row:
-    measure: str
-    result: str
-    target: str
-    floor: str
-    ok: bool
-
-
-@dataclass
-class Child:
-    """A finished child process: wall seconds, CPU seconds, peak RSS in MB, exit code, output."""
-
-    wall: float
-    cpu: float
-    rss_mb: float
-    code: int
-    out: str
-    err: str
-
-
-def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> Child:
-    """Run ``args`` to completion through ``probes.py rusage``, which measures it."""
-    with (
-        tempfile.TemporaryFile("w+") as out,
-        tempfile.TemporaryFile("w+") as err,
-        tempfile.TemporaryDirectory() as scratch,
-    ):
-        report = Path(scratch) / "rusage.json"
-        launcher = [sys.executable, str(HERE / "probes.py"), "rusage", str(report), "--"]
-        code = subprocess.run(
-            [*launcher, *args], env=env, cwd=cwd, stdout=out, stderr=err, check=False
-        ).returncode
-        usage = json.loads(report.read_text(encoding="utf-8"))
-        out.seek(0)
-        err.seek(0)
-        return Child(usage["wall"], usage["cpu"], usage["rss_mb"], code, out.read(), err.read())
-
-
-def best(runs: int, once: Callable[[], Child]) -> Child:
-    """The fastest of ``runs`` runs, with the highest peak RSS any of them reached."""
-    children = [once() for _ in range(runs)]
-    fastest = min(children, key=lambda child: child.wall)
-    fastest.rss_mb = max(child.rss_mb for child in children)
-    return fastest
-
-
-def checked(child: Child, what: str) -> Child:
-    if child.code != 0:
-        raise SystemExit(f"{what} failed with exit {child.code}:\n{child.out[-2000:]}{child.err}")
-    return child
+MEASURES = ("plan", "growth", "million", "listing", "overlap", "apply", "fleet", "version")
 
 
 class Bench:
@@ -150,7 +98,7 @@ class Bench:
 
             child = best(self.repeat, once)
             expected = data.expected_changes(size)
-            summary = child.out.strip().splitlines()[-1]
+            summary = next(line for line in child.out.splitlines() if line.startswith("Plan:"))
             counts = [int(word) for word in summary.split() if word.isdigit()]
             if sum(counts) != expected:
                 raise SystemExit(f"plan of {size} showed {summary!r}; expected {expected} changes")
@@ -225,6 +173,48 @@ class Bench:
             )
         )
 
+    def million(self) -> None:
+        """``plan`` of ten times the plan size (a million entries at full size): linear growth
+        and bounded memory."""
+        size = self.plan_size * 10
+        if self.plan_size not in self.plan_times:
+            self.plan_run(self.plan_size)
+        directory = self.workdir / f"plan-{size}"
+        with Sandbox(initial_state=data.live_state(size)) as sandbox:
+            data.write_manifests(
+                directory,
+                sandbox.url,
+                size,
+                requests_per_second=PLAN_RATE,
+                concurrency=PLAN_CONCURRENCY,
+            )
+            child = best(
+                self.repeat,
+                lambda: checked(
+                    run_child(self.cli("plan", str(directory)), self.env, REPO), "plan"
+                ),
+            )
+        small = self.plan_times[self.plan_size]
+        limit = 11
+        self.rows.append(
+            Row(
+                f"growth {self.plan_size:,} → {size:,}",
+                f"{child.wall / small:.1f} ×",
+                f"≤ {limit} ×",
+                f"{small:.2f} s → {child.wall:.2f} s",
+                child.wall / small <= limit,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"plan {size:,}: peak RSS",
+                f"{child.rss_mb:.0f} MB",
+                "≤ 1,536 MB",
+                "",
+                child.rss_mb <= 1536,
+            )
+        )
+
     # -- latency-bound measures --------------------------------------------------------------
 
     def listing(self) -> None:
@@ -296,6 +286,44 @@ class Bench:
             )
         )
 
+    def overlap(self) -> None:
+        size = self.plan_size
+
+        def plan(directory: Path) -> Child:
+            runs = [
+                checked(run_child(self.cli("plan", str(directory)), self.env, REPO), "plan")
+                for _ in range(self.repeat)
+            ]
+            return min(runs, key=lambda c: c.wall)
+
+        child, parse, fetch = overlap.measure(plan, self.probe, self.workdir, size)
+        floor = max(parse, fetch)
+        self.rows.append(
+            Row(
+                f"plan {size:,}, {overlap.LATENCY * 1000:.0f} ms/call: parse ∥ fetch",
+                f"{child.wall:.2f} s ({child.wall / floor:.2f} ×)",
+                f"≤ 1.15 × max = {1.15 * floor:.2f} s",
+                f"parse floor {parse:.2f} s, fetch floor {fetch:.2f} s (sum {parse + fetch:.2f} s)",
+                child.wall <= 1.15 * floor,
+            )
+        )
+
+    def fleet(self) -> None:
+        def run(args: list[str]) -> Child:
+            return checked(run_child(self.cli(*args), self.env, REPO), "fleet plan")
+
+        child, bound, how, accounts = fleet.measure(run, self.workdir)
+        self.rows.append(
+            Row(
+                f"plan of {accounts} accounts (100 DirectMail on one key, 100 SendCloud)",
+                f"{child.wall:.2f} s",
+                f"≤ 1.2 × bound = {1.2 * bound:.2f} s",
+                f"{bound:.2f} s: the slowest key's calls at its limits",
+                child.wall <= 1.2 * bound,
+            )
+        )
+        self.notes.append(f"fleet bound: {how}; peak RSS {child.rss_mb:.0f} MB")
+
     # -- start-up -----------------------------------------------------------------------------
 
     def version(self) -> None:
@@ -316,21 +344,6 @@ class Bench:
         )
 
 
-def table(rows: Sequence[Row]) -> str:
-    header = ("measure", "result", "target", "floor / bound", "ok?")
-    cells = [
-        header,
-        *((r.measure, r.result, r.target, r.floor, "yes" if r.ok else "NO") for r in rows),
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [
-        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in cells
-    ]
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="plan measures at 1/10 the size")
@@ -346,8 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         measures = {
             "plan": bench.plan,
             "growth": bench.growth,
+            "million": bench.million,
             "listing": bench.listing,
             "apply": bench.apply,
+            "fleet": bench.fleet,
+            "overlap": bench.overlap,
             "version": bench.version,
         }
         for name in args.only or MEASURES:

@@ -2,6 +2,8 @@
 
 Values never leave this process except in the requests that need them: they are not logged,
 not rendered, and not part of any error message (errors name the variable, never its value).
+DirectMail accounts whose credentials say ``chain``, ``profile`` or ``role`` obtain temporary
+keys instead, through ``credential_chain`` (loaded only then: ``validate`` never needs it).
 """
 
 from __future__ import annotations
@@ -19,19 +21,31 @@ def resolve_all(
     accounts: Sequence[Account], environ: Mapping[str, str] | None = None
 ) -> dict[str, dict[str, str]]:
     """``{account name: {field: value}}``. Every missing credential of every account is
-    reported in one error, before any account is contacted."""
+    reported in one error, before any account is contacted.
+
+    Accounts with a ``credential_source`` (chain, profile, role) then obtain their keys, in
+    manifest order; the first that cannot is the error (naming the account and what is
+    missing), and STS refusing a role or token is a provider error."""
     env = os.environ if environ is None else environ
     resolved: dict[str, dict[str, str]] = {}
     missing: list[str] = []
     for account in accounts:
-        resolved[account.name] = _resolve(account, env, missing)
+        if account.credential_source is None:
+            resolved[account.name] = _resolve(account, env, missing)
     if missing:
         raise InputError(
             "missing credentials:\n  "
             + "\n  ".join(missing)
             + "\n(set them in the environment, or run with --sandbox to use the local sandbox)"
         )
-    return resolved
+    for account in accounts:
+        if account.credential_source is not None:
+            from reconciler import credential_chain
+
+            base = _resolve(account, env, [])
+            obtained = credential_chain.obtain(account, account.credential_source, base, env)
+            resolved[account.name] = obtained
+    return {account.name: resolved[account.name] for account in accounts}
 
 
 def _resolve(account: Account, env: Mapping[str, str], missing: list[str]) -> dict[str, str]:

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from itertools import chain, zip_longest
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from reconciler import credentials
-from reconciler.model import AccountDesired, AccountLive, Provider
+from reconciler.model import Account, AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
 from reconciler.providers.base import ProviderClient
+from reconciler.providers.limits import share_limits
+
+# Accounts read at once, and threads fetching list pages for all of them: the threads a plan
+# uses stay bounded however many accounts it reads (an account's own ``concurrency`` still
+# bounds its calls in flight, through its credential's limits).
+ACCOUNT_WORKERS = 16
+PAGE_WORKERS = 64
 
 
 @contextmanager
@@ -26,6 +35,8 @@ def connect(
     sandbox (its fixed credentials, an ephemeral loopback port) instead of the real providers.
 
     Yields the accounts as they will be used (endpoints may differ) and the clients by name.
+    Clients of accounts with the same credential share its limits (``credential``), and all
+    share one pool of threads for list pages.
     """
     with ExitStack() as stack:
         if sandbox_state is not None:
@@ -41,7 +52,26 @@ def connect(
             )
             for want in desired
         }
+        groups: dict[object, list[ProviderClient]] = {}
+        for want in desired:
+            key = credential(want.account, secrets[want.account.name])
+            groups.setdefault(key, []).append(clients[want.account.name])
+        shared = share_limits(groups)
+        workers = min(PAGE_WORKERS, sum(limits.concurrency for limits in shared.values()))
+        pages = stack.enter_context(
+            ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pages")
+        )
+        for client in clients.values():
+            client.executor = pages
         yield list(desired), clients
+
+
+def credential(account: Account, secrets: Mapping[str, str]) -> tuple[str, str, str]:
+    """Who the provider sees calling for ``account``: the provider, the endpoint's host and
+    the key (AccessKeyId or apiUser). The provider throttles each one as a whole."""
+    key = secrets.get("accessKeyId") or secrets.get("apiUser") or account.name
+    host = (urlsplit(account.endpoint).netloc or account.endpoint).lower()
+    return (account.provider.value, host, key)
 
 
 def read(
@@ -49,19 +79,25 @@ def read(
 ) -> dict[str, AccountLive]:
     """Live state of what each account manages, read through its client.
 
-    Accounts are independent (each has its own limits), so they are read concurrently. If
-    reads fail, the error of the first such account, in manifest order, is raised.
+    Accounts are read concurrently, at most ``ACCOUNT_WORKERS`` at once, taking turns between
+    credentials so that one throttled key does not hold every worker while the others wait.
+    If reads fail, the error of the first such account, in manifest order, is raised.
     """
     if len(desired) <= 1:
         return {
             want.account.name: clients[want.account.name].read(to_read(want)) for want in desired
         }
-    with ThreadPoolExecutor(max_workers=len(desired), thread_name_prefix="read") as pool:
+    by_key: dict[int, list[AccountDesired]] = {}
+    for want in desired:
+        by_key.setdefault(id(clients[want.account.name].limiter), []).append(want)
+    turns = [w for w in chain.from_iterable(zip_longest(*by_key.values())) if w is not None]
+    workers = min(ACCOUNT_WORKERS, len(desired))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
         futures = {
             want.account.name: pool.submit(clients[want.account.name].read, to_read(want))
-            for want in desired
+            for want in turns
         }
-    return {name: future.result() for name, future in futures.items()}
+    return {want.account.name: futures[want.account.name].result() for want in desired}
 
 
 def to_read(want: AccountDesired) -> AccountDesired:

@@ -64,6 +64,36 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class RoleRef:
+    """A RAM role to assume: with an OIDC provider and token file (``AssumeRoleWithOIDC``), or
+    else with the account's AccessKey (``AssumeRole``). Names and paths only, never a value."""
+
+    arn: str
+    oidc_provider_arn: str | None = None
+    oidc_token_file: str | None = None
+    session_name: str | None = None
+
+
+@dataclass(frozen=True)
+class CredentialSource:
+    """Keys obtained at run time rather than read from ``{env}``/``{file}`` references: the
+    default credential chain, a named ``aliyun`` CLI profile, or a role (aliyun only)."""
+
+    chain: bool = False
+    profile: str | None = None
+    role: RoleRef | None = None
+    position: Position | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        if self.chain:
+            return "the default credential chain"
+        if self.profile is not None:
+            return f"profile {self.profile!r}"
+        assert self.role is not None
+        return f"role {self.role.arn}"
+
+
+@dataclass(frozen=True)
 class Limits:
     """Client-side bounds on an account's calls (SPEC §6)."""
 
@@ -90,6 +120,7 @@ class Account:
     endpoint: str
     region: str | None = None  # aliyun only
     credentials: Mapping[str, SecretRef] = field(default_factory=dict)
+    credential_source: CredentialSource | None = None
     limits: Limits = field(default_factory=Limits)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     position: Position | None = field(default=None, compare=False)
@@ -187,10 +218,29 @@ class AccountDesired:
     unintercept_policy: ListPolicy = field(default_factory=ListPolicy)
 
 
+@dataclass(frozen=True)
+class DeliveryCheck:
+    """A ``DeliveryCheck`` document (SPEC §9): thresholds on an account's recent delivery.
+    ``plan`` and ``apply`` ignore it; ``check`` evaluates it."""
+
+    name: str
+    account: str
+    window_seconds: float
+    window_text: str
+    min_requests: int
+    max_failed_percent: float
+    max_invalid_percent: float
+    min_open_percent: float | None = None
+    tag: str = ""
+    sender: str = ""
+    position: Position | None = field(default=None, compare=False)
+
+
 @dataclass
 class DesiredState:
     accounts: dict[str, AccountDesired]  # in the order the manifests define them
     files: list[str] = field(default_factory=list)  # manifest files read, in order
+    checks: list[DeliveryCheck] = field(default_factory=list)  # in manifest order
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler import safety
 from reconciler.addresses import ip_entry_bounds
@@ -48,6 +49,8 @@ class Plan:
     accounts: list[Account]
     changes: list[Change] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    # Account name -> ``cost.AccountCost``, when the plan was made from a provider's answers.
+    cost: dict[str, Any] = field(default_factory=dict)
 
     @property
     def summary(self) -> dict[str, int]:

@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
+from reconciler.manifests.checks import SOURCE_FIELDS
 from reconciler.manifests.load import load_manifests
 from reconciler.model import (
     DEFAULT_CREDENTIALS,
@@ -251,7 +252,7 @@ ERROR_CASES: list[tuple[str, str, str, str]] = [
     ("kind enum",
      doc("IpWhitelists", "w", "account: prod-dm\nentries: []"),
      "x.yaml:2:7", "'IpWhitelists' is not one of Account, IpProtection, IpWhitelist, "
-     "UninterceptList (did you mean 'IpWhitelist'?)"),
+     "UninterceptList, DeliveryCheck (did you mean 'IpWhitelist'?)"),
     ("types enum",
      doc(UL, "u", "account: prod-sc\nentries:\n  - {email: a@example.com, types: [bounced]}"),
      "x.yaml:7:38", "'bounced' is not one of bounce, block, complaint, unsubscribe "
@@ -351,7 +352,7 @@ ERROR_CASES: list[tuple[str, str, str, str]] = [
     ("credential field of the other provider",
      doc("Account", "a", "provider: aliyun-directmail\ncredentials:\n  apiKey: {env: K}"),
      "x.yaml:7:5", "unknown key 'apiKey' in spec.credentials "
-     "(allowed: accessKeyId, accessKeySecret, securityToken)"),
+     "(allowed: accessKeyId, accessKeySecret, securityToken, chain, profile, role)"),
     ("credential with both env and file",
      doc("Account", "a", "provider: sendcloud\ncredentials:\n  apiKey: {env: K, file: f}"),
      "x.yaml:7:13", "credential 'apiKey' needs exactly one of 'env' or 'file'"),
@@ -682,8 +683,11 @@ def test_schema_credentials_match_the_model() -> None:
         )
         for branch in account["allOf"]
     }
+    # DirectMail accounts may instead obtain keys at run time (chain, profile, role).
+    sources = {Provider.ALIYUN_DM: list(SOURCE_FIELDS), Provider.SENDCLOUD: []}
     assert by_provider == {
-        provider.value: list(fields) for provider, fields in DEFAULT_CREDENTIALS.items()
+        provider.value: [*fields, *sources[provider]]
+        for provider, fields in DEFAULT_CREDENTIALS.items()
     }
 
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler import files, live, planfile, plantrust
+from reconciler import cost, files, live, planfile, plantrust
 from reconciler.apply import STATUSES, Outcome, execute, interruptible
 from reconciler.commands.common import (
     confirm,
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         ),
     ):
         result = diff(wants, live.read(wants, clients))
+        result.cost = cost.of_clients(result, clients)
         if not _show_and_check(result, args, out):
             return ExitCode.OK
         return _carry_out(result, clients, args, out)

@@ -6,36 +6,65 @@ import argparse
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from reconciler import live, planfile, plantrust
+from reconciler import cost, live, planfile, plantrust
 from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
 from reconciler.model import LIST_NAMES, AccountDesired, AccountLive, Provider, Resource
 from reconciler.output import render
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 from reconciler.plan import Plan, diff
 from reconciler.providers.answers import InconsistentAnswer
 from reconciler.providers.base import ProviderClient
 from reconciler.safety import INCOMPLETE, Refusal
 
+if TYPE_CHECKING:
+    from reconciler.prefetch import Prefetch
+
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    state = load(args.paths, out)
-    wants = select(state, args.account)
-    if args.out:
-        check_writable(Path(args.out), state.files)
+    # Live state is read while the manifests load, unless the sandbox or --changed-since
+    # decides what is read.
+    early = None if args.sandbox or args.changed_since or args.compare else _prefetch(args)
+    try:
+        state = load(args.paths, out)
+        wants = select(state, args.account)
+        if args.changed_since is not None:
+            wants = _changed_only(wants, args, out)
+        if args.out:
+            check_writable(Path(args.out), state.files)
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     if args.compare:  # read before live state, so that a bad file costs no provider call
         from reconciler import compare
 
         old = compare.load(Path(args.compare))
-    with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
-        wants,
-        clients,
-    ):
-        seen, contradictions = _read(wants, clients)
+    found = None
+    if early is not None:
+        try:
+            found = early.take(wants)
+        except InconsistentAnswer:
+            # Read again below, so that the plan refuses that account and shows the others.
+            found = None
+    contradictions: dict[str, InconsistentAnswer] = {}
+    if early is not None and found is not None:
+        # The guess read what ``wants`` manages; the desired values are the loaded ones.
+        seen = found.seen
         result = diff(wants, seen)
+        result.cost = cost.of_clients(result, found.clients)
+        early.close()
+    else:
+        with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
+            wants,
+            clients,
+        ):
+            seen, contradictions = _read(wants, clients)
+            result = diff(wants, seen)
+            result.cost = cost.of_clients(result, clients)
     result.refusals.extend(
         _refusal(want, contradictions[want.account.name])
         for want in wants
@@ -114,6 +143,37 @@ def _refusal(want: AccountDesired, error: InconsistentAnswer) -> Refusal:
         resource.value,
         overridable=False,
     )
+
+
+def _prefetch(args: argparse.Namespace) -> Prefetch | None:
+    """Start reading live state early; not before a bad ``--out`` is refused."""
+    from reconciler.manifests.load import discover
+    from reconciler.prefetch import Prefetch
+
+    files, problems = discover(args.paths)
+    if problems:
+        return None  # loading reports them
+    if args.out:
+        check_writable(Path(args.out), files)
+    return Prefetch(args.paths, args.account)
+
+
+def _changed_only(
+    wants: list[AccountDesired], args: argparse.Namespace, out: Output
+) -> list[AccountDesired]:
+    """The accounts whose documents differ from ``--changed-since``; the others are named on
+    stderr as skipped."""
+    from reconciler.changed import changed_accounts
+
+    touched = changed_accounts(args.changed_since, args.paths)
+    kept = [want for want in wants if want.account.name in touched]
+    skipped = [want.account.name for want in wants if want.account.name not in touched]
+    if skipped:
+        out.note(
+            f"Skipped {counted(len(skipped), 'account')} unchanged since "
+            f"{args.changed_since}: {', '.join(skipped)}"
+        )
+    return kept
 
 
 def _say_saved(args: argparse.Namespace, result: Plan, out: Output) -> None:

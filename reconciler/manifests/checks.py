@@ -31,10 +31,12 @@ from reconciler.model import (
     SENDCLOUD_ENDPOINT,
     UNINTERCEPT_TYPES,
     Account,
+    CredentialSource,
     IpEntry,
     Limits,
     Provider,
     RetryPolicy,
+    RoleRef,
     SecretRef,
     Target,
     UninterceptEntry,
@@ -114,6 +116,7 @@ def build_account(doc: Document, problems: list[Problem]) -> Account:
         endpoint=endpoint or default_endpoint or "",
         region=region,
         credentials=_credentials(doc, provider, spec.get("credentials", {})),
+        credential_source=_credential_source(doc, spec.get("credentials", {}), problems),
         limits=_limits(spec.get("limits", {})),
         retry=_retry(spec.get("retry", {})),
         position=doc.position(("metadata", "name")),
@@ -133,6 +136,54 @@ def _credentials(
             position = doc.position(("spec", "credentials", field))
             credentials[field] = SecretRef(ref.get("env"), ref.get("file"), position)
     return credentials
+
+
+SOURCE_FIELDS = ("chain", "profile", "role")
+
+
+def _credential_source(
+    doc: Document, given: Mapping[str, Any], problems: list[Problem]
+) -> CredentialSource | None:
+    """``{chain}``, ``{profile}`` or ``{role}`` (the schema admits them for aliyun only).
+
+    Chain and profile find the keys themselves, so they stand alone; a role without OIDC is
+    assumed with the account's AccessKey, so only that role may sit beside key fields."""
+    named = [name for name in SOURCE_FIELDS if name in given]
+    if not named:
+        return None
+    position = doc.position(("spec", "credentials", named[0]))
+    alone = "a credentials block names one of chain, profile or role"
+    if len(named) > 1:
+        problems.append(
+            Problem(position, f"credentials give both {named[0]} and {named[1]}", alone)
+        )
+        return None
+    keys = sorted(set(given) - set(SOURCE_FIELDS))
+    role = given.get("role")
+    with_oidc = isinstance(role, Mapping) and "oidcProviderArn" in role
+    if keys and (role is None or with_oidc):
+        how = "finds its own keys" if role is None else "with OIDC needs no AccessKey"
+        problems.append(
+            Problem(
+                position,
+                f"credentials.{named[0]} {how}, so {', '.join(keys)} cannot be given with it",
+                alone,
+            )
+        )
+        return None
+    if isinstance(role, Mapping):
+        return CredentialSource(
+            role=RoleRef(
+                arn=str(role.get("arn", "")),
+                oidc_provider_arn=role.get("oidcProviderArn"),
+                oidc_token_file=role.get("oidcTokenFile"),
+                session_name=role.get("sessionName"),
+            ),
+            position=position,
+        )
+    if "profile" in given:
+        return CredentialSource(profile=str(given["profile"]), position=position)
+    return CredentialSource(chain=True, position=position)
 
 
 def _limits(given: Mapping[str, Any]) -> Limits:

@@ -106,6 +106,10 @@ def plan_text(plan: Plan, style: Style) -> str:
     if lines:
         lines.append("")
     lines.append(summary_line(plan))
+    if plan.cost:
+        from reconciler import cost
+
+        lines.extend(cost.summary(plan.cost))
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +131,7 @@ def _rows(changes: Sequence[Change], style: Style, status: Sequence[str] = ()) -
 
 def plan_document(plan: Plan) -> dict[str, Any]:
     """The stable JSON form of a plan (``format_version`` 1), documented in the README."""
-    return {
+    document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "accounts": [
             {"name": a.name, "provider": a.provider.value, "region": a.region}
@@ -137,6 +141,11 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "summary": plan.summary,
         "refusals": [r.as_dict() for r in plan.refusals],
     }
+    if plan.cost:
+        from reconciler import cost
+
+        document["cost"] = cost.document(plan.cost)
+    return document
 
 
 def to_json(document: dict[str, Any]) -> str:

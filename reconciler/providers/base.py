@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
 from datetime import datetime, timezone
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -123,8 +124,13 @@ class ProviderClient(abc.ABC):
         self.session.verify = settings["verify"]
         self.session.trust_env = False
         self.limiter = RateLimiter(account.limits.requests_per_second)
-        self.in_flight = threading.BoundedSemaphore(concurrency)
+        self.in_flight: threading.BoundedSemaphore = threading.BoundedSemaphore(concurrency)
         self.quotas: dict[str, SlidingWindow] = {}  # action -> its documented quota
+        # Where list pages are fetched when set: ``live.connect`` shares one pool (and gives
+        # clients of one credential one set of limits, see ``limits.share_limits``).
+        self.executor: Executor | None = None
+        self.calls = 0  # attempts sent, for the cost a plan shows
+        self._calls_lock = threading.Lock()
         self.retrier = Retrier(self.provider_name, account.retry)
         self.deadline = min(CALL_DEADLINE, account.retry.max_seconds)
         self._secret_values: tuple[str, ...] = ()
@@ -261,6 +267,8 @@ class ProviderClient(abc.ABC):
             if quota is not None:
                 quota.acquire()
             self.limiter.wait()
+            with self._calls_lock:
+                self.calls += 1
             started = time.monotonic()
             timeout = (TIMEOUT[0], min(TIMEOUT[1], self.deadline))
             try:

@@ -36,6 +36,10 @@ ALREADY_GONE = "already gone"
 QUOTAS: Mapping[str, tuple[int, float]] = {
     "GetIpfilterList": (60, 60.0),
     "UpdateIpProtection": (60, 60.0),
+    # The sending-data calls (SPEC §9): the seed's and the API quota page's figures.
+    "SenderStatisticsByTagNameAndBatchID": (50, 60.0),
+    "SenderStatisticsDetailByParam": (500, 60.0),
+    "GetTrackListByMailFromAndTagName": (60, 60.0),
 }
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("reconciler.providers")
 
@@ -81,3 +82,41 @@ class SlidingWindow:
             )
             self.sleep(delay)
             waited += delay
+
+
+class SharedLimits:
+    """The limits of one credential, kept by every client that uses it.
+
+    A provider throttles per key, not per account of a manifest: two accounts with the same
+    AccessKeyId (or apiUser) at the same endpoint are one caller to it, so they share one pace,
+    one bound on calls in flight and one window per quota. When their accounts declare
+    different limits, the strictest hold.
+    """
+
+    def __init__(self, requests_per_second: float, concurrency: int) -> None:
+        self.requests_per_second = requests_per_second
+        self.concurrency = concurrency
+        self.limiter = RateLimiter(requests_per_second)
+        self.in_flight = threading.BoundedSemaphore(concurrency)
+
+
+def share_limits(groups: dict[object, list[Any]]) -> dict[object, SharedLimits]:
+    """Give the clients of each group (keyed by credential) one set of limits and quotas.
+
+    Each client is a ``ProviderClient``; its ``limiter``, ``in_flight`` and ``quotas`` are
+    replaced by the group's. Returns the limits by group.
+    """
+    shared = {}
+    for key, clients in groups.items():
+        limits = [client.account.limits for client in clients]
+        group = SharedLimits(
+            min(limit.requests_per_second for limit in limits),
+            min(limit.concurrency for limit in limits),
+        )
+        quotas = clients[0].quotas
+        for client in clients:
+            client.limiter = group.limiter
+            client.in_flight = group.in_flight
+            client.quotas = quotas
+        shared[key] = group
+    return shared

@@ -7,7 +7,7 @@ HTTP status says.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 import requests
@@ -154,17 +154,24 @@ class SendCloudClient(ProviderClient):
         )
 
     def _map(self, fetch: Callable[[int], R], starts: Sequence[int]) -> list[R]:
-        """``fetch`` every start, at most ``limits.concurrency`` at once, results in order."""
+        """``fetch`` every start, at most ``limits.concurrency`` at once, results in order;
+        in the shared pool of ``executor`` when there is one."""
         workers = min(self.account.limits.concurrency, len(starts))
         if workers <= 1:
             return [fetch(start) for start in starts]
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sendcloud-list")
+        own = self.executor is None
+        pool = self.executor or ThreadPoolExecutor(workers, thread_name_prefix="sendcloud-list")
+        futures = [pool.submit(fetch, start) for start in starts]
         try:
-            futures = [pool.submit(fetch, start) for start in starts]
             return [future.result() for future in futures]
         finally:
             # After a failure, pages not yet started are not fetched for nothing.
-            pool.shutdown(wait=True, cancel_futures=True)
+            for future in futures:
+                future.cancel()
+            if own:
+                pool.shutdown(wait=True)
+            else:
+                wait(futures)
 
     def _find(self, entry: UninterceptEntry) -> UninterceptEntry | None:
         """The live entry with ``entry``'s key, if any: one filtered ``list`` call.

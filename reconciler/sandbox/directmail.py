@@ -26,7 +26,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from reconciler.sandbox import telemetry, traffic
+from reconciler.sandbox import sts, telemetry, traffic
 from reconciler.sandbox.directmail_auth import (
     AcsError,
     NonceCache,
@@ -95,11 +95,16 @@ def handle(
     now: datetime,
     page_size: int | None = None,
     quotas: telemetry.Quotas | None = None,
+    keys: sts.KeyStore | None = None,
 ) -> Reply:
-    """Route, authenticate and carry out one DirectMail call."""
+    """Route, authenticate and carry out one DirectMail call; ``keys``: the temporary keys
+    STS issued, accepted besides the fixed one."""
     try:
         action = _route(request)
-        authenticate(request, nonces, now)
+        if keys is None:
+            authenticate(request, nonces, now)
+        else:
+            keys.authorize(authenticate(request, nonces, now, keys.secret_for), action)
         if action in telemetry.ACTIONS:
             if quotas is not None:
                 quotas.spend(action)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from reconciler import signing
@@ -37,6 +38,9 @@ V3_REQUIRED_HEADERS = (
     "x-acs-signature-nonce",
     "x-acs-content-sha256",
 )
+# The secret of an access key id, given the security token sent with it; raises AcsError.
+SecretLookup = Callable[[str, "str | None", datetime], str]
+
 V1_REQUIRED_PARAMS = (
     "AccessKeyId",
     "Signature",
@@ -96,20 +100,30 @@ class NonceCache:
             return True
 
 
-def authenticate(request: Request, nonces: NonceCache, now: datetime) -> None:
-    """Raise AcsError unless the request carries a valid V3 or V1 signature."""
+def fixed_key(key_id: str, token: str | None, now: datetime) -> str:
+    """The sandbox's one fixed key (a ``SecretLookup``)."""
+    _check_access_key(key_id)
+    return ACCESS_KEY_SECRET
+
+
+def authenticate(
+    request: Request, nonces: NonceCache, now: datetime, secret_for: SecretLookup = fixed_key
+) -> str:
+    """The access key id of a request that carries a valid V3 or V1 signature; AcsError
+    otherwise. ``secret_for`` finds the secret of a key (temporary keys: see ``sts``)."""
     if is_v3(request):
-        nonce, timestamp = _verify_v3(request)
+        key_id, nonce, timestamp = _verify_v3(request, secret_for, now)
     else:
-        nonce, timestamp = _verify_v1(request)
+        key_id, nonce, timestamp = _verify_v1(request, secret_for, now)
     _check_timestamp(timestamp, now)
     if not nonces.spend(nonce, now):
         raise AcsError(
             "SignatureNonceUsed", "Specified signature nonce was used already.", status=400
         )
+    return key_id
 
 
-def _verify_v3(request: Request) -> tuple[str, str]:
+def _verify_v3(request: Request, secret_for: SecretLookup, now: datetime) -> tuple[str, str, str]:
     try:
         access_key_id, signed_headers, signature = signing.parse_v3_authorization(
             request.headers["authorization"]
@@ -129,7 +143,7 @@ def _verify_v3(request: Request) -> tuple[str, str]:
             f"The request signature does not conform to Aliyun standards: header "
             f"{', '.join(unsigned)} must be listed in SignedHeaders.",
         )
-    _check_access_key(access_key_id)
+    secret = secret_for(access_key_id, request.headers.get("x-acs-security-token"), now)
     declared = request.headers["x-acs-content-sha256"]
     if declared.lower() != signing.sha256_hex(request.body):
         raise AcsError(
@@ -144,13 +158,13 @@ def _verify_v3(request: Request) -> tuple[str, str]:
         signed_headers=signed_headers,
         body_sha256=declared,
     )
-    expected = signing.v3_signature(canonical, ACCESS_KEY_SECRET)
+    expected = signing.v3_signature(canonical, secret)
     if not hmac.compare_digest(expected, signature):
         raise _mismatch("canonical request", canonical)
-    return request.headers["x-acs-signature-nonce"], request.headers["x-acs-date"]
+    return access_key_id, request.headers["x-acs-signature-nonce"], request.headers["x-acs-date"]
 
 
-def _verify_v1(request: Request) -> tuple[str, str]:
+def _verify_v1(request: Request, secret_for: SecretLookup, now: datetime) -> tuple[str, str, str]:
     params = request.params
     for name in V1_REQUIRED_PARAMS:
         if not params.get(name):
@@ -159,11 +173,11 @@ def _verify_v1(request: Request) -> tuple[str, str]:
         raise invalid("SignatureMethod")
     if params["SignatureVersion"] != signing.V1_VERSION:
         raise invalid("SignatureVersion")
-    _check_access_key(params["AccessKeyId"])
-    expected = signing.v1_signature(request.method, params, ACCESS_KEY_SECRET)
+    secret = secret_for(params["AccessKeyId"], params.get("SecurityToken"), now)
+    expected = signing.v1_signature(request.method, params, secret)
     if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
         raise _mismatch("string to sign", signing.v1_string_to_sign(request.method, params))
-    return params["SignatureNonce"], params["Timestamp"]
+    return params["AccessKeyId"], params["SignatureNonce"], params["Timestamp"]
 
 
 def _check_access_key(access_key_id: str) -> None:

@@ -114,6 +114,9 @@ def _list(params: Mapping[str, str], state: SandboxState, count_means: str) -> d
             # The common case, and the one listed 100,000 entries at a time: a slice.
             page = state.unintercepts.page(start, limit)
             count = len(state.unintercepts)
+        elif not (email or domain):
+            # Only by apiUser: a slice of that user's own list.
+            page, count = state.user_page(api_user, start, limit)
         else:
             matches = state.unintercept_view(
                 (api_user, email, domain), lambda: _filtered(state, api_user, email, domain)

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from reconciler.addresses import is_loopback
 from reconciler.errors import InputError
 from reconciler.model import Provider
-from reconciler.sandbox import directmail, sendcloud, telemetry
+from reconciler.sandbox import directmail, sendcloud, sts, telemetry
 from reconciler.sandbox.credentials import ACCESS_KEY_ID, ACCESS_KEY_SECRET, API_KEY, API_USER
 from reconciler.sandbox.directmail_auth import AcsError, NonceCache
 from reconciler.sandbox.faults import Faults, format_injected
@@ -46,6 +46,9 @@ class Sandbox:
     addresses to the egress IPv4 addresses they send from (changing or adding senders). Given
     knobs are saved in the state file, so later runs on it see the same traffic.
     ``telemetry_quotas``: enforce the calls-a-minute quotas of those calls.
+
+    STS (``AssumeRoleWithOIDC``, ``AssumeRole``) answers on the same URL, routed by action;
+    ``keys`` holds the temporary keys it issued and counts the calls made with each key.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class Sandbox:
             self._state.set_traffic(knobs)
         self._quotas = telemetry.Quotas(telemetry.QUOTAS) if telemetry_quotas else None
         self._nonces = NonceCache()
+        self.keys = sts.KeyStore()
         self._calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._server: SandboxHTTPServer | None = None
@@ -216,6 +220,9 @@ class Sandbox:
         if request.path.startswith(sendcloud.PREFIX):
             return self._sendcloud(request)
         if request.path == "/":
+            action = directmail.action_of(request)
+            if action in sts.ACTIONS:
+                return self._sts(action, request)
             return self._directmail(request)
         return Reply(404, {"message": f"no such path: {request.path}"})
 
@@ -229,9 +236,24 @@ class Sandbox:
             Provider.ALIYUN_DM,
             directmail.action_of(request),
             lambda: directmail.handle(
-                request, self._state, self._nonces, now, self.ipfilter_page_size, self._quotas
+                request,
+                self._state,
+                self._nonces,
+                now,
+                self.ipfilter_page_size,
+                self._quotas,
+                self.keys,
             ),
             crashed,
+        )
+
+    def _sts(self, action: str, request: Request) -> Reply:
+        now = datetime.now(timezone.utc)
+        return self._serve(
+            Provider.ALIYUN_DM,
+            action,
+            lambda: sts.handle(action, request, self.keys, self._nonces, now),
+            lambda: sts.error_reply(AcsError("InternalError", "The request failed.", 500)),
         )
 
     def _sendcloud(self, request: Request) -> Reply:
@@ -306,6 +328,7 @@ def serve_forever(
             f"reconciler sandbox listening on {sandbox.url}\n"
             f"  DirectMail endpoint     {sandbox.directmail_endpoint}\n"
             f"  SendCloud endpoint      {sandbox.sendcloud_endpoint}\n"
+            f"  STS endpoint            {sandbox.url} (ALIBABA_CLOUD_STS_ENDPOINT)\n"
             f"  DirectMail AccessKeyId     {ACCESS_KEY_ID}\n"
             f"  DirectMail AccessKeySecret {ACCESS_KEY_SECRET}\n"
             f"  SendCloud apiUser          {API_USER}\n"

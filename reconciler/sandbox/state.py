@@ -57,6 +57,8 @@ class SandboxState:
         self.unintercepts: RecordList[UninterceptKey] = RecordList(unintercept_key)
         # (target, value) -> apiUsers holding it: filtering by email or domain costs O(matches).
         self._by_target: dict[tuple[str, str], set[str]] = {}
+        # apiUser -> its records in list order: a page filtered by apiUserName costs O(page).
+        self._by_user: dict[str, RecordList[UninterceptKey]] = {}
         # Filtered unintercept lists by filter, dropped on every write: paging through one
         # filter filters the records once, not once per page.
         self._views: dict[Hashable, list[Record]] = {}
@@ -184,6 +186,14 @@ class SandboxState:
                 view = self._views[key] = build()
             return view
 
+    def user_page(self, api_user: str, start: int, limit: int) -> tuple[list[Record], int]:
+        """The page of the records of ``api_user`` (lower-case) and how many it holds."""
+        with self.lock:
+            records = self._by_user.get(api_user)
+            if records is None:
+                return [], 0
+            return records.page(start, limit), len(records)
+
     def keys_for_target(self, target: str, value: str) -> list[UninterceptKey]:
         """Keys of the records for this email or domain, in list order."""
         with self.lock:
@@ -206,6 +216,7 @@ class SandboxState:
             else:
                 self.unintercepts.append(record, key)
                 self._by_target.setdefault(key[1:], set()).add(key[0])
+                self._user_list(self._by_user, key[0]).append(record, key)
                 stored = record
             self.persist()
             return stored
@@ -215,6 +226,10 @@ class SandboxState:
             if self.unintercepts.remove(key) is None:
                 return False
             self._views.clear()
+            own = self._by_user[key[0]]
+            own.remove(key)
+            if not len(own):
+                del self._by_user[key[0]]
             users = self._by_target[key[1:]]
             users.discard(key[0])
             if not users:
@@ -246,6 +261,7 @@ class SandboxState:
 
         unintercepts: RecordList[UninterceptKey] = RecordList(unintercept_key)
         by_target: dict[tuple[str, str], set[str]] = {}
+        by_user: dict[str, RecordList[UninterceptKey]] = {}
         shape = {"apiUserName": str, "domain": str, "email": str, "type": list, "createTime": str}
         for item in data["sendcloud"]["unintercepts"]:
             record = _checked(item, shape)
@@ -257,6 +273,7 @@ class SandboxState:
             key = unintercept_key(record)
             unintercepts.append(record, key)
             by_target.setdefault(key[1:], set()).add(key[0])
+            self._user_list(by_user, key[0]).append(record, key)
 
         with self.lock:
             self.ip_protection = protection
@@ -267,7 +284,17 @@ class SandboxState:
             self.ipfilters = ipfilters
             self.unintercepts = unintercepts
             self._by_target = by_target
+            self._by_user = by_user
             self._views = {}
+
+    @staticmethod
+    def _user_list(
+        by_user: dict[str, RecordList[UninterceptKey]], api_user: str
+    ) -> RecordList[UninterceptKey]:
+        records = by_user.get(api_user)
+        if records is None:
+            records = by_user[api_user] = RecordList(unintercept_key)
+        return records
 
 
 def _describe(exc: Exception) -> str:

@@ -1,0 +1,120 @@
+"""Every plan says what it cost in calls and what apply will cost, in calls and in time."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from reconciler import cost
+from reconciler.model import Action, Change, Resource
+from reconciler.plan import Plan
+from reconciler.sandbox import Sandbox
+from tests.builders import DM, SANDBOX_ENV, SC, domain, email
+from tests.cli_helpers import accounts_yaml, run_cli, write
+
+WRITES = ("AddIpfilter", "DeleteIpfilter", "UpdateIpProtection")
+
+MANAGED = """\
+apiVersion: reconciler/v1
+kind: IpProtection
+metadata: {name: prod}
+spec: {account: dm, enabled: true}
+---
+apiVersion: reconciler/v1
+kind: IpWhitelist
+metadata: {name: prod}
+spec:
+  account: dm
+  entries: [198.51.100.0/24]
+---
+apiVersion: reconciler/v1
+kind: UninterceptList
+metadata: {name: many}
+spec:
+  account: sc
+  entries:
+"""
+
+
+def _state(size: int) -> dict[str, Any]:
+    records = [
+        {
+            "apiUserName": "all",
+            "domain": "",
+            "email": f"user{i:04d}@example.com",
+            "type": [1, 2, 4, 8],
+            "createTime": "2024-01-01 00:00:00",
+        }
+        for i in range(size)
+    ]
+    return {
+        "directmail": {"ip_protection": "0", "next_id": 1, "ipfilters": []},
+        "sendcloud": {"unintercepts": records},
+    }
+
+
+def test_the_plan_states_the_calls_it_made_and_apply_makes_those_it_states(
+    tmp_path: Path,
+) -> None:
+    # 250 live entries: 3 pages. The manifest keeps 200 of them, changes the types of 10
+    # (two calls each), and adds 5.
+    entries = "".join(f"    - email: user{i:04d}@example.com\n" for i in range(190))
+    entries += "".join(
+        f"    - {{email: user{i:04d}@example.com, types: [bounce]}}\n" for i in range(190, 200)
+    )
+    entries += "".join(f"    - email: new{i}@example.com\n" for i in range(5))
+    with Sandbox(tmp_path / "state.json", initial_state=_state(250)) as server:
+        write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url, 20))
+        write(tmp_path / "m" / "managed.yaml", MANAGED + entries)
+        text = run_cli("plan", "m", cwd=tmp_path, env=SANDBOX_ENV)
+        server.reset_calls()
+        result = run_cli("plan", "m", "--format", "json", cwd=tmp_path, env=SANDBOX_ENV)
+        reads = dict(server.calls)
+        document = json.loads(result.out)
+        server.reset_calls()
+        applied = run_cli("apply", "m", "--yes", cwd=tmp_path, env=SANDBOX_ENV)
+        assert applied.code == 0, applied
+        made = dict(server.calls)
+    got = document["cost"]
+    assert got["accounts"]["dm"]["reads"] == reads["GetIpProtection"] + reads["GetIpfilterList"]
+    assert got["accounts"]["sc"]["reads"] == reads["unintercept/list"] == 3
+    assert got["reads"] == sum(reads.values())
+    assert got["accounts"]["dm"]["writes"] == sum(made.get(a, 0) for a in WRITES) == 2
+    sc_writes = made.get("unintercept/add", 0) + made.get("unintercept/delete", 0)
+    assert got["accounts"]["sc"]["writes"] == sc_writes == 5 + 2 * 10 + 50
+    assert got["accounts"]["sc"]["apply_seconds"] == sc_writes / 20
+    assert got["apply_seconds"] == sc_writes / 20  # the two credentials write side by side
+    lines = text.out.splitlines()
+    assert lines[-3:] == [
+        "Cost: 5 reads, 77 writes over 2 accounts; apply about 4 s",
+        "  dm: 2 reads, 2 writes, under 1 s at 20 req/s",
+        "  sc: 3 reads, 75 writes, about 4 s at 20 req/s",
+    ]
+
+
+def _change(account: str, action: Action, resource: Resource) -> Change:
+    before = after = None
+    if resource is Resource.UNINTERCEPT:
+        before = email("a@example.com") if action is not Action.CREATE else None
+        after = domain("example.com") if action is not Action.DELETE else None
+    return Change(account, resource, action, "key", before, after)
+
+
+def test_one_account_is_one_line() -> None:
+    plan = Plan(accounts=[SC])
+    plan.changes = [_change("sc", Action.CREATE, Resource.UNINTERCEPT)] * 40
+    costs = cost.estimate(plan, {"sc": 1_012}, {"sc": (10.0, "sc")})
+    assert cost.summary(costs) == ["Cost: 1,012 reads, 40 writes, about 4 s at 10 req/s"]
+    assert cost.document(costs)["apply_seconds"] == 4.0
+
+
+def test_accounts_sharing_a_credential_add_up_their_writes() -> None:
+    dm2 = replace(DM, name="dm2")
+    plan = Plan(accounts=[DM, dm2])
+    plan.changes = [_change(n, Action.CREATE, Resource.IP_WHITELIST) for n in ("dm", "dm2")] * 10
+    shared = cost.estimate(plan, {}, {"dm": (5.0, "dm"), "dm2": (5.0, "dm")})
+    apart = cost.estimate(plan, {}, {"dm": (5.0, "dm"), "dm2": (5.0, "dm2")})
+    assert cost.apply_seconds(shared) == 4.0
+    assert cost.apply_seconds(apart) == 2.0
