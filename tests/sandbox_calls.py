@@ -4,14 +4,16 @@ sandbox's test modules."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
 
 from reconciler import signing
-from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox
+from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox, telemetry
+from reconciler.sandbox.traffic import UTC8
 
 EMPTY_STATE: dict[str, Any] = {
     "directmail": {"ip_protection": "0", "next_id": 1, "ipfilters": []},
@@ -67,3 +69,39 @@ def assert_error(response: requests.Response, status: int, code: str) -> dict[st
     assert REQUEST_ID.fullmatch(body["RequestId"])
     assert ACCESS_KEY_SECRET not in response.text
     return body
+
+
+# -- the sending-data APIs ----------------------------------------------------------------
+
+NOTIFY = "notify@mail.example.com"
+
+
+def today() -> date:
+    return datetime.now(UTC8).date()
+
+
+def day(back: int) -> str:
+    return (today() - timedelta(days=back)).isoformat()
+
+
+def call(http: requests.Session, sandbox: Sandbox, action: str, **params: Any) -> Any:
+    """One V3 call, parameters in the query as the SDK sends them; the answer's body."""
+    response = directmail(
+        http, sandbox, action, {k: str(v) for k, v in params.items()}, in_query=True
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def deliveries(http: requests.Session, sandbox: Sandbox, **params: Any) -> Iterator[dict[str, Any]]:
+    cursors: set[str] = set()
+    cursor = ""
+    while True:
+        extra = {"NextStart": cursor} if cursor else {}
+        body = call(http, sandbox, telemetry.DETAIL, Length=100, **params, **extra)
+        yield from body["data"]["mailDetail"]
+        cursor = body.get("NextStart", "")
+        if not cursor:
+            return
+        assert cursor not in cursors
+        cursors.add(cursor)

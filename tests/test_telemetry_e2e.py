@@ -14,7 +14,7 @@ import requests
 from reconciler import sandbox as sb
 from reconciler.sandbox import Sandbox
 from tests.cli_helpers import Result, accounts_yaml, run_cli, write
-from tests.test_sandbox_telemetry import NOTIFY, day, deliveries, today
+from tests.sandbox_calls import NOTIFY, day, deliveries, today
 
 SECRETS = (sb.ACCESS_KEY_SECRET, sb.API_KEY)
 ENV = {
