@@ -159,13 +159,25 @@ class ProviderClient(abc.ABC):
         """
         return scrub_secrets(text, (*self._secret_values, *SECRETS.values))
 
-    @abc.abstractmethod
+    @naming_errors
     def read(self, desired: AccountDesired) -> AccountLive:
         """Read the live state of what ``desired`` manages (and nothing else)."""
+        live = AccountLive()
+        self._read(desired, live)
+        return live
 
-    @abc.abstractmethod
+    @naming_errors
     def apply(self, change: Change) -> str | None:
         """Carry out one change; return a short detail for the report (a new id), if any."""
+        return self._apply(change)
+
+    @abc.abstractmethod
+    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
+        """Fill in ``live`` with what ``desired`` manages of this provider."""
+
+    @abc.abstractmethod
+    def _apply(self, change: Change) -> str | None:
+        """Carry out one change of this provider (``apply`` names the account in errors)."""
 
     @abc.abstractmethod
     def call_once(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
-    naming_errors,
     retry_after,
 )
 from reconciler.providers.limits import SlidingWindow
@@ -121,17 +120,13 @@ class DirectMailClient(ProviderClient):
 
     # -- ProviderClient ------------------------------------------------------------------
 
-    @naming_errors
-    def read(self, desired: AccountDesired) -> AccountLive:
-        live = AccountLive()
+    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
         if desired.protection is not None:
             live.protection = self.get_ip_protection()
         if desired.whitelist is not None:
             live.whitelist, live.whitelist_total = self.get_ipfilter_list()
-        return live
 
-    @naming_errors
-    def apply(self, change: Change) -> str | None:
+    def _apply(self, change: Change) -> str | None:
         match change.resource, change.action:
             case Resource.IP_PROTECTION, _:
                 self.update_ip_protection(bool(change.after))

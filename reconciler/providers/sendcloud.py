@@ -29,7 +29,6 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
-    naming_errors,
     retry_after,
 )
 
@@ -116,15 +115,11 @@ class SendCloudClient(ProviderClient):
 
     # -- ProviderClient ------------------------------------------------------------------
 
-    @naming_errors
-    def read(self, desired: AccountDesired) -> AccountLive:
-        live = AccountLive()
+    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
         if desired.unintercepts is not None:
             live.unintercepts, live.unintercept_total = self.list_all()
-        return live
 
-    @naming_errors
-    def apply(self, change: Change) -> str | None:
+    def _apply(self, change: Change) -> str | None:
         match change.resource, change.action:
             case Resource.UNINTERCEPT, Action.CREATE:
                 assert isinstance(change.after, UninterceptEntry)
