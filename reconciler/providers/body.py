@@ -3,9 +3,12 @@ no later than a deadline however the provider paces it (SPEC §6)."""
 
 from __future__ import annotations
 
+import socket
 import time
 import zlib
 from typing import Any
+
+import urllib3.exceptions
 
 __all__ = ["MAX_BODY", "UnreadableBody", "read_bounded"]
 
@@ -36,14 +39,25 @@ def read_bounded(raw: Any, encoding: str, until: float, seconds: float) -> bytes
             retryable=True,
         )
     read = getattr(raw, "read1", None) or raw.read
+    sock = _socket(raw)
+    late = UnreadableBody(f"the answer took over {seconds:g} s; {_NOT_READ}")
     parts: list[bytes] = []
     size = 0
     try:
         while True:
-            if time.monotonic() > until:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
                 # Not retried: the same provider is likely to answer the same way again.
-                raise UnreadableBody(f"the answer took over {seconds:g} s; {_NOT_READ}")
-            chunk = read(READ_CHUNK, decode_content=False)
+                raise late
+            if sock is not None:
+                # A hard stop: no single wait for bytes may outlast the deadline.
+                sock.settimeout(remaining)
+            try:
+                chunk = read(READ_CHUNK, decode_content=False)
+            except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
+                if time.monotonic() < until:
+                    raise
+                raise late from None
             if not chunk:
                 break
             pending = chunk
@@ -63,6 +77,12 @@ def read_bounded(raw: Any, encoding: str, until: float, seconds: float) -> bytes
 
 
 _NOT_READ = "it was not read to the end"
+
+
+def _socket(raw: Any) -> socket.socket | None:
+    """The socket under urllib3's response, if it can be reached, to bound each wait."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 class _Identity:
