@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from reconciler import __version__, cli_review
+from reconciler import __version__, cli_review, cli_telemetry
 
 # Everything else is imported where it is used, so that `--version` (which scripts and CI
 # call to probe the tool) and `--help` load next to nothing, and each command loads only
@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
     )
     remote.set_defaults(sandbox_state=SANDBOX_STATE)
+    sandbox_flag = _Parser(add_help=False)
+    sandbox_flag.add_argument(
+        "--sandbox",
+        action="store_true",
+        help=f"use an embedded local sandbox instead of the providers (state in {SANDBOX_STATE})",
+    )
+    sandbox_flag.set_defaults(sandbox_state=SANDBOX_STATE)
     # Flags and commands for review, CI and shells: reconciler/cli_review.py.
     redactable, notifying = cli_review.flags(_Parser)
 
@@ -275,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
     )
 
+    # The delivery telemetry commands: reconciler/cli_telemetry.py.
+    cli_telemetry.commands(
+        command,
+        [common, paths, sandbox_flag, redactable],
+        [common, paths, remote, redactable, notifying],
+        _duration,
+    )
     cli_review.commands(command, [common], [common, paths], [common, redactable], EXIT_CODES)
 
     sandbox = command(

@@ -218,10 +218,29 @@ class AccountDesired:
     unintercept_policy: ListPolicy = field(default_factory=ListPolicy)
 
 
+@dataclass(frozen=True)
+class DeliveryCheck:
+    """A ``DeliveryCheck`` document (SPEC §9): thresholds on an account's recent delivery.
+    ``plan`` and ``apply`` ignore it; ``check`` evaluates it."""
+
+    name: str
+    account: str
+    window_seconds: float
+    window_text: str
+    min_requests: int
+    max_failed_percent: float
+    max_invalid_percent: float
+    min_open_percent: float | None = None
+    tag: str = ""
+    sender: str = ""
+    position: Position | None = field(default=None, compare=False)
+
+
 @dataclass
 class DesiredState:
     accounts: dict[str, AccountDesired]  # in the order the manifests define them
     files: list[str] = field(default_factory=list)  # manifest files read, in order
+    checks: list[DeliveryCheck] = field(default_factory=list)  # in manifest order
 
 
 @dataclass

@@ -74,6 +74,15 @@ def record_outcomes(outcomes: Sequence[Outcome]) -> None:
             FACTS.lines.append(f"failed: {where}: {outcome.detail}")
 
 
+def record_checks(results: Sequence[Mapping[str, Any]]) -> None:
+    """The delivery checks: how many passed, and each one that failed with why."""
+    failed = [r for r in results if r["status"] == "fail"]
+    FACTS.lines.append(f"Checks: {len(results) - len(failed)} of {len(results)} did not fail.")
+    for result in failed:
+        why = "; ".join(result["reasons"])
+        FACTS.lines.append(f"check failed: {result['name']} ({result['account']}): {why}")
+
+
 def run_link(environ: Mapping[str, str]) -> str | None:
     """The CI run: GitHub Actions' run page, or GitLab CI's job."""
     github = [environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
@@ -84,7 +93,8 @@ def run_link(environ: Mapping[str, str]) -> str | None:
 
 def message(command: str, code: int, errors: Sequence[str], environ: Mapping[str, str]) -> str:
     """The summary posted: a title line, the facts, the errors and the link, masked."""
-    outcome = OUTCOMES.get(code, f"exit {code}")
+    outcome = "a check FAILED" if (command, code) == ("check", 2) else None
+    outcome = outcome or OUTCOMES.get(code, f"exit {code}")
     lines = [f"reconciler {command}: {outcome} (exit {code})"]
     details = [*FACTS.lines, *(f"error: {e}" for e in errors)]
     lines += details[:MAX_LINES]

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -169,6 +170,20 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def copy_examples(destination: Path) -> Path:
+    """The examples copied to ``destination``, their accounts paced for a sandbox (1000 calls
+    a second, as ``accounts_yaml``): at the default 10 a second, each apply of the examples
+    waits a second. Pacing itself is tested in test_reliability; the quick start in test_e2e
+    runs the examples as they are."""
+    shutil.copytree(EXAMPLES, destination)
+    accounts = destination / "accounts" / "accounts.yaml"
+    text = accounts.read_text(encoding="utf-8")
+    assert text.count("\nspec:\n") == 2, "the example accounts changed: update copy_examples"
+    paced = text.replace("\nspec:\n", "\nspec:\n  limits: {requestsPerSecond: 1000}\n")
+    accounts.write_text(paced, encoding="utf-8")
+    return destination
 
 
 def accounts_yaml(endpoint: str, requests_per_second: float = 1000) -> str:

@@ -21,7 +21,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 def _forget_secrets() -> Iterator[None]:
     """Each test starts with no secret known to the scrubber, as each CLI run does: a
     one-letter test key left by an earlier test would otherwise be masked in later messages."""
-    from reconciler.providers import base
+    from reconciler.providers import scrub
 
-    base._SECRETS.values = set()
+    scrub.SECRETS.values = set()
     yield

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import EXAMPLES, run_cli
+from tests.cli_helpers import copy_examples, run_cli
 from tests.cli_helpers import process_env as _env
 from tests.cli_helpers import read_until as _read_until
 
@@ -24,7 +24,7 @@ SANDBOX_STATE = Path(".reconciler/sandbox.json")
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    copy_examples(tmp_path / "examples")
     return tmp_path
 
 

@@ -15,6 +15,7 @@ from reconciler import sandbox as sb
 from tests.cli_helpers import (
     EXAMPLES,
     accounts_yaml,
+    copy_examples,
     process_env,
     read_until,
     run_cli,
@@ -53,7 +54,7 @@ def test_apply_asks_on_a_terminal_and_no_means_nothing_written(tmp_path: Path) -
 
 
 def test_apply_asks_on_a_terminal_and_yes_applies(tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    copy_examples(tmp_path / "examples")
     code, shown = _apply_on_a_terminal(tmp_path, b"y\n")
     assert code == 0, shown
     assert "Apply: 9 applied, 0 failed, 0 skipped." in shown.replace("\r", "")

@@ -76,7 +76,7 @@ def test_an_interrupted_write_leaves_no_temporary_and_propagates(
     def interrupted(src: str, dst: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(files.os, "replace", interrupted)
+    monkeypatch.setattr("reconciler.files.os.replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         files.write_atomic(target, "new\n")
     assert target.read_text(encoding="utf-8") == "old\n"

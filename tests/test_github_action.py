@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from reconciler.output.markdown import MARKER
-from tests.cli_helpers import EXAMPLES, REPO, run_cli, write
+from tests.cli_helpers import EXAMPLES, REPO, copy_examples, run_cli, write
 
 ACTION_DIR = REPO / ".github" / "actions" / "reconciler"
 RUN_SH = ACTION_DIR / "run.sh"
@@ -38,7 +38,7 @@ class Run:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A checkout: the examples as manifests, and `reconciler` on PATH as pip would put it."""
-    shutil.copytree(EXAMPLES, tmp_path / "work" / "examples")
+    copy_examples(tmp_path / "work" / "examples")
     shim = write(
         tmp_path / "bin" / "reconciler",
         f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n',
@@ -118,6 +118,31 @@ def test_drift_fails_until_apply_converges(repo: Path) -> None:
         assert clean.code == 0, clean.log
         assert clean.outputs["exitcode"] == "0" and clean.outputs["has-changes"] == "false"
         assert "no changes" in clean.markdown
+
+
+def test_check_evaluates_the_delivery_checks(repo: Path) -> None:
+    run = _run(repo, "check")
+    assert run.code == 0, run.log
+    assert run.outputs["exitcode"] == "0" and run.outputs["has-changes"] == "false"
+    assert run.markdown.startswith("### Delivery checks")
+    assert "| prod-health | prod-dm | **PASS** |" in run.markdown
+    # The action redacts addresses by default.
+    assert "v\\*\\*@example.com#" in run.markdown or "v**@example.com#" in run.markdown
+    assert "is exempted from SendCloud's bounce interception" in run.markdown
+    assert run.summary == run.markdown
+
+
+def test_a_failing_delivery_check_fails_the_step(repo: Path) -> None:
+    strict = repo / "work" / "examples" / "checks" / "strict.yaml"
+    strict.write_text(
+        "apiVersion: reconciler/v1\nkind: DeliveryCheck\nmetadata: {name: strict}\n"
+        "spec: {account: prod-dm, window: 24h, minRequests: 1, maxFailedPercent: 0,"
+        " maxInvalidPercent: 0}\n"
+    )
+    run = _run(repo, "check")
+    assert run.code == 2, run.log
+    assert "::error::reconciler check exited 2: a delivery check failed" in run.log
+    assert "| strict | prod-dm | **FAIL** |" in run.markdown
 
 
 def test_apply_carries_out_the_reviewed_plan(repo: Path) -> None:
@@ -345,7 +370,7 @@ def test_drift_workflow_is_scheduled_and_fails_on_drift() -> None:
     triggers = _triggers(workflow)
     assert triggers["schedule"][0]["cron"]
     assert "workflow_dispatch" in triggers
-    assert [s["with"]["command"] for s in _action_uses(workflow)] == ["drift"]
+    assert [s["with"]["command"] for s in _action_uses(workflow)] == ["drift", "check"]
     assert workflow["concurrency"]["group"] != "reconciler-apply"
     last = _steps(workflow)[-1]
     assert "exit 1" in last["run"] and "exitcode != '0'" in last["if"]
@@ -356,7 +381,7 @@ def test_workflows_beside_the_examples_are_not_read_as_manifests(tmp_path: Path)
     shutil.copytree(EXAMPLES, tmp_path / "examples")
     result = run_cli("validate", "examples/", cwd=tmp_path)
     assert result.code == 0, result
-    assert result.out.startswith("Valid: 6 files, 2 accounts")
+    assert result.out.startswith("Valid: 7 files, 2 accounts")
     # Named directly, the directory is read (and its workflows are not manifests).
     direct = run_cli("validate", "examples/github/plan.yml", cwd=tmp_path)
     assert direct.code == 3 and "plan.yml:" in direct.err

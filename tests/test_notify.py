@@ -201,3 +201,27 @@ def test_signing_matches_the_documented_examples() -> None:
     _, body = notify.signed("feishu", "https://h/hook", "x", "s", now=7.9)
     digest = hmac.new(b"7\ns", b"", hashlib.sha256).digest()
     assert body["timestamp"] == "7" and body["sign"] == base64.b64encode(digest).decode()
+
+
+def test_check_posts_each_failed_check_with_why(receiver: Receiver, tmp_path: Path) -> None:
+    import shutil
+
+    manifests = tmp_path / "m"
+    shutil.copytree(EXAMPLES, manifests)
+    (manifests / "checks" / "strict.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: DeliveryCheck\nmetadata: {name: strict}\n"
+        "spec: {account: prod-dm, window: 7d, minRequests: 1, maxFailedPercent: 0,"
+        " maxInvalidPercent: 100}\n",
+        encoding="utf-8",
+    )
+    env = {notify.URL_ENV: receiver.url, notify.SECRET_ENV: SECRET, **GITHUB}
+    result = run_cli(
+        "check", str(manifests), "--sandbox", "--notify", "dingtalk", cwd=tmp_path, env=env
+    )
+    assert result.code == 2, result
+    assert [r.valid for r in receiver.received] == [True]
+    lines = _text(receiver.received[0]).splitlines()
+    assert lines[0] == "reconciler check: a check FAILED (exit 2)"
+    assert any(line.startswith("check failed: strict (prod-dm): failed ") for line in lines)
+    assert "> maxFailedPercent 0" in "\n".join(lines)
+    assert not any("prod-health" in line for line in lines[2:-1])  # only failed checks listed

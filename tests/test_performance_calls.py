@@ -18,7 +18,7 @@ import requests
 from reconciler import __version__
 from reconciler import sandbox as sb
 from reconciler.sandbox import Sandbox
-from tests.cli_helpers import REPO, accounts_yaml, run_cli, write
+from tests.cli_helpers import EXAMPLES, REPO, accounts_yaml, run_cli, write
 
 SANDBOX_ENV = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID": sb.ACCESS_KEY_ID,
@@ -133,6 +133,23 @@ def test_version_imports_next_to_nothing() -> None:
     }
     assert loaded & heavy == set()
     assert {"reconciler", "reconciler.cli"} <= loaded  # the measurement itself works
+
+
+def test_validate_imports_no_http() -> None:
+    """``validate`` is offline (pre-commit runs it on every commit): it never pays for the
+    HTTP stack, the providers, the sandbox or deepdiff."""
+    loaded = _imported("-m", "reconciler", "validate", str(EXAMPLES))
+    http = {
+        "requests",
+        "urllib3",
+        "tenacity",
+        "deepdiff",
+        "reconciler.providers",
+        "reconciler.sandbox",
+        "reconciler.live",
+    }
+    assert loaded & http == set(), sorted(loaded & http)
+    assert {"yaml", "jsonschema", "reconciler.manifests.load"} <= loaded  # it did validate
 
 
 def test_version_output_is_unchanged(tmp_path: Path) -> None:

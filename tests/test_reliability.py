@@ -634,6 +634,10 @@ def test_directmail_quotas_bound_their_actions(server: Sandbox) -> None:
         assert {a: (q.limit, q.window) for a, q in client.quotas.items()} == {
             "GetIpfilterList": (60, 60.0),
             "UpdateIpProtection": (60, 60.0),
+            # The sending-data calls (SPEC §9).
+            "SenderStatisticsByTagNameAndBatchID": (50, 60.0),
+            "SenderStatisticsDetailByParam": (500, 60.0),
+            "GetTrackListByMailFromAndTagName": (60, 60.0),
         }
         client.quotas["GetIpfilterList"] = SlidingWindow("GetIpfilterList", 2, 0.4)
         started = time.monotonic()

@@ -33,14 +33,9 @@ from reconciler.sandbox import sendcloud as sendcloud_replies
 from reconciler.sandbox.directmail_auth import AcsError, NonceCache
 from reconciler.sandbox.wire import Reply
 from tests.cli_helpers import started
+from tests.sandbox_calls import EMPTY_STATE, REQUEST_ID, assert_error, directmail
 
 REPO = Path(__file__).resolve().parent.parent
-EMPTY_STATE: dict[str, Any] = {
-    "directmail": {"ip_protection": "0", "next_id": 1, "ipfilters": []},
-    "sendcloud": {"unintercepts": []},
-}
-REQUEST_ID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
-ERROR_FIELDS = {"RequestId", "HostId", "Code", "Message", "Recommend"}
 
 
 @pytest.fixture
@@ -77,44 +72,6 @@ def sendcloud(
     return body
 
 
-def directmail(
-    http: requests.Session,
-    sandbox: Sandbox,
-    action: str,
-    params: dict[str, str] | None = None,
-    *,
-    secret: str = ACCESS_KEY_SECRET,
-    access_key_id: str = ACCESS_KEY_ID,
-    version: str = "2015-11-23",
-    now: datetime | None = None,
-    nonce: str | None = None,
-    in_query: bool = False,
-    tamper: dict[str, str] | None = None,
-) -> requests.Response:
-    """One V3-signed call; parameters in the form body, or in the URL query."""
-    params = params or {}
-    body = b"" if in_query else urlencode(params).encode()
-    query = params if in_query else {}
-    headers = signing.v3_headers(
-        host=f"127.0.0.1:{sandbox.port}",
-        action=action,
-        version=version,
-        body=body,
-        access_key_id=access_key_id,
-        access_key_secret=secret,
-        query=query,
-        now=now,
-        nonce=nonce,
-    )
-    if body:
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    headers.update(tamper or {})
-    url = sandbox.directmail_endpoint + "/"
-    if query:
-        url += "?" + signing.canonical_query(query)
-    return http.post(url, data=body, headers=headers)
-
-
 def directmail_v1(
     http: requests.Session,
     sandbox: Sandbox,
@@ -140,16 +97,6 @@ def directmail_v1(
     if method == "GET":
         return http.get(f"{url}&{urlencode(body)}")
     return http.post(url, data=body)
-
-
-def assert_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_FIELDS
-    assert body["Code"] == code
-    assert REQUEST_ID.fullmatch(body["RequestId"])
-    assert ACCESS_KEY_SECRET not in response.text
-    return body
 
 
 # --- SendCloud ----------------------------------------------------------------------------

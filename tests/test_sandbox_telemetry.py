@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +17,25 @@ from reconciler.errors import InputError
 from reconciler.sandbox import Sandbox, telemetry, traffic
 from reconciler.sandbox.demo import demo_state
 from reconciler.sandbox.traffic import UTC8
-from tests.test_sandbox import EMPTY_STATE, assert_error, directmail
+from tests.sandbox_calls import (
+    EMPTY_STATE,
+    NOTIFY,
+    assert_error,
+    call,
+    day,
+    deliveries,
+    directmail,
+    today,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NEWSLETTER = "newsletter@mail.example.com"
-NOTIFY = "notify@mail.example.com"
 
 
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
-
-
-def today() -> date:
-    return datetime.now(UTC8).date()
-
-
-def day(back: int) -> str:
-    return (today() - timedelta(days=back)).isoformat()
-
-
-def call(http: requests.Session, sandbox: Sandbox, action: str, **params: Any) -> Any:
-    """One V3 call, parameters in the query as the SDK sends them; the answer's body."""
-    response = directmail(
-        http, sandbox, action, {k: str(v) for k, v in params.items()}, in_query=True
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def error(
@@ -62,20 +53,6 @@ def summary(
     body = call(http, sandbox, telemetry.SUMMARY, StartTime=day(first), EndTime=day(last), **params)
     assert body["TotalCount"] == len(body["data"]["stat"])
     return {row["CreateTime"]: row for row in body["data"]["stat"]}
-
-
-def deliveries(http: requests.Session, sandbox: Sandbox, **params: Any) -> Iterator[dict[str, Any]]:
-    cursors: set[str] = set()
-    cursor = ""
-    while True:
-        extra = {"NextStart": cursor} if cursor else {}
-        body = call(http, sandbox, telemetry.DETAIL, Length=100, **params, **extra)
-        yield from body["data"]["mailDetail"]
-        cursor = body.get("NextStart", "")
-        if not cursor:
-            return
-        assert cursor not in cursors
-        cursors.add(cursor)
 
 
 def whole_day(back: int) -> dict[str, str]:

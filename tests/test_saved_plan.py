@@ -29,50 +29,10 @@ from reconciler.model import (
 )
 from reconciler.sandbox import Sandbox
 from reconciler.staleness import differences, digest, snapshot
-from tests.builders import DM, SANDBOX_ENV
+from tests.builders import DEMO_MANIFESTS, DM, SANDBOX_ENV, WRITES, demo_manifests
 from tests.cli_helpers import EXAMPLES, Result, accounts_yaml, run_cli, write
 
-WRITES = (
-    "AddIpfilter",
-    "DeleteIpfilterByEdmId",
-    "UpdateIpProtection",
-    "unintercept/add",
-    "unintercept/delete",
-)
 SECRETS = (sb.ACCESS_KEY_SECRET, sb.API_KEY)
-# Against the sandbox's demo state: + 203.0.113.7, protection on, - 203.0.113.99 (id 10084);
-# vip@ types bounce -> bounce,complaint, - old-list@ (marketing). Entries under
-# *@ignored.example are left alone.
-MANIFESTS = """\
-apiVersion: reconciler/v1
-kind: IpProtection
-metadata: {name: p}
-spec: {account: dm, enabled: true}
----
-apiVersion: reconciler/v1
-kind: IpWhitelist
-metadata: {name: w}
-spec:
-  account: dm
-  entries: [198.51.100.0/24, 203.0.113.7]
----
-apiVersion: reconciler/v1
-kind: UninterceptList
-metadata: {name: u}
-spec:
-  account: sc
-  ignore: ["*@ignored.example"]
-  entries:
-    - email: ceo@example.com
-    - {email: vip@example.com, types: [bounce, complaint]}
-    - {domain: partner.example, apiUser: marketing, types: [bounce, block]}
-"""
-
-
-def _manifests(directory: Path, server: Sandbox, extra: str = "") -> Path:
-    write(directory / "accounts.yaml", accounts_yaml(server.url))
-    write(directory / "lists.yaml", MANIFESTS + extra)
-    return directory
 
 
 def _record(email: str, types: list[int], api_user: str = "all") -> dict[str, Any]:
@@ -208,13 +168,15 @@ def test_plan_out_then_apply_plan_converges_without_the_manifests(tmp_path: Path
 def test_apply_plan_carries_out_the_reviewed_changes_not_the_edited_manifests(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    manifests = _manifests(tmp_path / "m", sandbox)
+    manifests = demo_manifests(tmp_path / "m", sandbox)
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=SANDBOX_ENV)
     assert made.code == 0, made
     assert "Plan: 1 to add, 2 to change, 2 to delete." in made.out
 
     # After review: the manifests gain an entry, and someone adds an entry the plan ignores.
-    write(manifests / "lists.yaml", MANIFESTS.replace("203.0.113.7]", "203.0.113.7, 192.0.2.1]"))
+    write(
+        manifests / "lists.yaml", DEMO_MANIFESTS.replace("203.0.113.7]", "203.0.113.7, 192.0.2.1]")
+    )
     _edit(
         sandbox, lambda s: s["sendcloud"]["unintercepts"].append(_record("a@ignored.example", [1]))
     )
@@ -240,7 +202,7 @@ def test_apply_plan_carries_out_the_reviewed_changes_not_the_edited_manifests(
 def test_a_stale_plan_is_refused_entry_by_entry_and_nothing_is_written(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=SANDBOX_ENV)
     assert made.code == 0, made
 

@@ -15,10 +15,9 @@ import pytest
 
 from reconciler.plantrust import KEY_ENV, canonical, parse_duration, seal
 from reconciler.sandbox import Sandbox
-from tests.builders import SANDBOX_ENV
+from tests.builders import SANDBOX_ENV, WRITES, demo_manifests, save_edited_plan
 from tests.cli_helpers import Result, accounts_yaml, run_cli, write
 from tests.hostile import HostileServer
-from tests.test_saved_plan import WRITES, _manifests
 
 KEY = "a-plan-key-of-the-ci-environment"
 CANARY_ID = "canary-id-7f3a9c"
@@ -30,20 +29,6 @@ Edit = Callable[[dict[str, Any]], None]
 def _load(path: Path) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return loaded
-
-
-def _save(path: Path, document: dict[str, Any], edit: Edit, reseal: str) -> Path:
-    """Write an edited copy of ``document``: ``reseal`` is "no" (the digest is left as it
-    was), "digest" (recomputed, the MAC left as it was) or "drop-mac" (recomputed, no MAC):
-    what someone who knows the format but not the key can do."""
-    edited = json.loads(json.dumps(document))
-    edit(edited)
-    if reseal != "no":
-        mac = edited.get("mac")
-        seal(edited, None)
-        if reseal == "digest" and mac is not None:
-            edited["mac"] = mac
-    return write(path, json.dumps(edited, indent=2))
 
 
 def _apply(tmp_path: Path, plan: str, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -81,7 +66,7 @@ def test_refusals_deleted_from_a_refused_plan_are_put_back(
     before = sandbox.snapshot()
     sandbox.reset_calls()
 
-    _save(tmp_path / "edited.json", saved, lambda d: d["refusals"].clear(), reseal)
+    save_edited_plan(tmp_path / "edited.json", saved, lambda d: d["refusals"].clear(), reseal)
     refused = _apply(tmp_path, "edited.json")
     assert refused.code == 4, refused
     expected = "does not match its digest" if reseal == "no" else "its refusals differ"
@@ -94,7 +79,7 @@ def test_refusals_deleted_from_a_refused_plan_are_put_back(
 def test_deletes_added_to_a_reviewed_no_op_plan_are_refused(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     assert run_cli("apply", "m", "--yes", cwd=tmp_path, env=SANDBOX_ENV).code == 0
     made = run_cli("plan", "m", "--out", "noop.json", cwd=tmp_path, env=SANDBOX_ENV)
     assert made.code == 0 and "No changes" in made.out, made
@@ -119,7 +104,7 @@ def test_deletes_added_to_a_reviewed_no_op_plan_are_refused(
     before = sandbox.snapshot()
     assert len(before["directmail"]["ipfilters"]) == 2
     sandbox.reset_calls()
-    _save(tmp_path / "edited.json", saved, delete_everything, "drop-mac")
+    save_edited_plan(tmp_path / "edited.json", saved, delete_everything, "drop-mac")
     refused = _apply(tmp_path, "edited.json")
     assert refused.code == 4, refused
     assert "its changes differ (2 in the file, 0 recomputed)" in refused.err
@@ -131,7 +116,7 @@ def test_deletes_added_to_a_reviewed_no_op_plan_are_refused(
 def test_recorded_live_state_and_desired_state_must_agree(tmp_path: Path, sandbox: Sandbox) -> None:
     """Rewriting the inputs instead of the changes: the snapshot the plan is checked against
     for staleness is derived from the recorded live state, and the policies from the desired."""
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=SANDBOX_ENV)
     assert made.code == 0, made
     saved = _load(tmp_path / "plan.json")
@@ -147,7 +132,7 @@ def test_recorded_live_state_and_desired_state_must_agree(tmp_path: Path, sandbo
         ("policy.json", no_threshold, "policies.sc differ from the desired state's"),
         ("live.json", forget_live, "live.dm differs from the live state recorded"),
     ):
-        _save(tmp_path / name, saved, edit, "drop-mac")
+        save_edited_plan(tmp_path / name, saved, edit, "drop-mac")
         refused = _apply(tmp_path, name)
         assert refused.code == 4 and expected in refused.err, refused
     assert _nothing_written(sandbox)
@@ -181,14 +166,14 @@ def test_an_edited_endpoint_and_credentials_get_nothing(
     reseal: str, key: str | None, expected: str, tmp_path: Path, sandbox: Sandbox
 ) -> None:
     keyed = {KEY_ENV: key} if key else {}
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env={**SANDBOX_ENV, **keyed})
     assert made.code == 0, made
     saved = _load(tmp_path / "plan.json")
     assert ("mac" in saved) is bool(key)
 
     with HostileServer() as server:
-        _save(tmp_path / "edited.json", saved, _redirect(server.url), reseal)
+        save_edited_plan(tmp_path / "edited.json", saved, _redirect(server.url), reseal)
         refused = _apply(tmp_path, "edited.json", env={**CANARY_ENV, **keyed})
         assert refused.code == 4, refused
         assert expected in refused.err, refused
@@ -199,7 +184,7 @@ def test_an_edited_endpoint_and_credentials_get_nothing(
 
 
 def test_a_keyed_plan_applies_only_with_its_key(tmp_path: Path, sandbox: Sandbox) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     keyed = {**SANDBOX_ENV, KEY_ENV: KEY}
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=keyed)
     assert made.code == 0, made
@@ -223,7 +208,7 @@ def test_a_keyed_plan_applies_only_with_its_key(tmp_path: Path, sandbox: Sandbox
 def test_a_mac_without_the_key_at_apply_time_is_said_out_loud(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     made = run_cli(
         "plan", "m", "--out", "plan.json", cwd=tmp_path, env={**SANDBOX_ENV, KEY_ENV: KEY}
     )
@@ -256,7 +241,7 @@ def _made_at(moment: datetime) -> Edit:
 
 
 def test_an_old_plan_is_refused_and_max_age_sets_how_old(tmp_path: Path, sandbox: Sandbox) -> None:
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     keyed = {**SANDBOX_ENV, KEY_ENV: KEY}
     made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=keyed)
     assert made.code == 0, made
@@ -286,7 +271,7 @@ def test_an_old_plan_is_refused_and_max_age_sets_how_old(tmp_path: Path, sandbox
 
 def test_max_age_without_a_saved_plan_is_an_input_error(tmp_path: Path, sandbox: Sandbox) -> None:
     """--max-age judges a saved plan; given to an apply of the manifests it would do nothing."""
-    _manifests(tmp_path / "m", sandbox)
+    demo_manifests(tmp_path / "m", sandbox)
     sandbox.reset_calls()
     result = run_cli("apply", "m", "--yes", "--max-age", "1d", cwd=tmp_path, env=SANDBOX_ENV)
     assert result.code == 3, result

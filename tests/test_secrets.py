@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
 
@@ -115,7 +116,9 @@ def test_no_secret_in_a_credentials_file_error(tmp_path: Path) -> None:
         tmp_path / "m" / "a.yaml",
         "apiVersion: reconciler/v1\nkind: Account\nmetadata: {name: dm}\n"
         "spec:\n  provider: aliyun-directmail\n  endpoint: http://127.0.0.1:9\n"
-        f"  credentials:\n    accessKeySecret: {{file: {secret_file}}}\n---\n"
+        f"  credentials:\n    accessKeySecret: {{file: {secret_file}}}\n"
+        # Every retry, each logged under -v, without the default half-second waits.
+        "  retry: {baseDelaySeconds: 0.001}\n---\n"
         "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: p}\n"
         "spec: {account: dm, enabled: true}\n",
     )
@@ -144,7 +147,7 @@ ODD_SECRETS = {
 }
 ODD = tuple(ODD_SECRETS[name] for name in ODD_SECRETS if "SECRET" in name or "TOKEN" in name)
 ODD = (*ODD, ODD_SECRETS["SENDCLOUD_API_KEY"])
-ENCODINGS = {
+ENCODINGS: dict[str, Callable[[str], str]] = {
     "raw": lambda s: s,
     "quote": quote,
     "quote-empty-safe": lambda s: quote(s, safe=""),

@@ -76,8 +76,10 @@ class _Scripted(SendCloudClient):
         ]
         self.starts: list[int] = []
 
-    def call(self, action: str, params: Mapping[str, str], **_: Any) -> dict[str, Any]:
-        assert action == "unintercept/list"
+    def call(
+        self, action: str, params: Mapping[str, str] | None = None, **_: Any
+    ) -> dict[str, Any]:
+        assert action == "unintercept/list" and params is not None
         start, limit = int(params["start"]), int(params["limit"])
         self.starts.append(start)
         return {"dataList": self.records[start : start + limit]}

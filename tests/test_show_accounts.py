@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reconciler.output.redact import mask
 from reconciler.sandbox import Sandbox
-from tests.builders import SANDBOX_ENV
+from tests.builders import SANDBOX_ENV, save_edited_plan
 from tests.cli_helpers import EXAMPLES, accounts_yaml, run_cli, write
 from tests.hostile import HostileServer
 
@@ -51,8 +51,6 @@ def test_show_reads_no_credentials_and_calls_nothing(tmp_path: Path, sandbox: Sa
 def test_show_of_a_plan_pointed_at_a_hostile_endpoint_sends_nothing(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    from tests.test_saved_plan_trust import _save
-
     plan = _saved(tmp_path, sandbox.url)
     document = json.loads(plan.read_text())
     with HostileServer() as server:
@@ -61,7 +59,7 @@ def test_show_of_a_plan_pointed_at_a_hostile_endpoint_sends_nothing(
             for account in doc["accounts"]:
                 account["endpoint"] = server.url
 
-        _save(tmp_path / "edited.json", document, edit, "drop-mac")
+        save_edited_plan(tmp_path / "edited.json", document, edit, "drop-mac")
         shown = run_cli("show", "edited.json", cwd=tmp_path, env=SANDBOX_ENV)
         assert shown.code == 0, shown
         assert server.requests == []

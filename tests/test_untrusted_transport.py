@@ -237,6 +237,19 @@ def test_an_answer_trickled_byte_by_byte_ends_at_the_deadline(tmp_path: Path) ->
     assert took < 15  # the body alone would take 20 s; generous for a loaded machine
 
 
+def test_no_wait_for_a_byte_outlasts_the_deadline() -> None:
+    # A byte every 1.6 s with a 2 s deadline: each wait is shorter than the read timeout, so
+    # only a wait bounded by the time left stops the attempt at 2 s rather than at 3.2 s.
+    slow = Answer(200, json.dumps({"IpProtection": "1", "RequestId": "r"}).encode(), trickle=1.6)
+    with HostileServer(default=slow) as server, dm(server.url, RetryPolicy(1, 2, 0.01)) as c:
+        started = time.monotonic()
+        with pytest.raises(ProviderError) as caught:
+            c.get_ip_protection()
+        took = time.monotonic() - started
+    assert "took over 2 s" in str(caught.value)
+    assert took < 2.8, took
+
+
 def test_a_server_that_never_answers_times_out_within_the_deadline() -> None:
     with _silent_server() as port, dm(f"http://127.0.0.1:{port}", RetryPolicy(1, 1, 0.01)) as c:
         started = time.monotonic()

@@ -27,5 +27,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         counted(whitelist, "whitelist entry", "whitelist entries"),
         counted(unintercept, "unintercept entry", "unintercept entries"),
     ]
+    if state.checks:
+        counts.append(counted(len(state.checks), "delivery check"))
     out.write(f"Valid: {', '.join(counts)}.\n")
     return ExitCode.OK

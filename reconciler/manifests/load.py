@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
-from reconciler.manifests import checks, yamlpos
+from reconciler.manifests import checks, delivery, yamlpos
 from reconciler.manifests.schema_errors import (
     describe_type,
     schema_problems,
@@ -32,6 +32,7 @@ from reconciler.manifests.yamlpos import Document
 from reconciler.model import (
     AccountDesired,
     DeletionThreshold,
+    DeliveryCheck,
     DesiredState,
     IpEntry,
     ListPolicy,
@@ -48,6 +49,7 @@ KIND_PROVIDER: Mapping[str, Provider] = {
     "IpProtection": Provider.ALIYUN_DM,
     "IpWhitelist": Provider.ALIYUN_DM,
     "UninterceptList": Provider.SENDCLOUD,
+    "DeliveryCheck": Provider.ALIYUN_DM,
 }
 
 
@@ -122,6 +124,7 @@ class _Build:
     unintercept_policies: dict[tuple[str, str], tuple[Any, Position, bool]] = field(
         default_factory=dict
     )
+    checks: list[DeliveryCheck] = field(default_factory=list)
 
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(position, message, hint))
@@ -297,6 +300,10 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
                 ignore=tuple(spec.get("ignore", ())),
                 deletion_threshold=_threshold(spec),
             )
+    elif kind == "DeliveryCheck":
+        check = delivery.delivery_check(doc, build.problems)
+        if desired is not None and check is not None:
+            build.checks.append(check)
     else:
         entries = checks.unintercept_entries(doc, build.problems)
         if desired is not None:
@@ -379,4 +386,4 @@ def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[P
     if errors:
         raise ManifestError(errors)
     warnings = [problem for problem in problems if problem.warning]
-    return DesiredState(accounts=build.accounts, files=list(files)), warnings
+    return DesiredState(accounts=build.accounts, files=list(files), checks=build.checks), warnings

@@ -216,6 +216,8 @@ def _message(error: ValidationError, path: PathKey) -> tuple[str, str | None]:
         return f"{field} must be greater than {value}", None
     if validator == "minimum":
         return f"{field} must be at least {value}", None
+    if validator == "maximum":
+        return f"{field} is {_show(instance)}; at most {value} is allowed", None
     if validator in ("minProperties", "maxProperties") and secret:
         return f"credential '{field}' needs exactly one of 'env' or 'file'", "use {env: NAME}"
     return f"{_where(path)} does not satisfy the schema ({validator})", None

@@ -3,7 +3,9 @@
 Every call goes through ``ProviderClient.call``: retried by the account's ``RetryPolicy`` (see
 ``retry``), and each attempt through ``post``, the single HTTP path, which keeps the account's
 limits: at most ``concurrency`` calls in flight, starts paced to ``requestsPerSecond``, and the
-provider's per-action quotas.
+provider's per-action quotas. Beside it: ``body`` reads an answer within its bounds,
+``network`` says what a call that got no answer failed of, ``scrub`` keeps secrets out of
+errors and logs.
 """
 
 from __future__ import annotations
@@ -13,16 +15,13 @@ import email.utils
 import functools
 import json
 import logging
-import socket
-import ssl
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from datetime import datetime, timezone
 from typing import Any, TypeVar, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -33,8 +32,11 @@ from reconciler.addresses import is_loopback
 from reconciler.errors import ProviderError
 from reconciler.model import Account, AccountDesired, AccountLive
 from reconciler.plan import Change
+from reconciler.providers.body import MAX_BODY, UnreadableBody, read_bounded
 from reconciler.providers.limits import RateLimiter, SlidingWindow
+from reconciler.providers.network import network_error
 from reconciler.providers.retry import Retrier
+from reconciler.providers.scrub import SECRETS, scrub_secrets
 
 __all__ = [
     "CALL_DEADLINE",
@@ -57,10 +59,6 @@ TIMEOUT = (5.0, 30.0)
 # Most seconds one attempt may take from sending to the last byte of the answer, however the
 # provider paces it; an account's ``retry.maxSeconds`` lowers it.
 CALL_DEADLINE = 60.0
-# Most bytes of one answer, after decompression (SPEC §6).
-MAX_BODY = 16 * 1024 * 1024
-# Bytes read from the socket at a time; at most 1,024 times as many once decompressed.
-READ_CHUNK = 16 * 1024
 USER_AGENT = f"reconciler/{__version__}"
 # -v shows one line per call: action, status, time, request id. Never a parameter value.
 log = logging.getLogger("reconciler.providers")
@@ -101,7 +99,9 @@ class ProviderClient(abc.ABC):
 
     provider_name = "provider"  # as error messages name it
 
-    def __init__(self, account: Account, transport: BaseAdapter | None = None) -> None:
+    def __init__(
+        self, account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
+    ) -> None:
         self.account = account
         concurrency = account.limits.concurrency
         self.session = requests.Session()
@@ -134,6 +134,12 @@ class ProviderClient(abc.ABC):
         self.retrier = Retrier(self.provider_name, account.retry)
         self.deadline = min(CALL_DEADLINE, account.retry.max_seconds)
         self._secret_values: tuple[str, ...] = ()
+        self._configure(secrets)
+
+    @abc.abstractmethod
+    def _configure(self, secrets: Mapping[str, str]) -> None:
+        """What this provider needs beyond the shared client: its credentials (and with them
+        ``secret_values``), the parts of its endpoint, its quotas."""
 
     @property
     def secret_values(self) -> tuple[str, ...]:
@@ -143,7 +149,7 @@ class ProviderClient(abc.ABC):
     @secret_values.setter
     def secret_values(self, values: Iterable[str]) -> None:
         self._secret_values = tuple(v for v in values if v)
-        _SECRETS.add(self._secret_values)
+        SECRETS.add(self._secret_values)
 
     def scrub(self, text: str) -> str:
         """``text`` without any of this client's secret values, in any encoding.
@@ -151,15 +157,27 @@ class ProviderClient(abc.ABC):
         A provider's error message may quote the request it refused: DirectMail's
         ``SignatureDoesNotMatch`` quotes its canonical request, security token included.
         """
-        return scrub_secrets(text, (*self._secret_values, *_SECRETS.values))
+        return scrub_secrets(text, (*self._secret_values, *SECRETS.values))
 
-    @abc.abstractmethod
+    @naming_errors
     def read(self, desired: AccountDesired) -> AccountLive:
         """Read the live state of what ``desired`` manages (and nothing else)."""
+        live = AccountLive()
+        self._read(desired, live)
+        return live
 
-    @abc.abstractmethod
+    @naming_errors
     def apply(self, change: Change) -> str | None:
         """Carry out one change; return a short detail for the report (a new id), if any."""
+        return self._apply(change)
+
+    @abc.abstractmethod
+    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
+        """Fill in ``live`` with what ``desired`` manages of this provider."""
+
+    @abc.abstractmethod
+    def _apply(self, change: Change) -> str | None:
+        """Carry out one change of this provider (``apply`` names the account in errors)."""
 
     @abc.abstractmethod
     def call_once(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -251,12 +269,10 @@ class ProviderClient(abc.ABC):
         """
         for name, value in headers.items():
             if not _latin1(value):
-                raise ProviderError(
+                raise self._error(
                     f"the {name} header cannot be sent: a credential holds a character outside "
                     "ISO-8859-1 (check the account's credentials for a typing or copy error)",
-                    provider=self.provider_name,
-                    action=action,
-                    account=self.account.name,
+                    action,
                 )
         quota = self.quotas.get(action)
         with self.in_flight:
@@ -282,23 +298,19 @@ class ProviderClient(abc.ABC):
                     self.provider_name, action, exc, self._where(url), self.account.name
                 ) from None
             except OSError as exc:  # a CA bundle that cannot be read
-                raise ProviderError(
+                raise self._error(
                     f"cannot set up TLS: {exc.strerror or type(exc).__name__} "
                     "(check REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE)",
-                    provider=self.provider_name,
-                    action=action,
-                    account=self.account.name,
+                    action,
                 ) from None
             try:
                 if response.is_redirect or 300 <= response.status_code < 400:
-                    raise ProviderError(
+                    raise self._error(
                         "the provider answered with a redirect, which is never followed: "
                         "check the account's endpoint",
-                        provider=self.provider_name,
-                        action=action,
+                        action,
                         code=f"HTTP{response.status_code}",
                         http_status=response.status_code,
-                        account=self.account.name,
                     )
                 self._read_body(action, response, started + self.deadline, url)
             finally:
@@ -309,40 +321,9 @@ class ProviderClient(abc.ABC):
         self, action: str, response: requests.Response, deadline: float, url: str
     ) -> None:
         """Read the answer into ``response`` within ``MAX_BODY`` and ``deadline``."""
-        raw = response.raw
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        decoder = _decoder(encoding)
-        if decoder is None:
-            raise ProviderError(
-                f"the answer is in an encoding this client did not ask for ({encoding[:40]!r})",
-                provider=self.provider_name,
-                action=action,
-                http_status=response.status_code,
-                account=self.account.name,
-                uncertain=True,
-                retryable=True,
-            )
-        read = getattr(raw, "read1", None) or raw.read
-        parts: list[bytes] = []
-        size = 0
         try:
-            while True:
-                if time.monotonic() > deadline:
-                    raise self._unbounded(action, response, f"took over {self.deadline:g} s")
-                chunk = read(READ_CHUNK, decode_content=False)
-                if not chunk:
-                    break
-                pending = chunk
-                while pending:
-                    out = decoder.decompress(pending, MAX_BODY + 1 - size)
-                    pending = decoder.unconsumed_tail
-                    size += len(out)
-                    if size > MAX_BODY:
-                        raise self._unbounded(
-                            action, response, f"is larger than {MAX_BODY // 2**20} MiB"
-                        )
-                    parts.append(out)
-            parts.append(decoder.flush())
+            body = read_bounded(response.raw, encoding, deadline, self.deadline)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise network_error(
                 self.provider_name,
@@ -352,28 +333,25 @@ class ProviderClient(abc.ABC):
                 self.account.name,
                 sent=True,
             ) from None
-        except zlib.error:
-            raise ProviderError(
-                "the answer's compressed body is corrupt",
-                provider=self.provider_name,
-                action=action,
+        except UnreadableBody as exc:
+            raise self._error(
+                str(exc),
+                action,
                 http_status=response.status_code,
-                account=self.account.name,
-                retryable=True,
                 uncertain=True,
+                retryable=exc.retryable,
             ) from None
-        response._content = b"".join(parts)
+        response._content = body
         response._content_consumed = True  # type: ignore[attr-defined]
 
-    def _unbounded(self, action: str, response: requests.Response, what: str) -> ProviderError:
-        # Not retried: the same provider is likely to answer the same way again.
+    def _error(self, message: str, action: str, **details: Any) -> ProviderError:
+        """A ``ProviderError`` of this client's provider and account."""
         return ProviderError(
-            f"the answer {what}; it was not read to the end",
+            message,
             provider=self.provider_name,
             action=action,
-            http_status=response.status_code,
             account=self.account.name,
-            uncertain=True,
+            **details,
         )
 
     @staticmethod
@@ -397,209 +375,12 @@ class ProviderClient(abc.ABC):
         self.close()
 
 
-def network_error(
-    provider: str,
-    action: str,
-    exc: BaseException,
-    where: str = "",
-    account: str | None = None,
-    *,
-    sent: bool | None = None,
-) -> ProviderError:
-    """The ``ProviderError`` for a call that got no answer, saying what kind of failure it was
-    (DNS, refused, timeout, TLS) and with which ``host:port``.
-
-    Failing to connect means nothing was sent: any call may simply be tried again. Any later
-    failure (a read timeout, a connection reset or closed without an answer, an answer cut
-    short) may come after the provider received the call: ``uncertain``. A TLS failure is
-    neither retried nor uncertain: nothing was sent, and trying again meets the same
-    certificate.
-    """
-    kind = _kind(exc)
-    if sent is None:
-        sent = _maybe_sent(exc)
-    if kind == "TLS":
-        sent = False
-    what = "no answer after sending" if sent else "could not connect"
-    to = f" to {where}" if where else ""
-    return ProviderError(
-        f"network error: {_describe(kind, exc)}{to}, {what}",
-        provider=provider,
-        action=action,
-        # A malformed URL is a bug or a bad endpoint, and a certificate that fails
-        # verification fails again: trying again cannot help.
-        retryable=not isinstance(exc, ValueError) and kind != "TLS",
-        uncertain=sent,
-        account=account,
-    )
-
-
-def _kind(exc: BaseException) -> str:
-    """``DNS``, ``refused``, ``timeout``, ``TLS`` or ``other``."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, requests.exceptions.SSLError | ssl.SSLError):
-            return "TLS"
-        if isinstance(current, urllib3.exceptions.SSLError):
-            return "TLS"
-        if isinstance(current, socket.gaierror) or type(current).__name__ == (
-            "NameResolutionError"
-        ):
-            return "DNS"
-        if isinstance(current, ConnectionRefusedError):
-            return "refused"
-        if isinstance(
-            current,
-            requests.Timeout | socket.timeout | urllib3.exceptions.TimeoutError | TimeoutError,
-        ):
-            return "timeout"
-        todo.extend([current.__cause__, current.__context__])
-        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-        if "Name or service not known" in str(current) or "nodename nor servname" in str(current):
-            return "DNS"
-        if "Connection refused" in str(current):
-            return "refused"
-    return "other"
-
-
-def _describe(kind: str, exc: BaseException) -> str:
-    return {
-        "DNS": "DNS lookup failed",
-        "refused": "connection refused",
-        "timeout": f"timed out ({type(exc).__name__})",
-        "TLS": "TLS failed (certificate not trusted, expired or for another host)",
-    }.get(kind, type(exc).__name__)
-
-
-def _maybe_sent(exc: BaseException) -> bool:
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.InvalidURL):
-        return False
-    if isinstance(exc, ValueError):  # MissingSchema, InvalidSchema, ...: never sent
-        return False
-    if isinstance(exc, requests.ConnectionError) and not isinstance(
-        exc, requests.exceptions.SSLError
-    ):
-        # requests wraps urllib3's failure to open a connection (refused, unreachable, name
-        # not resolved) in MaxRetryError; a connection lost later arrives as ProtocolError.
-        reason = exc.args[0] if exc.args else None
-        if isinstance(reason, urllib3.exceptions.MaxRetryError):
-            reason = reason.reason
-        if isinstance(
-            reason,
-            urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError,
-        ):
-            return False
-    return True
-
-
 def _latin1(value: str) -> bool:
     try:
         value.encode("latin-1")
     except UnicodeEncodeError:
         return False
     return True
-
-
-class _Identity:
-    """The ``zlib`` decompressor interface for a body sent as it is."""
-
-    unconsumed_tail = b""
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        return data
-
-    def flush(self) -> bytes:
-        return b""
-
-
-def _decoder(encoding: str) -> Any:
-    """A decompressor whose output can be bounded (``max_length``), or None if unknown."""
-    if encoding in ("", "identity"):
-        return _Identity()
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        return zlib.decompressobj(zlib.MAX_WBITS)
-    return None
-
-
-class _SecretSet:
-    """Every secret value of every client in this process, for the log filter."""
-
-    def __init__(self) -> None:
-        self.values: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, values: Iterable[str]) -> None:
-        with self._lock:
-            self.values = self.values | set(values)  # readers iterate without the lock
-
-
-_SECRETS = _SecretSet()
-
-
-def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each secret replaced by ``***`` as it is, percent-encoded (either case of
-    hex digits, ``/`` kept or not) and form-encoded (a space as ``+``)."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        if not secret:
-            continue
-        text = text.replace(secret, "***")
-        for form in _encoded_forms(secret):
-            if form in text:
-                text = text.replace(form, "***")
-            lowered = _lower_hex(form)
-            if lowered in text:
-                text = text.replace(lowered, "***")
-    return text
-
-
-def _encoded_forms(secret: str) -> set[str]:
-    forms = {
-        quote(secret),
-        quote(secret, safe=""),
-        quote(secret, safe="~"),
-        quote(secret).replace("%20", "+"),
-        quote(secret, safe="").replace("%20", "+"),
-    }
-    forms.discard(secret)
-    return forms
-
-
-def _lower_hex(text: str) -> str:
-    out = []
-    index = 0
-    while index < len(text):
-        if text[index] == "%" and index + 2 < len(text):
-            out.append(text[index : index + 3].lower())
-            index += 3
-        else:
-            out.append(text[index])
-            index += 1
-    return "".join(out)
-
-
-class _ScrubLog(logging.Filter):
-    """Removes every client's secret values from what the providers log (``-v``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS.values:
-            message = record.getMessage()
-            clean = scrub_secrets(message, _SECRETS.values)
-            if clean != message:
-                record.msg, record.args = clean, None
-        return True
-
-
-log.addFilter(_ScrubLog())
 
 
 def incomplete_list(

@@ -7,11 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import BaseAdapter
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ProviderError
-from reconciler.model import Account, AccountDesired, AccountLive, IpEntry
+from reconciler.model import AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
 from reconciler.providers.answers import Checker
 from reconciler.providers.base import (
@@ -19,7 +18,6 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
-    naming_errors,
     retry_after,
 )
 from reconciler.providers.limits import SlidingWindow
@@ -37,16 +35,18 @@ ALREADY_GONE = "already gone"
 QUOTAS: Mapping[str, tuple[int, float]] = {
     "GetIpfilterList": (60, 60.0),
     "UpdateIpProtection": (60, 60.0),
+    # The sending-data calls (SPEC §9): the seed's and the API quota page's figures.
+    "SenderStatisticsByTagNameAndBatchID": (50, 60.0),
+    "SenderStatisticsDetailByParam": (500, 60.0),
+    "GetTrackListByMailFromAndTagName": (60, 60.0),
 }
 
 
 class DirectMailClient(ProviderClient):
     provider_name = PROVIDER
 
-    def __init__(
-        self, account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
-    ) -> None:
-        super().__init__(account, transport)
+    def _configure(self, secrets: Mapping[str, str]) -> None:
+        account = self.account
         self._key_id = secrets["accessKeyId"]
         self._secret = secrets["accessKeySecret"]
         self._token = secrets.get("securityToken")
@@ -120,17 +120,13 @@ class DirectMailClient(ProviderClient):
 
     # -- ProviderClient ------------------------------------------------------------------
 
-    @naming_errors
-    def read(self, desired: AccountDesired) -> AccountLive:
-        live = AccountLive()
+    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
         if desired.protection is not None:
             live.protection = self.get_ip_protection()
         if desired.whitelist is not None:
             live.whitelist, live.whitelist_total = self.get_ipfilter_list()
-        return live
 
-    @naming_errors
-    def apply(self, change: Change) -> str | None:
+    def _apply(self, change: Change) -> str | None:
         match change.resource, change.action:
             case Resource.IP_PROTECTION, _:
                 self.update_ip_protection(bool(change.after))

@@ -11,14 +11,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 import requests
-from requests.adapters import BaseAdapter
 
 from reconciler.errors import ProviderError
 from reconciler.model import (
     ALL_API_USERS,
     ALL_TYPES,
     UNINTERCEPT_TYPES,
-    Account,
     AccountDesired,
     AccountLive,
     Target,
@@ -31,7 +29,6 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
-    naming_errors,
     retry_after,
 )
 
@@ -51,13 +48,10 @@ Page = tuple[list[UninterceptEntry], int]
 class SendCloudClient(ProviderClient):
     provider_name = PROVIDER
 
-    def __init__(
-        self, account: Account, secrets: Mapping[str, str], transport: BaseAdapter | None = None
-    ) -> None:
-        super().__init__(account, transport)
+    def _configure(self, secrets: Mapping[str, str]) -> None:
         self._auth = {"apiUser": secrets["apiUser"], "apiKey": secrets["apiKey"]}
         self.secret_values = tuple(v for v in (secrets["apiKey"],) if v)
-        self._base = account.endpoint.rstrip("/")
+        self._base = self.account.endpoint.rstrip("/")
 
     # -- the three calls -----------------------------------------------------------------
 
@@ -121,15 +115,11 @@ class SendCloudClient(ProviderClient):
 
     # -- ProviderClient ------------------------------------------------------------------
 
-    @naming_errors
-    def read(self, desired: AccountDesired) -> AccountLive:
-        live = AccountLive()
+    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
         if desired.unintercepts is not None:
             live.unintercepts, live.unintercept_total = self.list_all()
-        return live
 
-    @naming_errors
-    def apply(self, change: Change) -> str | None:
+    def _apply(self, change: Change) -> str | None:
         match change.resource, change.action:
             case Resource.UNINTERCEPT, Action.CREATE:
                 assert isinstance(change.after, UninterceptEntry)

@@ -2,7 +2,7 @@
 # Runs reconciler for the composite action (action.yml) and hands its results to the workflow.
 #
 # Reads (all optional but the first):
-#   RECONCILER_COMMAND    plan | apply | drift
+#   RECONCILER_COMMAND    plan | apply | drift | check (the DeliveryCheck documents)
 #   RECONCILER_PATHS      manifest files or directories, separated by white space
 #   RECONCILER_ACCOUNTS   account names, separated by white space (each becomes --account)
 #   RECONCILER_PLAN_FILE  plan: where to save the plan; apply: the reviewed plan to carry out
@@ -20,15 +20,16 @@
 #
 # Writes to $GITHUB_OUTPUT: exitcode, outcome, plan-file, markdown-file, has-changes; appends the
 # Markdown to $GITHUB_STEP_SUMMARY. Exits non-zero when reconciler failed (1), got invalid
-# input (3) or refused (4), and in drift mode when the plan has changes (2).
+# input (3) or refused (4), in drift mode when the plan has changes (2), and in check mode when
+# a delivery check failed (2).
 set -euo pipefail
 set -f # paths and arguments are words, never glob patterns
 
 command=${RECONCILER_COMMAND:-plan}
 case "$command" in
-  plan | apply | drift) ;;
+  plan | apply | drift | check) ;;
   *)
-    echo "::error::reconciler action: command must be plan, apply or drift, not '$command'" >&2
+    echo "::error::reconciler action: command must be plan, apply, drift or check, not '$command'" >&2
     exit 3
     ;;
 esac
@@ -36,7 +37,7 @@ esac
 workdir=${RUNNER_TEMP:-${TMPDIR:-/tmp}}/reconciler-action
 mkdir -p "$workdir"
 plan_file=${RECONCILER_PLAN_FILE:-}
-if [ "$command" != apply ] && [ -z "$plan_file" ]; then
+if [ "$command" != apply ] && [ "$command" != check ] && [ -z "$plan_file" ]; then
   plan_file=$workdir/plan.json
 fi
 markdown_file=$workdir/$command.md
@@ -160,6 +161,14 @@ case "$command" in
     code=$?
     cat "$markdown_file"
     ;;
+  check)
+    # Exit 2 when a check failed; the Markdown table goes to the step summary (and the
+    # drift issue of examples/github/drift.yml).
+    reconciler check "${paths[@]}" "${selection[@]}" "${sandbox[@]}" --format markdown \
+      --no-color "${extra[@]}" >"$markdown_file"
+    code=$?
+    cat "$markdown_file"
+    ;;
   apply)
     report=$workdir/apply.txt
     errors=$workdir/apply.err
@@ -195,7 +204,7 @@ esac
 set -e
 
 has_changes=false
-if [ "$command" != apply ]; then
+if [ "$command" = plan ] || [ "$command" = drift ]; then
   if [ "$code" -eq 2 ]; then
     has_changes=true
   elif [ "$code" -eq 4 ] && [ -s "$plan_file" ]; then
@@ -222,13 +231,19 @@ fi
 failed=false
 case "$code" in
   0) ;;
-  2) [ "$command" = drift ] && failed=true ;;
+  2) { [ "$command" = drift ] || [ "$command" = check ]; } && failed=true ;;
   *) failed=true ;;
 esac
 if [ "$failed" = true ]; then
   case "$code" in
     1) why="a provider call failed" ;;
-    2) why="live state drifted from the manifests" ;;
+    2)
+      if [ "$command" = check ]; then
+        why="a delivery check failed"
+      else
+        why="live state drifted from the manifests"
+      fi
+      ;;
     3) why="invalid input" ;;
     4) why="refused by a safety rule, a stale plan or incomplete live state" ;;
     *) why="unexpected exit code" ;;

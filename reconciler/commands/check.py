@@ -1,0 +1,212 @@
+"""``check PATH...``: evaluate every DeliveryCheck against live telemetry (SPEC §9).
+
+Exit 0 when every check passes (insufficient data is not a failure), 2 when one fails, 1 when
+a provider call failed, 3 for invalid input. Also one cross-provider lint: an address exempted
+from SendCloud's ``bounce`` interception that DirectMail lists as invalid in the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from reconciler import live
+from reconciler.commands.common import load, sandbox_state, unknown_account
+from reconciler.commands.stats import directmail_account
+from reconciler.errors import ExitCode, InputError
+from reconciler.model import UNINTERCEPT_TYPES, DeliveryCheck, DesiredState, Provider, Target
+from reconciler.output import telemetry as render
+from reconciler.output.console import Output
+from reconciler.providers.directmail import DirectMailClient
+from reconciler.providers.telemetry import TAG_NEEDS_SENDER, Telemetry, Window, now, since
+
+BOUNCE = UNINTERCEPT_TYPES["bounce"]
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    state = load(args.paths, out)
+    checks = _selected(state, args.account)
+    if not checks:
+        raise InputError("no DeliveryCheck documents in the manifests" + _for(args.account))
+    names = list(dict.fromkeys(c.account for c in checks))
+    wants = [directmail_account(state, name) for name in names]
+    moment = now()
+    results: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
+        _,
+        clients,
+    ):
+        for check in checks:
+            client = clients[check.account]
+            assert isinstance(client, DirectMailClient)
+            window = since(timedelta(seconds=check.window_seconds), moment)
+            results.append(evaluate(check, Telemetry(client), window))
+        for name in names:
+            client = clients[name]
+            assert isinstance(client, DirectMailClient)
+            warnings += _bounce_lint(state, name, Telemetry(client), checks, moment)
+    for warning in warnings:
+        out.warn(warning)
+    if getattr(args, "notify", None):
+        from reconciler import notify
+
+        notify.record_checks(results)
+    if args.format == "json":
+        out.write(render.check_document(results, warnings))
+    elif args.format == "markdown":
+        out.write(render.check_markdown(results, warnings))
+    else:
+        out.write(render.check_text(results))
+    return ExitCode.CHANGES if any(r["status"] == "fail" for r in results) else ExitCode.OK
+
+
+def _for(names: Sequence[str]) -> str:
+    return f" for account {', '.join(names)}" if names else ""
+
+
+def _selected(state: DesiredState, names: Sequence[str]) -> list[DeliveryCheck]:
+    for name in names:
+        if name not in state.accounts:
+            raise unknown_account(name, list(state.accounts))
+    return [c for c in state.checks if not names or c.account in names]
+
+
+def evaluate(check: DeliveryCheck, telemetry: Telemetry, window: Window) -> dict[str, Any]:
+    """One check's result: the measured shares, the thresholds and pass / fail /
+    insufficient-data, with the reasons of a failure."""
+    totals = {"requests": 0, "succeeded": 0, "failed": 0, "invalid": 0}
+    for row in telemetry.summary(window, tag=check.tag, sender=check.sender):
+        for key in totals:
+            totals[key] += row[key]
+    opens: int | None = None
+    notes: list[str] = []
+    if check.min_open_percent is not None and check.tag and not check.sender:
+        notes.append(f"minOpenPercent not evaluated: {TAG_NEEDS_SENDER}")
+    elif check.min_open_percent is not None:
+        opens = sum(
+            r["unique_opens"]
+            for page in telemetry.tracking(window, tag=check.tag, sender=check.sender)
+            for r in page
+        )
+    requests = totals["requests"]
+    measured: dict[str, Any] = {
+        **totals,
+        "failed_percent": _share(totals["failed"], requests),
+        "invalid_percent": _share(totals["invalid"], requests),
+        "open_percent": None if opens is None else _share(opens, totals["succeeded"]),
+    }
+    thresholds = {
+        "minRequests": check.min_requests,
+        "maxFailedPercent": check.max_failed_percent,
+        "maxInvalidPercent": check.max_invalid_percent,
+        "minOpenPercent": check.min_open_percent,
+    }
+    reasons: list[str] = []
+    if requests < check.min_requests:
+        status = "insufficient-data"
+        reasons.append(
+            f"{requests} requests in the window, fewer than minRequests {check.min_requests}"
+        )
+    else:
+        if measured["failed_percent"] > check.max_failed_percent:
+            reasons.append(
+                f"failed {measured['failed_percent']:.2f}% > maxFailedPercent "
+                f"{check.max_failed_percent:g}"
+            )
+        if measured["invalid_percent"] > check.max_invalid_percent:
+            reasons.append(
+                f"invalid {measured['invalid_percent']:.2f}% > maxInvalidPercent "
+                f"{check.max_invalid_percent:g}"
+            )
+        opened = measured["open_percent"]
+        if (
+            check.min_open_percent is not None
+            and opened is not None
+            and (opened < check.min_open_percent)
+        ):
+            reasons.append(
+                f"opened {measured['open_percent']:.2f}% < minOpenPercent "
+                f"{check.min_open_percent:g}"
+            )
+        status = "fail" if reasons else "pass"
+    return {
+        "name": check.name,
+        "account": check.account,
+        "status": status,
+        "measured": measured,
+        "thresholds": thresholds,
+        "window": {
+            "duration": check.window_text,
+            "from": window.start.strftime("%Y-%m-%d %H:%M"),
+            "to": window.end.strftime("%Y-%m-%d %H:%M"),
+            "filter": {"tag": check.tag}
+            if check.tag
+            else {"sender": check.sender}
+            if check.sender
+            else {},
+        },
+        "reasons": reasons,
+        "notes": notes,
+    }
+
+
+def _filter(check: DeliveryCheck) -> dict[str, str]:
+    if check.tag:
+        return {"tag": check.tag}
+    return {"sender": check.sender} if check.sender else {}
+
+
+def _share(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def _bounce_lint(
+    state: DesiredState,
+    account: str,
+    telemetry: Telemetry,
+    checks: Sequence[DeliveryCheck],
+    moment: datetime,
+) -> list[str]:
+    """Addresses exempted from SendCloud's bounce interception that this DirectMail account
+    lists as invalid in the longest window of its checks (SPEC §9): they will keep bouncing."""
+    emails, domains = _bounce_exempt(state)
+    if not (emails or domains):
+        return []
+    longest = max(c.window_seconds for c in checks if c.account == account)
+    window = since(timedelta(seconds=longest), moment)
+    warnings = []
+    for page in telemetry.invalid(window):
+        for row in page:
+            address = str(row["address"]).strip().lower()
+            where = emails.get(address) or domains.get(address.rpartition("@")[2])
+            if where is not None:
+                warnings.append(
+                    f"{address} is exempted from SendCloud's bounce interception ({where}) but "
+                    f"DirectMail account {account} lists it as invalid since {row['time']}: it "
+                    "will keep bouncing on SendCloud"
+                )
+    return warnings
+
+
+def _bounce_exempt(state: DesiredState) -> tuple[Mapping[str, str], Mapping[str, str]]:
+    """SendCloud unintercept entries of the manifests that cover ``bounce``: by e-mail and by
+    domain, each with the account and where it is written."""
+    emails: dict[str, str] = {}
+    domains: dict[str, str] = {}
+    for want in state.accounts.values():
+        if want.account.provider is not Provider.SENDCLOUD or not want.unintercepts:
+            continue
+        for entry in want.unintercepts.values():
+            if BOUNCE not in entry.types:
+                continue
+            where = (
+                f"account {want.account.name}, {entry.position}"
+                if entry.position
+                else want.account.name
+            )
+            target = emails if entry.target is Target.EMAIL else domains
+            target.setdefault(entry.value.strip().lower(), where)
+    return emails, domains

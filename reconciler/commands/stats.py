@@ -1,0 +1,236 @@
+"""``stats PATH... --account NAME``: one view of a DirectMail account's sending data (SPEC §9).
+
+Rows are written as pages arrive: a long ``deliveries`` read prints as it goes and holds one
+page at a time. On a terminal, a progress line on stderr counts the pages of a long read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from reconciler import live
+from reconciler.commands.common import load, sandbox_state, unknown_account
+from reconciler.errors import ExitCode, InputError
+from reconciler.model import AccountDesired, DesiredState, Provider
+from reconciler.output.console import CLEAR, Output
+from reconciler.output.telemetry import StatsWriter
+from reconciler.providers.directmail import DirectMailClient
+from reconciler.providers.telemetry import ZONE, Telemetry, Window, since, within_horizon
+
+# The progress line appears once a read has taken this long.
+SLOW = 1.0
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    split_to(args)
+    window = window_of(args)
+    _check_filters(args)
+    state = load(args.paths, out)
+    want = directmail_account(state, args.account)
+    with live.connect([want], sandbox_state=sandbox_state(args), announce=not out.quiet) as (
+        _,
+        clients,
+    ):
+        client = clients[want.account.name]
+        assert isinstance(client, DirectMailClient)
+        telemetry = Telemetry(client)
+        pages = _pages(telemetry, args, window, out)
+        fmt = "%Y-%m-%d %H:%M" if args.view == "deliveries" else "%Y-%m-%d"
+        writer = StatsWriter(
+            out.write,
+            args.format,
+            account=want.account.name,
+            view=args.view,
+            start=window.start.strftime(fmt),
+            end=window.end.strftime(fmt),
+        )
+        show = not out.quiet and sys.stderr.isatty()
+        # The first page is read before anything is written: bad input or a provider error
+        # then leaves stdout empty rather than holding half a document.
+        first = next(pages, None)
+        writer.begin()
+        with _Progress(show) as progress:
+            for page in _chain(first, pages):
+                writer.page(page)
+                progress.update(len(page))
+        writer.end()
+    return ExitCode.OK
+
+
+_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}(\s+\d{1,2}:\d{2})?\s*")
+
+
+def split_to(args: argparse.Namespace) -> None:
+    """``--to`` is both the window's end (SPEC §3: ``--from DATE --to DATE``) and the recipient
+    filter (``--to ADDR``): a value shaped like a date is the end, anything else the filter."""
+    dates = [v for v in args.to_values if _DATE.fullmatch(v)]
+    others = [v for v in args.to_values if not _DATE.fullmatch(v)]
+    if len(dates) > 1 or len(others) > 1:
+        raise InputError("--to takes at most one date (the window's end) and one address")
+    args.end = dates[0] if dates else None
+    args.to = others[0] if others else ""
+
+
+def window_of(args: argparse.Namespace, moment: datetime | None = None) -> Window:
+    """The window of ``--since`` or ``--from``/``--to``, in UTC+8."""
+    if args.start or args.end:
+        if args.since is not None:
+            raise InputError("give either --since or --from/--to, not both")
+        if not (args.start and args.end):
+            raise InputError("--from and --to go together")
+        return Window(_moment(args.start, "--from"), _moment(args.end, "--to", end=True))
+    return since(args.since or timedelta(days=7), moment)
+
+
+def _moment(text: str, flag: str, *, end: bool = False) -> datetime:
+    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            parsed = datetime.strptime(text.strip(), pattern)
+        except ValueError:
+            continue
+        if pattern == "%Y-%m-%d" and end:
+            parsed = parsed.replace(hour=23, minute=59)
+        return parsed.replace(tzinfo=ZONE)
+    raise InputError(f"{flag} {text!r} is not a date: use YYYY-MM-DD or 'YYYY-MM-DD HH:MM'")
+
+
+def _check_filters(args: argparse.Namespace) -> None:
+    allowed = {
+        "summary": {"tag", "sender", "esp"},
+        "tracking": {"tag", "sender", "esp"},
+        "invalid": {"to"},
+        "deliveries": {"tag", "sender", "to", "status"},
+    }[args.view]
+    for name in ("tag", "sender", "to", "status", "esp"):
+        if getattr(args, name) and name not in allowed:
+            raise InputError(f"--{name} does not apply to --view {args.view}")
+    if (
+        args.view == "deliveries"
+        and sum(bool(getattr(args, n)) for n in ("tag", "sender", "to")) > 1
+    ):
+        raise InputError("--view deliveries takes at most one of --tag, --sender and --to")
+
+
+def directmail_account(state: DesiredState, name: str) -> AccountDesired:
+    want = state.accounts.get(name)
+    if want is None:
+        raise unknown_account(name, list(state.accounts))
+    if want.account.provider is not Provider.ALIYUN_DM:
+        raise InputError(
+            f"--account {name!r} is a {want.account.provider.value} account; the sending-data "
+            "APIs are DirectMail's"
+        )
+    return want
+
+
+def _pages(
+    telemetry: Telemetry, args: argparse.Namespace, window: Window, out: Output
+) -> Iterator[Any]:
+    match args.view:
+        case "summary":
+            tracked = True
+            if args.tag and not args.sender:
+                tracked = False
+                out.note(
+                    "Opens and clicks are left empty: tracking by tag needs the sender too "
+                    "(give --sender with --tag)."
+                )
+            elif not within_horizon(window):
+                tracked = False
+                out.note(
+                    "Opens and clicks are left empty: the tracking APIs keep 30 days, and the "
+                    "window starts further back (the daily totals are the provider's to limit)."
+                )
+            yield summary(
+                telemetry, window, tag=args.tag, sender=args.sender, esp=args.esp, tracked=tracked
+            )
+        case "tracking":
+            yield from telemetry.tracking(window, tag=args.tag, sender=args.sender, esp=args.esp)
+        case "invalid":
+            yield from telemetry.invalid(window, keyword=args.to)
+        case "deliveries":
+            yield from telemetry.deliveries(
+                window, sender=args.sender, tag=args.tag, to=args.to, status=args.status
+            )
+
+
+def summary(
+    telemetry: Telemetry,
+    window: Window,
+    *,
+    tag: str = "",
+    sender: str = "",
+    esp: str = "",
+    tracked: bool = True,
+) -> list[dict[str, Any]]:
+    """Daily totals joined with that day's opens and clicks (SPEC §9, ``--view summary``).
+
+    Without ``tracked`` (a tag alone, which tracking takes only with its sender, or a window
+    beyond the tracking APIs' 30 days), opens and clicks are ``None``.
+    """
+    days: dict[str, dict[str, Any]] = {}
+    for row in telemetry.summary(window, tag=tag, sender=sender, esp=esp):
+        known = days.get(row["date"])
+        if known is None:
+            days[row["date"]] = {**row, "unique_opens": 0, "unique_clicks": 0}
+        else:  # one day split over two answers: add the counts, recompute the shares
+            for key in ("requests", "succeeded", "failed", "invalid"):
+                known[key] += row[key]
+            known["success_percent"] = _share(known["succeeded"], known["requests"])
+            known["invalid_percent"] = _share(known["invalid"], known["requests"])
+    if not tracked:
+        for totals in days.values():
+            totals["unique_opens"] = totals["unique_clicks"] = None
+        return [days[key] for key in sorted(days)]
+    for page in telemetry.tracking(window, tag=tag, sender=sender, esp=esp):
+        for record in page:
+            day = days.get(str(record["time"])[:10])
+            if day is not None:
+                day["unique_opens"] += record["unique_opens"]
+                day["unique_clicks"] += record["unique_clicks"]
+    return [days[key] for key in sorted(days)]
+
+
+def _share(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterable[Any]:
+    if first is None:
+        return
+    yield first
+    yield from rest
+
+
+class _Progress:
+    """``Reading: 120 pages, 12,000 rows`` on a terminal's stderr, for a read that takes a
+    while; cleared when it ends, at most ten updates a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.pages = self.rows = 0
+        self.shown = 0.0
+
+    def update(self, rows: int) -> None:
+        self.pages += 1
+        self.rows += rows
+        moment = time.monotonic()
+        if self.enabled and moment - self.started > SLOW and moment - self.shown > 0.1:
+            self.shown = moment
+            sys.stderr.write(f"{CLEAR}Reading: {self.pages:,} pages, {self.rows:,} rows")
+            sys.stderr.flush()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled and self.shown:
+            sys.stderr.write(CLEAR)
+            sys.stderr.flush()

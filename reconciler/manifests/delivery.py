@@ -1,0 +1,71 @@
+"""The meaning of a schema-valid ``DeliveryCheck`` document (SPEC §9), with positions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from reconciler.errors import Problem
+from reconciler.manifests.yamlpos import Document
+from reconciler.model import DeliveryCheck
+
+# DirectMail keeps its sending data for 30 days (seed 000).
+MAX_WINDOW = timedelta(days=30)
+
+
+def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | None:
+    """The check a document describes, or ``None`` after adding its problems."""
+    from reconciler.plantrust import parse_duration
+
+    spec = doc.data["spec"]
+    found = len(problems)
+    window_text = str(spec["window"])
+    try:
+        window = parse_duration(window_text)
+    except ValueError as error:
+        problems.append(Problem(doc.position(("spec", "window")), str(error)))
+        window = timedelta(0)
+    if window > MAX_WINDOW:
+        problems.append(
+            Problem(
+                doc.position(("spec", "window")),
+                f"window {window_text} is longer than the 30 days DirectMail keeps",
+                "use at most 30d",
+            )
+        )
+    elif window <= timedelta(0) and len(problems) == found:
+        problems.append(Problem(doc.position(("spec", "window")), "window must be longer than 0"))
+    if "tag" in spec and "sender" in spec:
+        problems.append(
+            Problem(
+                doc.position(("spec", "sender")),
+                "a DeliveryCheck takes at most one of tag and sender",
+                "the sending-data APIs filter by one of them; write one check for each",
+            )
+        )
+    if len(problems) > found:
+        return None
+    if "tag" in spec and spec.get("minOpenPercent") is not None:
+        problems.append(
+            Problem(
+                doc.position(("spec", "minOpenPercent")),
+                "minOpenPercent cannot be measured for a tag alone: DirectMail's tracking by "
+                "tag takes the sender too; check will skip it",
+                "measure opens with a DeliveryCheck on the sender instead",
+                warning=True,
+            )
+        )
+    return DeliveryCheck(
+        name=doc.data["metadata"]["name"],
+        account=spec["account"],
+        window_seconds=window.total_seconds(),
+        window_text=window_text,
+        min_requests=int(spec["minRequests"]),
+        max_failed_percent=float(spec["maxFailedPercent"]),
+        max_invalid_percent=float(spec["maxInvalidPercent"]),
+        min_open_percent=(
+            float(spec["minOpenPercent"]) if spec.get("minOpenPercent") is not None else None
+        ),
+        tag=str(spec.get("tag", "")),
+        sender=str(spec.get("sender", "")),
+        position=doc.position(("metadata", "name")),
+    )
