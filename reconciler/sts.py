@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import requests
+import urllib3.exceptions
 
 from reconciler import signing
 from reconciler.errors import InputError, ProviderError
@@ -143,12 +144,25 @@ def _call(account: str, url: str, params: dict[str, str]) -> dict[str, str]:
     def failed(message: str, **details: Any) -> ProviderError:
         return ProviderError(message, provider="sts", action=action, account=account, **details)
 
+    # Untrusted like every provider answer (SPEC §6): a redirect is not followed (the form
+    # carries the OIDC token), and no more than ANSWER_LIMIT bytes are read.
     try:
         with requests.Session() as session:
-            answer = session.post(f"{url}/", data=params, timeout=TIMEOUT)
-            body = answer.content[:ANSWER_LIMIT]
-    except requests.RequestException as exc:
+            answer = session.post(
+                f"{url}/", data=params, timeout=TIMEOUT, allow_redirects=False, stream=True
+            )
+            with answer:
+                if 300 <= answer.status_code < 400:
+                    raise failed(
+                        f"HTTP {answer.status_code}: STS answered with a redirect, which is "
+                        "never followed: check ALIBABA_CLOUD_STS_ENDPOINT",
+                        http_status=answer.status_code,
+                    )
+                body = answer.raw.read(ANSWER_LIMIT + 1, decode_content=True) or b""
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise failed(f"cannot reach {url} ({type(exc).__name__})", retryable=True) from None
+    if len(body) > ANSWER_LIMIT:
+        raise failed(f"the answer is larger than {ANSWER_LIMIT // 1024} KiB")
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
