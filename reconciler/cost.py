@@ -83,10 +83,8 @@ def summary(costs: Mapping[str, AccountCost]) -> list[str]:
     if len(costs) == 1:
         (cost,) = costs.values()
         return [f"Cost: {_calls(reads, writes)}, {_time(cost.writes, cost.requests_per_second)}"]
-    lines = [
-        f"Cost: {_calls(reads, writes)} over {len(costs):,} accounts; "
-        f"apply {_seconds(apply_seconds(costs))}"
-    ]
+    apply = f"apply {_seconds(apply_seconds(costs))}" if writes else "nothing to apply"
+    lines = [f"Cost: {_calls(reads, writes)} over {len(costs):,} accounts; {apply}"]
     lines.extend(
         f"  {name}: {_calls(c.reads, c.writes)}, {_time(c.writes, c.requests_per_second)}"
         for name, c in costs.items()
@@ -104,6 +102,8 @@ def _n(count: int, noun: str) -> str:
 
 
 def _time(writes: int, rate: float) -> str:
+    if not writes:
+        return "nothing to apply"
     return f"{_seconds(writes / rate)} at {rate:g} req/s"
 
 

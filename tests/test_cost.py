@@ -127,3 +127,10 @@ def test_the_markdown_plan_states_the_cost_too() -> None:
     plan.changes = [_change("sc", Action.CREATE, Resource.UNINTERCEPT)] * 40
     plan.cost = cost.estimate(plan, {"sc": 1_012}, {"sc": (10.0, "sc")})
     assert "Cost: 1,012 reads, 40 writes, about 4 s at 10 req/s" in plan_markdown(plan)
+
+
+def test_a_plan_without_writes_says_nothing_is_left_to_apply() -> None:
+    idle = {"dm": cost.AccountCost(reads=2, writes=0, requests_per_second=10, shared_by="dm")}
+    assert cost.summary(idle) == ["Cost: 2 reads, 0 writes, nothing to apply"]
+    idle["sc"] = cost.AccountCost(reads=1, writes=0, requests_per_second=10, shared_by="sc")
+    assert cost.summary(idle) == ["Cost: 3 reads, 0 writes over 2 accounts; nothing to apply"]
