@@ -166,6 +166,23 @@ def _as_a_new_process(
             logger.setLevel(level)
 
 
+class BannerThenStop:
+    """An output for ``serve_forever`` that stops the server once its banner is written, as
+    Ctrl-C would; ``text`` holds what was written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        if "Press Ctrl-C" in text:
+            raise KeyboardInterrupt
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

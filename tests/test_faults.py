@@ -25,7 +25,7 @@ from reconciler.model import Provider
 from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, API_KEY, API_USER, Faults, Sandbox
 from reconciler.sandbox.faults import FAULT_KINDS, format_injected, parse_kinds
 from reconciler.sandbox.wire import Reply
-from tests.cli_helpers import REPO, run_cli, started
+from tests.cli_helpers import REPO, BannerThenStop, run_cli, started
 
 ERROR_FIELDS = {"RequestId", "HostId", "Code", "Message", "Recommend"}
 STATE: dict[str, Any] = {
@@ -461,21 +461,7 @@ def test_sandbox_command_announces_and_counts_its_faults(tmp_path: Path) -> None
 def test_sandbox_banner_has_no_fault_line_by_default(tmp_path: Path) -> None:
     from reconciler.sandbox import serve_forever
 
-    class Interrupting:
-        """An output that stops the server once the banner is written, as Ctrl-C would."""
-
-        text = ""
-
-        def write(self, text: str) -> int:
-            self.text += text
-            if "Press Ctrl-C" in text:
-                raise KeyboardInterrupt
-            return len(text)
-
-        def flush(self) -> None:
-            pass
-
-    out = Interrupting()
+    out = BannerThenStop()
     serve_forever(tmp_path / "s.json", "127.0.0.1", 0, out=out)  # type: ignore[arg-type]
     assert "listening on" in out.text and "faults" not in out.text
     assert out.text.endswith("stopping the sandbox\n")

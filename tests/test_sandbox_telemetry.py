@@ -17,6 +17,7 @@ from reconciler.errors import InputError
 from reconciler.sandbox import Sandbox, telemetry, traffic
 from reconciler.sandbox.demo import demo_state
 from reconciler.sandbox.traffic import UTC8
+from tests.cli_helpers import BannerThenStop
 from tests.sandbox_calls import (
     EMPTY_STATE,
     NOTIFY,
@@ -498,21 +499,7 @@ def test_sandbox_command_passes_the_traffic_flags(
 def test_sandbox_banner_lists_the_traffic(tmp_path: Path) -> None:
     from reconciler.sandbox import serve_forever
 
-    class Interrupting:
-        """An output that stops the server once the banner is written, as Ctrl-C would."""
-
-        text = ""
-
-        def write(self, text: str) -> int:
-            self.text += text
-            if "Press Ctrl-C" in text:
-                raise KeyboardInterrupt
-            return len(text)
-
-        def flush(self) -> None:
-            pass
-
-    out = Interrupting()
+    out = BannerThenStop()
     knobs = {"failure_percent": 3.0, "senders": {NOTIFY: "192.0.2.200"}}
     serve_forever(tmp_path / "s.json", "127.0.0.1", 0, out=out, traffic=knobs)  # type: ignore[arg-type]
     assert "  traffic                 3% failed, 2% invalid\n" in out.text
