@@ -54,14 +54,7 @@ def _fetch_all(url: str) -> int:
 
 
 def floor(gc_mode: str, url: str, files: list[str]) -> dict[str, Any]:
-    import yaml
-
-    if gc_mode == "paused":
-        gc.disable()
-    for file in files:
-        with open(file, "rb") as stream:
-            for _ in yaml.load_all(stream, Loader=yaml.CSafeLoader):
-                pass
+    parse(gc_mode, files)
     return {"pages": _fetch_all(url)}
 
 

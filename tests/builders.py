@@ -90,6 +90,23 @@ def demo_manifests(directory: Path, server: Sandbox, extra: str = "") -> Path:
     return directory
 
 
+def save_mass_deletion_plan(root: Path, sandbox: Sandbox) -> dict[str, Any]:
+    """``plan --out root/plan.json`` keeping only ceo@ of the sandbox's 4 live unintercept
+    entries: a mass deletion (overridable), so the plan is refused (exit 4) yet saved."""
+    from tests.cli_helpers import run_cli
+
+    write(root / "m" / "accounts.yaml", accounts_yaml(sandbox.url))
+    write(
+        root / "m" / "u.yaml",
+        "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: u}\n"
+        "spec:\n  account: sc\n  entries: [{email: ceo@example.com}]\n",
+    )
+    made = run_cli("plan", "m", "--out", "plan.json", cwd=root, env=SANDBOX_ENV)
+    assert made.code == 4, made
+    saved: dict[str, Any] = json.loads((root / "plan.json").read_text(encoding="utf-8"))
+    return saved
+
+
 def save_edited_plan(
     path: Path, document: dict[str, Any], edit: Callable[[dict[str, Any]], None], reseal: str
 ) -> Path:

@@ -29,8 +29,15 @@ from reconciler.model import (
 )
 from reconciler.sandbox import Sandbox
 from reconciler.staleness import differences, digest, snapshot
-from tests.builders import DEMO_MANIFESTS, DM, SANDBOX_ENV, WRITES, demo_manifests
-from tests.cli_helpers import EXAMPLES, Result, accounts_yaml, run_cli, write
+from tests.builders import (
+    DEMO_MANIFESTS,
+    DM,
+    SANDBOX_ENV,
+    WRITES,
+    demo_manifests,
+    save_mass_deletion_plan,
+)
+from tests.cli_helpers import EXAMPLES, Result, run_cli, write
 
 SECRETS = (sb.ACCESS_KEY_SECRET, sb.API_KEY)
 
@@ -261,16 +268,7 @@ def test_a_stale_plan_is_refused_entry_by_entry_and_nothing_is_written(
 def test_a_refused_plan_is_saved_and_only_force_applies_it(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    # Keeping only ceo@ deletes 3 of 4 live entries: a mass deletion (overridable).
-    write(tmp_path / "m" / "accounts.yaml", accounts_yaml(sandbox.url))
-    write(
-        tmp_path / "m" / "u.yaml",
-        "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: u}\n"
-        "spec:\n  account: sc\n  entries: [{email: ceo@example.com}]\n",
-    )
-    made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=SANDBOX_ENV)
-    assert made.code == 4, made
-    saved = json.loads((tmp_path / "plan.json").read_text())
+    saved = save_mass_deletion_plan(tmp_path, sandbox)
     assert [(r["rule"], r["overridable"]) for r in saved["refusals"]] == [("mass-deletion", True)]
 
     before = sandbox.snapshot()

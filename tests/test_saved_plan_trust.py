@@ -15,8 +15,14 @@ import pytest
 
 from reconciler.plantrust import KEY_ENV, canonical, parse_duration, seal
 from reconciler.sandbox import Sandbox
-from tests.builders import SANDBOX_ENV, WRITES, demo_manifests, save_edited_plan
-from tests.cli_helpers import Result, accounts_yaml, run_cli, write
+from tests.builders import (
+    SANDBOX_ENV,
+    WRITES,
+    demo_manifests,
+    save_edited_plan,
+    save_mass_deletion_plan,
+)
+from tests.cli_helpers import Result, run_cli, write
 from tests.hostile import HostileServer
 
 KEY = "a-plan-key-of-the-ci-environment"
@@ -44,24 +50,11 @@ def _nothing_written(sandbox: Sandbox) -> bool:
 # -- recomputation: changes, summary, refusals ----------------------------------------------
 
 
-def _mass_deletion_plan(tmp_path: Path, sandbox: Sandbox) -> dict[str, Any]:
-    # Keeping only ceo@ deletes 3 of 4 live entries: a mass deletion (overridable).
-    write(tmp_path / "m" / "accounts.yaml", accounts_yaml(sandbox.url))
-    write(
-        tmp_path / "m" / "u.yaml",
-        "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: u}\n"
-        "spec:\n  account: sc\n  entries: [{email: ceo@example.com}]\n",
-    )
-    made = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=SANDBOX_ENV)
-    assert made.code == 4, made
-    return _load(tmp_path / "plan.json")
-
-
 @pytest.mark.parametrize("reseal", ["no", "drop-mac"])
 def test_refusals_deleted_from_a_refused_plan_are_put_back(
     reseal: str, tmp_path: Path, sandbox: Sandbox
 ) -> None:
-    saved = _mass_deletion_plan(tmp_path, sandbox)
+    saved = save_mass_deletion_plan(tmp_path, sandbox)
     assert [r["rule"] for r in saved["refusals"]] == ["mass-deletion"]
     before = sandbox.snapshot()
     sandbox.reset_calls()
