@@ -67,7 +67,10 @@ def test_summary_has_every_day_of_the_horizon_as_strings(
     sandbox: Sandbox, http: requests.Session
 ) -> None:
     rows = summary(http, sandbox, 30, 0)
-    assert sorted(rows) == [day(back) for back in range(30, -1, -1)]
+    # Today has a row once its first message is sent: not yet in the first minutes after midnight.
+    assert sorted(rows) == [day(back) for back in range(30, 0, -1)] + (
+        [day(0)] if day(0) in rows else []
+    )
     for row in rows.values():
         assert all(isinstance(value, str) for value in row.values())
         total, ok = int(row["requestCount"]), int(row["successCount"])
@@ -177,7 +180,7 @@ def test_day_windows(
 
 
 def test_tracking_pages_and_its_two_shapes(sandbox: Sandbox, http: requests.Session) -> None:
-    window = {"StartTime": day(6), "EndTime": day(0)}
+    window = {"StartTime": day(7), "EndTime": day(1)}  # whole days: today may have no mail yet
     whole = call(http, sandbox, telemetry.TRACK, **window)
     assert (whole["PageNo"], whole["TotalPages"], whole["Total"]) == (1, 1, 7)
     rows: list[dict[str, str]] = []
@@ -186,9 +189,9 @@ def test_tracking_pages_and_its_two_shapes(sandbox: Sandbox, http: requests.Sess
         assert (page["PageNo"], page["PageSize"], page["TotalPages"]) == (number, 2, 4)
         rows += page["data"]["stat"]
     assert rows == whole["data"]["stat"]
-    assert rows[0]["CreateTime"] == f"{day(6)}T00:00Z"
+    assert rows[0]["CreateTime"] == f"{day(7)}T00:00Z"
     assert all(isinstance(value, str) for row in rows for value in row.values())
-    delivered = int(summary(http, sandbox, 6, 6)[day(6)]["successCount"])
+    delivered = int(summary(http, sandbox, 7, 7)[day(7)]["successCount"])
     assert int(rows[0]["TotalNumber"]) == delivered
     assert 10 < float(rows[0]["RcptUniqueOpenRate"]) < 40
 
