@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox import Sandbox
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set (some CI images set it): the
+# suite imports the same modules in every worker and starts `reconciler` as a process some fifty
+# times, and compiling them afresh each time cost a third of the suite's CPU. The caches go to
+# __pycache__, which git ignores.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+from reconciler.sandbox import Sandbox  # noqa: E402
+from tests import forkserver  # noqa: E402
 
 
 @pytest.fixture
@@ -15,6 +25,20 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     """A running sandbox with the demo state, saved under this test's tmp_path."""
     with Sandbox(tmp_path / "sandbox.json") as running:
         yield running
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers a core. Many tests spend their time waiting (timeouts, deadlines,
+    retries, a child process), and a second worker on the same core uses that time."""
+    return 2 * (os.cpu_count() or 1)
+
+
+@pytest.fixture(scope="session")
+def reconciler_bin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory for PATH whose `reconciler` runs each time as a new process forked from a
+    warm one (`tests/forkserver.py`): for the shell scripts under test."""
+    with forkserver.running(tmp_path_factory.mktemp("reconciler")) as bin_dir:
+        yield bin_dir
 
 
 @pytest.fixture(autouse=True)

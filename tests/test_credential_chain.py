@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 from reconciler import sts as sts_client
 from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox, sts
 from tests.cli_helpers import EXAMPLES, run_cli, write
+from tests.serving import serving
 
 RETRY = "  retry: {attempts: 1}\n  limits: {requestsPerSecond: 1000}\n"
 
@@ -307,9 +307,7 @@ def test_workflow_token_step_feeds_the_chain(tmp_path: Path, sandbox: Sandbox) -
     script = _token_step(yaml.safe_load((WORKFLOWS / "plan.yml").read_text(encoding="utf-8")))
     github_env = tmp_path / "github_env"
     server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHubTokenService)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         done = subprocess.run(
             ["bash", "-e", "-c", script["run"]],
             env={
@@ -324,9 +322,6 @@ def test_workflow_token_step_feeds_the_chain(tmp_path: Path, sandbox: Sandbox) -
             timeout=60,
             check=False,
         )
-    finally:
-        server.shutdown()
-        server.server_close()
     assert done.returncode == 0, done.stderr
     assert sts.OIDC_TOKEN not in done.stdout + done.stderr
     name, _, token_file = github_env.read_text(encoding="utf-8").strip().partition("=")
@@ -381,14 +376,10 @@ def test_chain_ends_with_the_ecs_ram_role(
         "SecurityToken": key.token,
     }
     server = ThreadingHTTPServer(("127.0.0.1", 0), _EcsMetadata)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(sts_client, "ECS_METADATA_URL", f"http://127.0.0.1:{server.server_port}")
-    try:
+    with serving(server):
         _manifests(tmp_path, sandbox.directmail_endpoint, "{chain: default}")
         result = run_cli("plan", "m", "-v", cwd=tmp_path, env={"HOME": str(tmp_path / "home")})
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.code == 0, result
     assert sandbox.keys.used[key_id] >= 1
     assert key.secret not in result.out + result.err

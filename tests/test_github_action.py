@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,14 +35,10 @@ class Run:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A checkout: the examples as manifests, and `reconciler` on PATH as pip would put it."""
+def repo(tmp_path: Path, reconciler_bin: Path) -> Path:
+    """A checkout: the examples as manifests, and `reconciler` on PATH."""
     copy_examples(tmp_path / "work" / "examples")
-    shim = write(
-        tmp_path / "bin" / "reconciler",
-        f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n',
-    )
-    shim.chmod(0o755)
+    (tmp_path / "bin").symlink_to(reconciler_bin)
     return tmp_path
 
 

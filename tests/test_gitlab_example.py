@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +19,8 @@ import yaml
 
 from reconciler.output.markdown import MARKER
 from reconciler.output.redact import mask
-from tests.cli_helpers import EXAMPLES, REPO, write
+from tests.cli_helpers import EXAMPLES, REPO
+from tests.serving import serving
 
 CI = yaml.safe_load((EXAMPLES / "gitlab" / ".gitlab-ci.yml").read_text(encoding="utf-8"))
 TOKEN = "glpat-test-token-0a1b2c"
@@ -92,28 +91,22 @@ def gitlab() -> Iterator[GitLab]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/api/v4"
-    try:
+    with serving(server):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
-def _job(name: str, tmp_path: Path, gitlab: GitLab) -> subprocess.CompletedProcess[str]:
+def _job(
+    name: str, tmp_path: Path, gitlab: GitLab, reconciler_bin: Path
+) -> subprocess.CompletedProcess[str]:
     """The job's script as the runner runs it: one sh, with the job's variables."""
-    shim = write(
-        tmp_path / "bin" / "reconciler", f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n'
-    )
-    shim.chmod(0o755)
     work = tmp_path / "work"
     if not work.exists():
         shutil.copytree(EXAMPLES, work / "manifests")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "SENDCLOUD_"))}
     env.update({k: str(v) for k, v in CI["variables"].items()})
     env.update(
-        PATH=f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}",
+        PATH=f"{reconciler_bin}{os.pathsep}{env['PATH']}",
         PYTHONPATH=str(REPO),
         CI_API_V4_URL=gitlab.url,
         CI_PROJECT_ID=PROJECT,
@@ -148,11 +141,11 @@ def test_jobs_have_the_structure_of_plan_then_apply() -> None:
 
 
 def test_plan_posts_one_note_and_updates_it_then_apply_carries_out_the_reviewed_plan(
-    tmp_path: Path, gitlab: GitLab
+    tmp_path: Path, gitlab: GitLab, reconciler_bin: Path
 ) -> None:
-    first = _job("reconciler-plan", tmp_path, gitlab)
+    first = _job("reconciler-plan", tmp_path, gitlab, reconciler_bin)
     assert first.returncode == 0, first.stdout + first.stderr
-    again = _job("reconciler-plan", tmp_path, gitlab)
+    again = _job("reconciler-plan", tmp_path, gitlab, reconciler_bin)
     assert again.returncode == 0, again.stdout + again.stderr
     assert gitlab.writes == ["POST", "PUT 100"]
     (note,) = gitlab.notes
@@ -165,25 +158,27 @@ def test_plan_posts_one_note_and_updates_it_then_apply_carries_out_the_reviewed_
     assert "vip@example.com" in saved.read_text()
     gitlab.artifact = saved.read_bytes()
     saved.unlink()
-    applied = _job("reconciler-apply", tmp_path, gitlab)
+    applied = _job("reconciler-apply", tmp_path, gitlab, reconciler_bin)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "Applying the plan reviewed in !3 (job 900)" in applied.stdout
     assert "Apply: 9 applied, 0 failed, 0 skipped." in applied.stdout
 
 
 def test_a_refused_or_invalid_plan_fails_the_job_and_is_still_posted(
-    tmp_path: Path, gitlab: GitLab
+    tmp_path: Path, gitlab: GitLab, reconciler_bin: Path
 ) -> None:
     shutil.copytree(EXAMPLES, tmp_path / "work" / "manifests")
     bad = tmp_path / "work" / "manifests" / "sendcloud" / "unintercept-all.yaml"
     bad.write_text(bad.read_text() + "    - email: not-an-address\n")
-    failed = _job("reconciler-plan", tmp_path, gitlab)
+    failed = _job("reconciler-plan", tmp_path, gitlab, reconciler_bin)
     assert failed.returncode == 3, failed.stdout + failed.stderr
     (note,) = gitlab.notes
     assert note["body"].startswith(MARKER + "\n")
 
 
-def test_apply_without_a_reviewed_plan_applies_nothing(tmp_path: Path, gitlab: GitLab) -> None:
+def test_apply_without_a_reviewed_plan_applies_nothing(
+    tmp_path: Path, gitlab: GitLab, reconciler_bin: Path
+) -> None:
     gitlab.artifact = b"not a plan"
-    failed = _job("reconciler-apply", tmp_path, gitlab)
+    failed = _job("reconciler-apply", tmp_path, gitlab, reconciler_bin)
     assert failed.returncode == 3, failed.stdout + failed.stderr

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 from reconciler import notify
 from reconciler.output.redact import mask
 from tests.cli_helpers import EXAMPLES, run_cli
+from tests.serving import serving
 
 TOKEN = "tok-9f8e7d6c5b4a"
 SECRET = "SECsecret-3b2a1f0e"
@@ -91,14 +91,9 @@ def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/robot/send?access_token={TOKEN}"
-    try:
+    with serving(server):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _text(received: Received) -> str:

@@ -118,12 +118,7 @@ class Sandbox:
                 f"cannot serve the sandbox on {self._host}:{self._requested_port}: {exc}"
             ) from exc
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name="sandbox-server",
-        )
+        self._thread = threading.Thread(target=server.serve, daemon=True, name="sandbox-server")
         self._thread.start()
 
     def stop(self) -> None:
@@ -131,7 +126,7 @@ class Sandbox:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        server.shutdown()
+        server.stop_serving()
         thread.join()
         server.close_connections()
         server.server_close()
