@@ -22,7 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from reconciler import compare  # noqa: E402
+from reconciler.savedplan import compare  # noqa: E402
 
 TYPES = ["bounce", "block", "complaint", "unsubscribe"]
 

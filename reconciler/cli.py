@@ -86,7 +86,7 @@ def _seconds(text: str) -> float:
 
 
 def _duration(text: str) -> timedelta:
-    from reconciler.plantrust import parse_duration
+    from reconciler.durations import parse_duration
 
     try:
         return parse_duration(text)

@@ -11,7 +11,7 @@ from itertools import chain, zip_longest
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reconciler import credentials
+from reconciler.credentials.resolve import resolve_all
 from reconciler.model import Account, AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
 from reconciler.providers.base import ProviderClient
@@ -45,7 +45,7 @@ def connect(
             fixed = _sandbox_secrets()
             secrets = {w.account.name: fixed[w.account.provider] for w in desired}
         else:
-            secrets = credentials.resolve_all([w.account for w in desired])
+            secrets = resolve_all([w.account for w in desired])
         clients = {
             want.account.name: stack.enter_context(
                 client_for(want.account, secrets[want.account.name])

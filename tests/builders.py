@@ -12,8 +12,8 @@ from typing import Any
 
 from reconciler import sandbox as sb
 from reconciler.model import ALL_TYPES, Account, IpEntry, Provider, Target, UninterceptEntry
-from reconciler.plantrust import seal
 from reconciler.sandbox import Sandbox
+from reconciler.savedplan.plantrust import seal
 from tests.cli_helpers import accounts_yaml, write
 
 DM = Account("dm", Provider.ALIYUN_DM, "https://dm.aliyuncs.com", region="cn-hangzhou")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from reconciler import compare
 from reconciler.cli import main
 from reconciler.errors import InputError
+from reconciler.savedplan import compare
 from tests.cli_helpers import EXAMPLES, REPO
 
 VIP = "all:email:vip@example.com"
@@ -222,7 +222,7 @@ def test_a_bad_compare_file_fails_before_any_provider_call(
 def test_a_plain_plan_never_imports_deepdiff() -> None:
     probe = (
         "import sys, reconciler.cli, reconciler.commands.plan, reconciler.output.render,"
-        " reconciler.planfile;"
+        " reconciler.savedplan.planfile;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'deepdiff'))"
     )
     loaded = subprocess.run(
@@ -231,7 +231,7 @@ def test_a_plain_plan_never_imports_deepdiff() -> None:
     assert loaded.stdout.strip() == "[]"
     # ...and the comparison does import it, so the probe above can tell.
     probe = (
-        "import sys, reconciler.compare as c; c.fields({'a': 1}, {'a': 2});"
+        "import sys, reconciler.savedplan.compare as c; c.fields({'a': 1}, {'a': 2});"
         "print('deepdiff' in sys.modules)"
     )
     assert (

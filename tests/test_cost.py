@@ -69,6 +69,8 @@ def test_the_plan_states_the_calls_it_made_and_apply_makes_those_it_states(
         write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url, 20))
         write(tmp_path / "m" / "managed.yaml", MANAGED + entries)
         text = run_cli("plan", "m", cwd=tmp_path, env=SANDBOX_ENV)
+        # The same at 250 req/s: apply writes the same, in a third of a second instead of four.
+        write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url, 250))
         server.reset_calls()
         result = run_cli("plan", "m", "--format", "json", cwd=tmp_path, env=SANDBOX_ENV)
         reads = dict(server.calls)
@@ -84,8 +86,8 @@ def test_the_plan_states_the_calls_it_made_and_apply_makes_those_it_states(
     assert got["accounts"]["dm"]["writes"] == sum(made.get(a, 0) for a in WRITES) == 2
     sc_writes = made.get("unintercept/add", 0) + made.get("unintercept/delete", 0)
     assert got["accounts"]["sc"]["writes"] == sc_writes == 5 + 2 * 10 + 50
-    assert got["accounts"]["sc"]["apply_seconds"] == sc_writes / 20
-    assert got["apply_seconds"] == sc_writes / 20  # the two credentials write side by side
+    assert got["accounts"]["sc"]["apply_seconds"] == sc_writes / 250
+    assert got["apply_seconds"] == sc_writes / 250  # the two credentials write side by side
     lines = text.out.splitlines()
     assert lines[-3:] == [
         "Cost: 5 reads, 77 writes over 2 accounts; apply about 4 s",

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from reconciler import sts as sts_client
+from reconciler.credentials import sts as sts_client
 from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox, sts
 from tests.cli_helpers import EXAMPLES, run_cli, write
 from tests.serving import serving

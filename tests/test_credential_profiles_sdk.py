@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alibabacloud_credentials.provider import CLIProfileCredentialsProvider
 
-from reconciler.credential_chain import CLI_CONFIG, _profile
+from reconciler.credentials.chain import CLI_CONFIG, _profile
 
 CONFIG = {
     "current": "laptop",

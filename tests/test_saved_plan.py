@@ -28,7 +28,7 @@ from reconciler.model import (
     SecretRef,
 )
 from reconciler.sandbox import Sandbox
-from reconciler.staleness import differences, digest, snapshot
+from reconciler.savedplan.staleness import differences, digest, snapshot
 from tests.builders import (
     DEMO_MANIFESTS,
     DM,

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from reconciler import planfile
 from reconciler.cli import main
 from reconciler.errors import InputError
-from reconciler.staleness import digest
+from reconciler.savedplan import planfile
+from reconciler.savedplan.staleness import digest
 from tests.cli_helpers import EXAMPLES
 
 Edit = Callable[[dict[str, Any]], None]

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.plantrust import KEY_ENV, canonical, parse_duration, seal
+from reconciler.durations import parse_duration
 from reconciler.sandbox import Sandbox
+from reconciler.savedplan.plantrust import KEY_ENV, canonical, seal
 from tests.builders import (
     SANDBOX_ENV,
     WRITES,

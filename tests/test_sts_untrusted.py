@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from reconciler import sts
+from reconciler.credentials import sts
 from reconciler.errors import ProviderError
 from tests.hostile import Answer, HostileServer
 

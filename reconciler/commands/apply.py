@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler import cost, files, live, planfile, plantrust
+from reconciler import cost, files, live
 from reconciler.apply import STATUSES, Outcome, execute, interruptible
 from reconciler.commands.common import (
     confirm,
@@ -24,13 +24,15 @@ from reconciler.commands.common import (
     sandbox_state,
     select,
 )
+from reconciler.durations import parse_duration
 from reconciler.errors import ExitCode, InputError, RefusedError
 from reconciler.model import AccountDesired, IpEntry, UninterceptEntry
 from reconciler.output import render
 from reconciler.output.console import Output, Style, counted
 from reconciler.plan import Action, Change, Plan, Resource, diff
 from reconciler.providers.base import ProviderClient
-from reconciler.staleness import StaleEntry
+from reconciler.savedplan import planfile, plantrust
+from reconciler.savedplan.staleness import StaleEntry
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -92,7 +94,7 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
         raise InputError(f"{args.plan_file} was made {flag} --sandbox: apply it {flag} --sandbox")
     max_age = args.max_age
     if max_age is None:
-        max_age = plantrust.parse_duration(plantrust.DEFAULT_MAX_AGE)
+        max_age = parse_duration(plantrust.DEFAULT_MAX_AGE)
     for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=max_age):
         out.warn(warning)
     result = saved.plan

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler import cost, live, planfile, plantrust
+from reconciler import cost, live
 from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
@@ -19,6 +19,7 @@ from reconciler.plan import Plan, diff
 from reconciler.providers.answers import InconsistentAnswer
 from reconciler.providers.base import ProviderClient
 from reconciler.safety import INCOMPLETE, Refusal
+from reconciler.savedplan import planfile, plantrust
 
 if TYPE_CHECKING:
     from reconciler.prefetch import Prefetch
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             early.close()
         raise
     if args.compare:  # read before live state, so that a bad file costs no provider call
-        from reconciler import compare
+        from reconciler.savedplan import compare
 
         old = compare.load(Path(args.compare))
     found = None

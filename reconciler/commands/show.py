@@ -11,11 +11,11 @@ import argparse
 from datetime import timedelta
 from pathlib import Path
 
-from reconciler import planfile, plantrust
 from reconciler.commands.common import plan_text
 from reconciler.errors import ExitCode
 from reconciler.output import render
 from reconciler.output.console import Output
+from reconciler.savedplan import planfile, plantrust
 
 # show reads a plan of any age: its age matters to apply, which checks it.
 ANY_AGE = timedelta(days=365 * 100)

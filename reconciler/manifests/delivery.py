@@ -14,7 +14,7 @@ MAX_WINDOW = timedelta(days=30)
 
 def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | None:
     """The check a document describes, or ``None`` after adding its problems."""
-    from reconciler.plantrust import parse_duration
+    from reconciler.durations import parse_duration
 
     spec = doc.data["spec"]
     found = len(problems)

@@ -25,11 +25,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler import files, sts
+from reconciler import files
+from reconciler.credentials import sts
 from reconciler.errors import InputError
 from reconciler.model import Account, CredentialSource, RoleRef
 
-log = logging.getLogger("reconciler.credentials")
+log = logging.getLogger("reconciler.credentials.resolve")
 
 ENV_KEYS = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
 ENV_OIDC = (

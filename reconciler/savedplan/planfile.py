@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler import __version__, files, plantrust
+from reconciler import __version__, files
 from reconciler.addresses import canonical_ip_entry
 from reconciler.dataclass_json import ShapeError, from_json, to_json
 from reconciler.errors import InputError, RefusedError
@@ -44,7 +44,8 @@ from reconciler.model import (
 from reconciler.output import render
 from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
 from reconciler.safety import shortfalls
-from reconciler.staleness import (
+from reconciler.savedplan import plantrust
+from reconciler.savedplan.staleness import (
     LISTS,
     PROTECTION,
     UNINTERCEPT,

@@ -21,16 +21,16 @@ import hashlib
 import hmac
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from reconciler.dataclass_json import ShapeError, from_json
+from reconciler.durations import describe
 from reconciler.errors import RefusedError
 from reconciler.model import Account, AccountDesired, AccountLive
 from reconciler.plan import diff
-from reconciler.staleness import policies, seen_keys, snapshot
+from reconciler.savedplan.staleness import policies, seen_keys, snapshot
 
 KEY_ENV = "RECONCILER_PLAN_KEY"
 DEFAULT_MAX_AGE = "7d"
@@ -38,8 +38,6 @@ SEALS = ("digest", "mac")
 MAC_PREFIX = "hmac-sha256:"
 # A plan made a little "in the future" is clock skew between the CI runners, not an edit.
 SKEW = timedelta(minutes=5)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 
 
 def plan_key(environ: Mapping[str, str] | None = None) -> bytes | None:
@@ -98,14 +96,6 @@ def check_seal(document: Mapping[str, Any], key: bytes | None, name: str) -> str
     return None
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``12h``, ``7d`` (a number and one unit) as a ``timedelta``."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"expected a duration such as 30m, 12h or 7d, got {text!r}")
-    return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
-
-
 def check_age(created_at: str, max_age: timedelta, name: str, now: datetime | None = None) -> None:
     """Refuse a plan made longer than ``max_age`` ago, or (beyond clock skew) in the future."""
     made = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
@@ -117,17 +107,9 @@ def check_age(created_at: str, max_age: timedelta, name: str, now: datetime | No
         )
     if now - made > max_age:
         raise RefusedError(
-            f"saved plan {name} was made at {created_at}, more than {_describe(max_age)} ago "
+            f"saved plan {name} was made at {created_at}, more than {describe(max_age)} ago "
             "(--max-age): nothing was read or applied; make a new plan with plan --out"
         )
-
-
-def _describe(age: timedelta) -> str:
-    seconds = age.total_seconds()
-    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
 
 
 def recompute(document: Mapping[str, Any], accounts: Sequence[Account]) -> list[str]:

@@ -1,5 +1,5 @@
 """Temporary Alibaba Cloud keys from STS (``AssumeRoleWithOIDC``, ``AssumeRole``) and from an
-ECS instance's RAM role. Used by ``credential_chain``; nothing here is kept on disk or printed.
+ECS instance's RAM role. Used by ``chain``; nothing here is kept on disk or printed.
 
 The STS endpoint is ``ALIBABA_CLOUD_STS_ENDPOINT`` (a URL, or a host name for https://; http://
 only for loopback hosts, which is how tests point it at the sandbox), else

@@ -3,7 +3,7 @@
 Values never leave this process except in the requests that need them: they are not logged,
 not rendered, and not part of any error message (errors name the variable, never its value).
 DirectMail accounts whose credentials say ``chain``, ``profile`` or ``role`` obtain temporary
-keys instead, through ``credential_chain`` (loaded only then: ``validate`` never needs it).
+keys instead, through ``chain`` (loaded only then: ``validate`` never needs it).
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def resolve_all(
         )
     for account in accounts:
         if account.credential_source is not None:
-            from reconciler import credential_chain
+            from reconciler.credentials import chain
 
             base = _resolve(account, env, [])
-            obtained = credential_chain.obtain(account, account.credential_source, base, env)
+            obtained = chain.obtain(account, account.credential_source, base, env)
             resolved[account.name] = obtained
     return {account.name: resolved[account.name] for account in accounts}
 
