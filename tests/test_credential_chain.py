@@ -178,6 +178,57 @@ def test_ram_role_arn_profile_assumes_the_role(tmp_path: Path, sandbox: Sandbox)
     assert len(_temporary_keys_used(sandbox)) == 1
 
 
+def test_chain_takes_keys_and_their_token_from_the_environment(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """Temporary keys a job already holds (ALIBABA_CLOUD_SECURITY_TOKEN beside the key pair)
+    come first in the chain, and the token is sent with them."""
+    key_id, key = sandbox.keys.issue(sts.ROLE_READ, 3600, datetime.now(timezone.utc))
+    _manifests(tmp_path, sandbox.directmail_endpoint, "{chain: default}")
+    env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": key.secret,
+        "ALIBABA_CLOUD_SECURITY_TOKEN": key.token,
+        "HOME": str(tmp_path / "home"),
+    }
+    result = run_cli("plan", "m", cwd=tmp_path, env=env)
+    assert result.code == 0, result
+    assert sandbox.keys.used[key_id] >= 1 and sandbox.calls["AssumeRole"] == 0
+    assert key.secret not in result.out + result.err and key.token not in result.out + result.err
+    # The token is what makes the temporary key good: without it the provider refuses it.
+    del env["ALIBABA_CLOUD_SECURITY_TOKEN"]
+    refused = run_cli("plan", "m", cwd=tmp_path, env=env)
+    assert refused.code != 0 and "InvalidSecurityToken.Missing" in refused.err, refused
+
+
+def test_oidc_profile_assumes_its_role_and_an_unknown_mode_is_named(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    home = tmp_path / "home"
+    token_file = write(tmp_path / "oidc" / "token", sts.OIDC_TOKEN)
+    profile = {
+        "name": "ci",
+        "mode": "OIDC",
+        "ram_role_arn": sts.ROLE_READ,
+        "oidc_provider_arn": sts.OIDC_PROVIDER_ARN,
+        "oidc_token_file": str(token_file),
+    }
+    write(home / ".aliyun" / "config.json", json.dumps({"current": "ci", "profiles": [profile]}))
+    _manifests(tmp_path, sandbox.directmail_endpoint, "{profile: ci}")
+    env = {"HOME": str(home), "ALIBABA_CLOUD_STS_ENDPOINT": sandbox.url}
+    result = run_cli("plan", "m", cwd=tmp_path, env=env)
+    assert result.code == 0, result
+    assert sandbox.calls["AssumeRoleWithOIDC"] == 1
+    assert len(_temporary_keys_used(sandbox)) == 1
+    _no_secret_in(sandbox, result.out, result.err)
+    profile["mode"] = "ChainableRamRoleArn"
+    write(home / ".aliyun" / "config.json", json.dumps({"profiles": [profile]}))
+    unknown = run_cli("plan", "m", cwd=tmp_path, env=env)
+    assert unknown.code == 3, unknown
+    assert "profile 'ci' has mode 'ChainableRamRoleArn'" in unknown.err
+    assert "AK, StsToken, RamRoleArn, OIDC, EcsRamRole" in unknown.err
+
+
 def test_role_assumed_with_the_accounts_keys(tmp_path: Path, sandbox: Sandbox) -> None:
     _manifests(tmp_path, sandbox.directmail_endpoint, f"{{role: {{arn: '{sts.ROLE_READ}'}}}}")
     env = {
@@ -368,7 +419,6 @@ class _EcsMetadata(BaseHTTPRequestHandler):
 def test_chain_ends_with_the_ecs_ram_role(
     tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
     key_id, key = sandbox.keys.issue(sts.ROLE_WRITE, 3600, datetime.now(timezone.utc))
     _EcsMetadata.keys = {
         "AccessKeyId": key_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -611,3 +612,44 @@ def test_serve_forever_prints_credentials_and_stops_cleanly_on_ctrl_c(tmp_path: 
     for value in (ACCESS_KEY_ID, ACCESS_KEY_SECRET, API_USER, API_KEY, "/apiv2"):
         assert value in banner
     assert state.exists()
+
+
+def test_a_chunked_form_body_is_read_as_a_whole(sandbox: Sandbox, http: requests.Session) -> None:
+    form = urlencode({"apiUser": API_USER, "apiKey": API_KEY, "limit": "1"}).encode()
+    response = http.post(  # a generator body: requests sends it chunked
+        f"{sandbox.sendcloud_endpoint}/unintercept/list",
+        data=(part for part in (form[:7], form[7:20], form[20:])),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.request.headers["Transfer-Encoding"] == "chunked"
+    assert response.status_code == 200 and response.json()["result"] is True
+    assert len(response.json()["info"]["dataList"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "body"),
+    [
+        ("Content-Length: 12a", b""),
+        (f"Content-Length: {10 * 1024 * 1024 + 1}", b""),
+        ("Transfer-Encoding: chunked", b"zz\r\n"),
+        ("Transfer-Encoding: chunked", f"{10 * 1024 * 1024 + 1:x}\r\n".encode()),
+    ],
+    ids=["length-not-a-number", "length-too-large", "chunk-size-not-hex", "chunks-too-large"],
+)
+def test_a_badly_framed_body_gets_400_and_the_connection_is_closed(
+    sandbox: Sandbox, header: str, body: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=10) as connection:
+        connection.sendall(
+            f"POST /apiv2/unintercept/list HTTP/1.1\r\nHost: sandbox\r\n{header}\r\n\r\n".encode()
+            + body
+        )
+        with connection.makefile("rb") as reply:
+            answer = reply.read()  # to the end: the server closes the connection
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in head
+    assert json.loads(payload)["message"] in (
+        "invalid Content-Length",
+        "request body too large",
+        "invalid chunked body",
+    )
