@@ -30,6 +30,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO), str(HERE)]
 
 import data  # noqa: E402
+import exporting  # noqa: E402
 import fleet  # noqa: E402
 import overlap  # noqa: E402
 from measure import Child, Row, best, checked, run_child, table  # noqa: E402
@@ -45,7 +46,10 @@ PAGE = 100
 PLAN_RATE, PLAN_CONCURRENCY = 1000.0, 8  # generous: the plan measures are not rate-bound
 APPLY_RATE, APPLY_CONCURRENCY = 200.0, 16
 VERSION_RUNS = 7
-MEASURES = ("plan", "growth", "million", "listing", "overlap", "apply", "fleet", "version")
+EXPORT_TIME, EXPORT_RSS = 1.5, 1.5  # export against the read alone
+MEASURES = (
+    "plan", "growth", "million", "export", "listing", "overlap", "apply", "fleet", "version",
+)  # fmt: skip
 
 
 class Bench:
@@ -215,6 +219,50 @@ class Bench:
             )
         )
 
+    def export(self) -> None:
+        """``export`` of ten times the plan size (a million entries at full size) to a file,
+        against reconciler's read of the same list alone (time and memory) and the export of
+        the plan size (linear growth)."""
+
+        def export(args: list[str]) -> Child:
+            return best(
+                self.repeat, lambda: checked(run_child(self.cli(*args), self.env, REPO), "export")
+            )
+
+        small, _ = exporting.measure(export, self.probe, self.workdir, self.plan_size, read=False)
+        size = self.plan_size * 10
+        child, read = exporting.measure(export, self.probe, self.workdir, size)
+        assert read is not None
+        self.rows.append(
+            Row(
+                f"export {size:,} entries to a file",
+                f"{child.wall:.2f} s ({child.wall / read['wall']:.2f} ×)",
+                f"≤ {EXPORT_TIME:g} × read = {EXPORT_TIME * read['wall']:.2f} s",
+                f"{read['wall']:.2f} s: start-up + reconciler's read of the list alone "
+                f"({read['listing']:.2f} s of it)",
+                child.wall <= EXPORT_TIME * read["wall"],
+            )
+        )
+        self.rows.append(
+            Row(
+                f"export {self.plan_size:,} → {size:,}",
+                f"{child.wall / small.wall:.1f} ×",
+                "≤ 11 ×",
+                f"{small.wall:.2f} s → {child.wall:.2f} s",
+                child.wall / small.wall <= 11,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"export {size:,}: peak RSS",
+                f"{child.rss_mb:.0f} MB ({child.rss_mb / read['rss_mb']:.2f} ×)",
+                f"≤ {EXPORT_RSS:g} × read = {EXPORT_RSS * read['rss_mb']:.0f} MB",
+                f"the read alone: {read['rss_mb']:.0f} MB; export of {self.plan_size:,}: "
+                f"{small.rss_mb:.0f} MB",
+                child.rss_mb <= EXPORT_RSS * read["rss_mb"],
+            )
+        )
+
     # -- latency-bound measures --------------------------------------------------------------
 
     def listing(self) -> None:
@@ -360,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "plan": bench.plan,
             "growth": bench.growth,
             "million": bench.million,
+            "export": bench.export,
             "listing": bench.listing,
             "apply": bench.apply,
             "fleet": bench.fleet,

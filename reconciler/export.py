@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from reconciler.addresses import (
     canonical_domain,
@@ -27,6 +25,7 @@ from reconciler.addresses import (
     non_public_overlap,
 )
 from reconciler.errors import InputError, RefusedError
+from reconciler.export_yaml import Flow, Items, chunks
 from reconciler.files import read_text
 from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
 from reconciler.manifests import yamlpos
@@ -54,10 +53,11 @@ class Export:
     documents: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def text(self, directory: Path) -> str:
-        """The documents as YAML for a file in ``directory``, whose modelines name the schema
-        by a path that exists from there (``schema_reference``)."""
-        return to_yaml(self.documents, schema_reference(directory))
+    def chunks(self, directory: Path) -> Iterator[str]:
+        """The documents as YAML for a file in ``directory``, in pieces made as they are
+        written; the modelines name the schema by a path that exists from there
+        (``schema_reference``)."""
+        return chunks(self.documents, schema_reference(directory))
 
 
 def export_accounts(
@@ -148,7 +148,7 @@ def _whitelist(account: str, live: Iterable[IpEntry], warnings: list[str]) -> di
                 "it is listed under ignore, so plans leave it alone"
             )
     spec: dict[str, Any] = {
-        "entries": sorted(entries, key=lambda address: (*entries[address], address))
+        "entries": Items(sorted(entries, key=lambda address: (*entries[address], address)))
     }
     if ignore:
         spec["ignore"] = [_literal_pattern(raw) for raw in ignore]
@@ -182,20 +182,35 @@ def _unintercepts(
                 f"{entry.api_user}) cannot be written in a manifest ({reason}); it is listed "
                 "under ignore, so plans leave it alone"
             )
-    ordered = sorted(
-        kept.values(),
-        key=lambda e: (
-            e.api_user != ALL_API_USERS,
-            e.api_user.lower(),
-            e.target.value,
-            e.value.lower(),
-            e.value,
-        ),
-    )
-    spec: dict[str, Any] = {"entries": [_unintercept_item(entry) for entry in ordered]}
+    written = list(kept.values())
+    del kept  # a million keys: not needed to sort
+    ordered = in_order(written)
+    # Each entry's mapping is made only as it is written (a million of them would not fit).
+    spec: dict[str, Any] = {"entries": Items(ordered, _unintercept_item)}
     if ignore:
         spec["ignore"] = [_literal_pattern(value) for value in ignore]
     return _document("UninterceptList", account, spec)
+
+
+def in_order(entries: Iterable[UninterceptEntry]) -> list[UninterceptEntry]:
+    """``entries`` sorted by the key (apiUser ``all`` first, apiUser, target, value without
+    case, value), stably; a group of one apiUser and target at a time, by stable sorts on one
+    key each: a key tuple and two lowered strings for each of a million entries at once would
+    take half as much memory as the entries themselves."""
+    groups: dict[tuple[bool, str, str], list[UninterceptEntry]] = {}
+    for entry in entries:
+        group = (entry.api_user != ALL_API_USERS, entry.api_user.lower(), entry.target.value)
+        members = groups.get(group)
+        if members is None:
+            groups[group] = members = []
+        members.append(entry)
+    ordered: list[UninterceptEntry] = []
+    for group in sorted(groups):
+        members = groups.pop(group)
+        members.sort(key=lambda entry: entry.value)
+        members.sort(key=lambda entry: entry.value.lower())  # ties keep the order by value
+        ordered.extend(members)
+    return ordered
 
 
 def _unwritable_unintercept(entry: UninterceptEntry) -> str | None:
@@ -220,41 +235,13 @@ def _unintercept_item(entry: UninterceptEntry) -> dict[str, Any]:
     if entry.api_user != ALL_API_USERS:
         item["apiUser"] = entry.api_user
     if entry.types != ALL_TYPES:
-        item["types"] = _Flow(entry.type_names)
+        item["types"] = Flow(entry.type_names)
     return item
 
 
 def _literal_pattern(text: str) -> str:
     """A glob pattern (``ignore``) that matches exactly ``text``."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
-
-
-# -- YAML ---------------------------------------------------------------------------------
-
-
-class _Flow(list[str]):
-    """A short list written on one line: ``types: [bounce, complaint]``."""
-
-
-class _Dumper(yaml.SafeDumper):
-    """PyYAML's safe dumper, with sequences indented under their key as the examples are."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-
-def _flow_list(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
-
-
-def _secret_ref(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
-    # {env: NAME} on one line, as credentials are written in the examples.
-    flow = len(data) == 1 and next(iter(data)) in ("env", "file")
-    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=flow or None)
-
-
-_Dumper.add_representer(_Flow, _flow_list)
-_Dumper.add_representer(dict, _secret_ref)
 
 
 # The placeholder of the schema's published address (README, "Manifest reference"): an $id
@@ -292,26 +279,3 @@ def _same_schema(path: Path, published: str) -> bool:
     except (OSError, ValueError, InputError):
         return False
     return isinstance(found, dict) and found.get("$id") == published
-
-
-def to_yaml(documents: Iterable[Mapping[str, Any]], schema: str) -> str:
-    """YAML documents separated by ``---``, each starting with a modeline naming ``schema``
-    (the YAML language server applies a modeline only to its own document).
-
-    PyYAML's safe dumper quotes every string a YAML 1.1 reader would take for something else
-    (``on``, ``yes``, ``1.5``, ``null``, dates), so each value reads back as it was.
-    """
-    modeline = f"# yaml-language-server: $schema={schema}\n"
-    parts = [
-        modeline
-        + yaml.dump(
-            dict(document),
-            Dumper=_Dumper,
-            sort_keys=False,
-            default_flow_style=False,
-            allow_unicode=True,
-            width=100,
-        )
-        for document in documents
-    ]
-    return "---\n".join(parts)

@@ -162,10 +162,12 @@ def check_writable(path: Path, reading: Iterable[str | os.PathLike[str]] = ()) -
         raise InputError(f"cannot write {path}: {parent} is not a writable directory")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place.
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its pieces, each written as it comes) to a temporary file beside
+    ``path``, then rename it into place.
 
-    A failure is an ``InputError`` naming the path; no partial file is left behind.
+    A failure is an ``InputError`` naming the path; no partial file is left behind, whatever
+    interrupts the writing (an error while the pieces are made, Ctrl-C).
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +176,8 @@ def write_atomic(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            for piece in [text] if isinstance(text, str) else text:
+                handle.write(piece)
         os.replace(temp, path)
     except BaseException as exc:
         Path(temp).unlink(missing_ok=True)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from reconciler import sandbox as sb
 from reconciler.addresses import canonical_ip_entry, non_public_overlap
-from reconciler.export import export_account, to_yaml
+from reconciler.export import export_account, in_order
+from reconciler.export_yaml import to_yaml
 from reconciler.manifests.load import load_manifests
 from reconciler.model import Account, AccountLive, IpEntry, Provider, Target, UninterceptEntry
 from reconciler.plan import diff
@@ -383,3 +384,35 @@ def test_generated_live_state_round_trips(
     state, _ = load_manifests([path])
     plan = diff(state.accounts.values(), live)
     assert plan.changes == [], path.read_text()
+
+
+_ORDER_USERS = st.sampled_from(["all", "All", "ALL", "marketing", "Marketing", "ops", "Ops", "é"])
+_ORDER_VALUES = st.sampled_from(["a@x.com", "A@x.com", "a@X.com", "b@x.com", "B@x.com", "x.com"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            UninterceptEntry,
+            _ORDER_USERS,
+            st.sampled_from(Target),
+            _ORDER_VALUES,
+            _TYPES,
+        ),
+        max_size=40,
+    )
+)
+def test_entries_are_sorted_by_the_whole_key_stably(entries: list[UninterceptEntry]) -> None:
+    expected = sorted(
+        entries,
+        key=lambda e: (
+            e.api_user != "all",
+            e.api_user.lower(),
+            e.target.value,
+            e.value.lower(),
+            e.value,
+        ),
+    )
+    # The same objects in the same order: equal entries keep the order they were read in.
+    assert [id(e) for e in in_order(entries)] == [id(e) for e in expected]

@@ -4,6 +4,7 @@ reported before any work."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,26 @@ def test_an_interrupted_write_leaves_no_temporary_and_propagates(
         files.write_atomic(target, "new\n")
     assert target.read_text(encoding="utf-8") == "old\n"
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, ValueError])
+def test_pieces_that_fail_midway_leave_the_old_file(
+    tmp_path: Path, failure: type[BaseException]
+) -> None:
+    target = tmp_path / "live.yaml"
+    target.write_text("old\n", encoding="utf-8")
+    written: list[str] = []
+
+    def pieces() -> Iterator[str]:
+        for piece in ("a\n", "b\n"):
+            written.append(piece)
+            yield piece
+        raise failure
+
+    with pytest.raises(failure):
+        files.write_atomic(target, pieces())
+    assert written == ["a\n", "b\n"]
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert _leftovers(tmp_path) == []
+    files.write_atomic(target, iter(["new\n", "text\n"]))
+    assert target.read_text(encoding="utf-8") == "new\ntext\n"

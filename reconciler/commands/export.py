@@ -37,8 +37,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     for warning in result.warnings:
         out.warn(warning)
     if target is None:
-        out.write(result.text(Path.cwd()))
+        for piece in result.chunks(Path.cwd()):
+            out.write(piece)
     else:
-        write_atomic(target, result.text(target.parent))
+        write_atomic(target, result.chunks(target.parent))
         out.note(f"Wrote {counted(len(result.documents), 'document')} to {target}.")
     return ExitCode.OK
