@@ -3,6 +3,7 @@ documents, and never half a file."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,12 @@ ACCOUNT = {
 }
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A longer run: RECONCILER_FUZZ_EXAMPLES=3000 python -m pytest tests/test_export_yaml.py
+@settings(
+    max_examples=int(os.environ.get("RECONCILER_FUZZ_EXAMPLES", "100")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     account=_TEXT,
     entries=st.lists(_ITEM, max_size=8),
