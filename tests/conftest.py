@@ -27,6 +27,15 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield running
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Once, before any worker starts: compile the package, which every worker, the fork server
+    and each `reconciler` process would otherwise compile for itself on a fresh clone."""
+    if not hasattr(config, "workerinput"):
+        import compileall
+
+        compileall.compile_dir(Path(__file__).resolve().parent.parent / "reconciler", quiet=1)
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: two workers a core. Many tests spend their time waiting (timeouts, deadlines,
     retries, a child process), and a second worker on the same core uses that time."""
