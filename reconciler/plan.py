@@ -208,24 +208,33 @@ def _diff_unintercepts(
     have: Iterable[UninterceptEntry],
     policy: ListPolicy,
 ) -> list[Change]:
-    creates: list[Change] = []
     updates: list[Change] = []
     deletes: list[Change] = []
     live: dict[str, UninterceptEntry] = {}
+    matched = 0
+    # One pass over the live list finds the updates too; the creates are the wanted keys it
+    # does not hold. (Each group is sorted below: the order they are found in does not matter.)
     for entry in have:
         key = entry.key
-        if key in want:
-            live[key] = entry
-        elif policy.sees_unnamed(entry.value, entry.api_user):
-            deletes.append(Change(account, Resource.UNINTERCEPT, Action.DELETE, key, entry))
-    for key, entry in want.items():
-        current = live.get(key)
-        if current is None:
-            creates.append(Change(account, Resource.UNINTERCEPT, Action.CREATE, key, None, entry))
-        elif current.types != entry.types:
-            updates.append(
-                Change(account, Resource.UNINTERCEPT, Action.UPDATE, key, current, entry)
-            )
+        wanted = want.get(key)
+        if wanted is None:
+            if policy.sees_unnamed(entry.value, entry.api_user):
+                deletes.append(Change(account, Resource.UNINTERCEPT, Action.DELETE, key, entry))
+            continue
+        live[key] = entry
+        matched += 1
+        if entry.types != wanted.types:
+            updates.append(Change(account, Resource.UNINTERCEPT, Action.UPDATE, key, entry, wanted))
+    if matched != len(live):  # a key listed twice: its last live record is the one compared
+        updates = [
+            Change(account, Resource.UNINTERCEPT, Action.UPDATE, key, current, want[key])
+            for key, current in live.items()
+            if current.types != want[key].types
+        ]
+    creates = [
+        Change(account, Resource.UNINTERCEPT, Action.CREATE, key, None, want[key])
+        for key in want.keys() - live.keys()
+    ]
     for group in (creates, updates, deletes):
         group.sort(key=lambda c: c.key)
     return creates + updates + deletes

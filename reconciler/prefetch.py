@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +101,29 @@ def _same(guess: Sequence[AccountDesired], wants: Sequence[AccountDesired]) -> b
     return [shape(w) for w in guess] == [shape(w) for w in wants]
 
 
+def document_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Where each piece of ``text`` between separator lines starts and ends: the pieces
+    ``_SEPARATOR.split(text)`` gives, found by trying the pattern only on lines that start
+    with ``---`` (running it over every line of a large list was most of the quick look)."""
+    start = 0
+    line = 0 if text.startswith("---") else _dashes_after(text, 0)
+    while line >= 0:
+        found = _SEPARATOR.match(text, line)
+        if found is None:
+            line = _dashes_after(text, line)
+            continue
+        yield start, found.start()
+        start = found.end()
+        line = _dashes_after(text, start)
+    yield start, len(text)
+
+
+def _dashes_after(text: str, position: int) -> int:
+    """The start of the first line after ``position`` that begins with ``---``, or -1."""
+    newline = text.find("\n---", position)
+    return newline + 1 if newline >= 0 else -1
+
+
 def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDesired]:
     """The accounts the manifests seem to select and what each seems to manage, from a quick
     look; raises on anything unexpected (the caller then reads after loading)."""
@@ -115,13 +138,13 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
     for file in files:
         with open(file, encoding="utf-8-sig") as stream:
             text = stream.read()
-        for chunk in _SEPARATOR.split(text):
-            head = chunk[:HEAD]
+        for start, end in document_spans(text):
+            head = text[start : min(end, start + HEAD)]
             kind = _KIND.search(head)
             if kind is None:
                 continue
             if kind.group(1) == "Account":
-                documents, found = yamlpos.parse_documents(chunk, file)
+                documents, found = yamlpos.parse_documents(text[start:end], file)
                 if found or len(documents) != 1 or schema_problems(documents[0]):
                     raise ValueError("an Account document is not valid on its own")
                 account = checks.build_account(documents[0], [])

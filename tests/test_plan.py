@@ -98,6 +98,19 @@ UNINTERCEPT_CASES = [
         [("create", "all:email:x@example.com"), ("delete", "all:domain:x@example.com")],
         id="email-and-domain-differ",
     ),
+    # A key listed twice live: the last of its records is the one compared.
+    pytest.param(
+        [email("vip@example.com", types=frozenset({1}))],
+        [email("vip@example.com", types=frozenset({1})), email("vip@example.com")],
+        [("update", "all:email:vip@example.com")],
+        id="listed-twice-last-differs",
+    ),
+    pytest.param(
+        [email("vip@example.com", types=frozenset({1}))],
+        [email("vip@example.com"), email("VIP@example.com", types=frozenset({1}))],
+        [],
+        id="listed-twice-last-matches",
+    ),
 ]
 
 

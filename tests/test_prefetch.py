@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.commands import common
 from reconciler.manifests.load import load_manifests
-from reconciler.prefetch import Prefetch, guess_accounts
+from reconciler.prefetch import _SEPARATOR, Prefetch, document_spans, guess_accounts
 from reconciler.sandbox import Sandbox
 from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import accounts_yaml, run_cli, write
@@ -106,3 +108,14 @@ def test_a_manifest_error_is_reported_as_without_an_early_read(
     result = run_cli("plan", "m", cwd=tmp_path, env=SANDBOX_ENV)
     assert result.code == 3
     assert "bad.yaml" in result.err and "Traceback" not in result.err
+
+
+# Lines and pieces of lines that are, or nearly are, document separators.
+_PIECES = ["---", "--- ", "---\t# note", "--- x", "----", "-- -", "x---", "kind: Account", " ", "#"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([*_PIECES, "\n", "\r\n"]), max_size=14))
+def test_documents_are_split_where_the_separator_pattern_splits(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert [text[start:end] for start, end in document_spans(text)] == _SEPARATOR.split(text)

@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.model import ALL_TYPES, Account, Limits, Provider, RetryPolicy
 from reconciler.providers import sendcloud
-from reconciler.providers.answers import BadAnswer, Checker
+from reconciler.providers.answers import BadAnswer, Checker, InconsistentAnswer
 from reconciler.providers.sendcloud import PAGE_SIZE, SendCloudClient
 
 # The documented shape is a list of ints (1 bounce, 2 block, 4 complaint, 8 unsubscribe).
@@ -101,3 +101,21 @@ def test_without_count_paging_stops_at_its_bound(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(BadAnswer, match="no short page after 3 pages"):
         client.list_all()
     assert len(client.starts) == 3
+
+
+def test_a_record_listed_again_on_a_later_page_is_one_entry() -> None:
+    client = _Scripted(PAGE_SIZE + 5)
+    client.records[PAGE_SIZE + 2] = dict(client.records[3])
+    entries, count = client.list_all()
+    assert count == len(entries) == PAGE_SIZE + 4
+    assert [e.value for e in entries[:5]] == [f"u{i}@example.com" for i in range(5)]
+
+
+def test_a_record_listed_again_with_other_types_is_the_first_contradiction() -> None:
+    client = _Scripted(PAGE_SIZE + 5)
+    client.records[PAGE_SIZE + 2] = {**client.records[3], "type": [2]}
+    client.records[PAGE_SIZE + 4] = {**client.records[4], "type": [4]}
+    with pytest.raises(
+        InconsistentAnswer, match=r"email u3@example\.com \(apiUser all\) is listed"
+    ):
+        client.list_all()

@@ -79,19 +79,24 @@ class SendCloudClient(ProviderClient):
         each page: a larger total is returned as it is, so that the plan refuses the short
         list (SPEC §5 rule 4); any other disagreement is an ``InconsistentAnswer``.
         """
-        pages = [self._page(0, -1)]
+        # Each page joins the entries as it comes in, in order, while later pages are still
+        # on their way: once the last one arrives, little is left to do.
+        merged = _Merged()
+        pages = [merged.add(self._page(0, -1))]
         count = pages[0][1]
         if count > PAGE_SIZE:  # only a total can exceed a page
             pages += self._map(
-                lambda start: self._page(start, count), range(PAGE_SIZE, count, PAGE_SIZE)
+                lambda start: self._page(start, count),
+                range(PAGE_SIZE, count, PAGE_SIZE),
+                merged.add,
             )
         while len(pages[-1][0]) >= PAGE_SIZE and not _read_to_total(pages):
             if len(pages) >= MAX_PAGES:
                 raise Checker(PROVIDER, LIST).bad(
                     f"no short page after {MAX_PAGES:,} pages of {PAGE_SIZE}"
                 )
-            pages.append(self._page(len(pages) * PAGE_SIZE, -1))
-        return _reconcile(pages)
+            pages.append(merged.add(self._page(len(pages) * PAGE_SIZE, -1)))
+        return _reconcile(pages, merged)
 
     def add(self, entry: UninterceptEntry) -> None:
         def took_effect() -> dict[str, Any] | None:
@@ -148,17 +153,20 @@ class SendCloudClient(ProviderClient):
             lambda _page, count: min(PAGE_SIZE, max(total, count) - start),
         )
 
-    def _map(self, fetch: Callable[[int], R], starts: Sequence[int]) -> list[R]:
+    def _map(
+        self, fetch: Callable[[int], R], starts: Sequence[int], then: Callable[[R], R]
+    ) -> list[R]:
         """``fetch`` every start, at most ``limits.concurrency`` at once, results in order;
-        in the shared pool of ``executor`` when there is one."""
+        in the shared pool of ``executor`` when there is one. Each result goes through
+        ``then`` in this thread, in order, as soon as it and those before it are in."""
         workers = min(self.account.limits.concurrency, len(starts))
         if workers <= 1:
-            return [fetch(start) for start in starts]
+            return [then(fetch(start)) for start in starts]
         own = self.executor is None
         pool = self.executor or ThreadPoolExecutor(workers, thread_name_prefix="sendcloud-list")
         futures = [pool.submit(fetch, start) for start in starts]
         try:
-            return [future.result() for future in futures]
+            return [then(future.result()) for future in futures]
         finally:
             # After a failure, pages not yet started are not fetched for nothing.
             for future in futures:
@@ -235,8 +243,34 @@ def _read_to_total(pages: Sequence[Page]) -> bool:
     return bool(counts) and sum(len(rows) for rows, _ in pages) >= max(counts)
 
 
-def _reconcile(pages: Sequence[Page]) -> Page:
-    """The entries of every page, once each, and the total to judge them by (see list_all)."""
+class _Merged:
+    """The entries of pages joined in order: each key once, how many records repeated an
+    entry already read, and the first record listed again with other types, if any."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, UninterceptEntry] = {}
+        self.repeats = 0
+        self.conflict: UninterceptEntry | None = None
+
+    def add(self, page: Page) -> Page:
+        """Join ``page`` (the page after those added before it); return it."""
+        if self.conflict is not None:
+            return page
+        entries = self.entries
+        for entry in page[0]:
+            known = entries.setdefault(entry.key, entry)
+            if known is entry:
+                continue
+            if known.types != entry.types:
+                self.conflict = entry
+                break
+            self.repeats += 1
+        return page
+
+
+def _reconcile(pages: Sequence[Page], merged: _Merged) -> Page:
+    """The entries of every page, once each, and the total to judge them by (see list_all);
+    ``merged`` has joined every page of ``pages``."""
     check = Checker(PROVIDER, LIST)
     rows = sum(len(page) for page, _ in pages)
     counts = [count for _, count in pages if count >= 0]
@@ -250,20 +284,13 @@ def _reconcile(pages: Sequence[Page]) -> Page:
                 f"{', '.join(str(c) for c in counts)}: neither the total nor each page's rows"
             )
         total = max(counts)  # fewer than the total: the plan refuses the list (rule 4)
-    entries: dict[str, UninterceptEntry] = {}
-    for page, _ in pages:
-        for entry in page:
-            known = entries.get(entry.key)
-            if known is None:
-                entries[entry.key] = entry
-            elif known.types != entry.types:
-                raise check.inconsistent(
-                    f"{entry.target.value} {entry.value} (apiUser {entry.api_user}) is listed "
-                    "twice with different types"
-                )
-            else:
-                total -= 1  # the same record twice is one record
-    return list(entries.values()), total
+    entry = merged.conflict
+    if entry is not None:
+        raise check.inconsistent(
+            f"{entry.target.value} {entry.value} (apiUser {entry.api_user}) is listed "
+            "twice with different types"
+        )
+    return list(merged.entries.values()), total - merged.repeats  # the same record twice is one
 
 
 def _target(entry: UninterceptEntry) -> dict[str, str]:
@@ -272,22 +299,29 @@ def _target(entry: UninterceptEntry) -> dict[str, str]:
 
 
 def _entry(check: Checker, index: int, record: Mapping[str, Any]) -> UninterceptEntry:
-    where = f"dataList[{index}]"
-    api_user = check.text(record.get("apiUserName"), f"{where}.apiUserName", required=False)
+    api_user, email, domain = record.get("apiUserName"), record.get("email"), record.get("domain")
+    if not (type(api_user) is str and type(email) is str and type(domain) is str):
+        # Not three strings, as a page of records nearly always has: check each in turn.
+        where = f"dataList[{index}]"
+        api_user = check.text(api_user, f"{where}.apiUserName", required=False)
+        email = check.text(email, f"{where}.email", required=False)
+        domain = check.text(domain, f"{where}.domain", required=False)
     api_user = api_user.strip() or ALL_API_USERS
     if api_user.lower() == ALL_API_USERS:
         api_user = ALL_API_USERS
-    email = check.text(record.get("email"), f"{where}.email", required=False).strip()
-    domain = check.text(record.get("domain"), f"{where}.domain", required=False).strip()
+    email, domain = email.strip(), domain.strip()
     if bool(email) == bool(domain):
-        raise check.bad(f"{where} has {'both' if email else 'neither'} email and domain")
+        raise check.bad(f"dataList[{index}] has {'both' if email else 'neither'} email and domain")
     target, value = (Target.EMAIL, email) if email else (Target.DOMAIN, domain)
     types = _types(record.get("type"))
     if types is None:
-        raise check.bad(f"{where}.type is {record.get('type')!r:.40}, not types among 1, 2, 4, 8")
+        raise check.bad(
+            f"dataList[{index}].type is {record.get('type')!r:.40}, not types among 1, 2, 4, 8"
+        )
     return UninterceptEntry(api_user, target, value, types)
 
 
+_VALID_TYPES = frozenset(UNINTERCEPT_TYPES.values())
 # The type sets seen in answers (subsets of 1, 2, 4, 8), each kept once.
 _TYPE_SETS: dict[frozenset[int], frozenset[int]] = {}
 
@@ -295,7 +329,7 @@ _TYPE_SETS: dict[frozenset[int], frozenset[int]] = {}
 def _types(raw: Any) -> frozenset[int] | None:
     """The record's types; the docs show a list of ints, be lenient with ``"1;2"`` and masks.
     ``None`` when a value is not a type (or the field is not one of these shapes)."""
-    valid = frozenset(UNINTERCEPT_TYPES.values())
+    valid = _VALID_TYPES
     if isinstance(raw, list) and all(type(item) is int for item in raw):
         # The documented shape, the hot path. A million records hold at most 16 distinct
         # type sets: share them instead of keeping one per record.
