@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import math
 import sys
@@ -128,6 +129,7 @@ def _sender(text: str) -> tuple[str, str]:
     return name, address
 
 
+@functools.cache  # one parser a process: parsing leaves it as it was
 def build_parser() -> argparse.ArgumentParser:
     # The common flags work before and after the command. After it they must not reset what
     # was given before it, so there they have no default of their own.
