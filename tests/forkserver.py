@@ -56,6 +56,7 @@ def running(directory: Path) -> Iterator[Path]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its children are in its process group, killed with it
     )
     try:
         assert server.stdout is not None and server.stdout.readline() == "ready\n"
@@ -66,7 +67,7 @@ def running(directory: Path) -> Iterator[Path]:
         client.chmod(0o755)
         yield bin_dir
     finally:
-        server.kill()
+        os.killpg(server.pid, signal.SIGKILL)  # and any child a failed test left running
         server.wait()
         if server.stdout is not None:
             server.stdout.close()

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,21 +64,32 @@ def test_an_email_longer_than_254_characters_is_an_error(tmp_path: Path) -> None
 # -- files that are not regular, too large, or not UTF-8 -----------------------------------
 
 
-def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Any:
-    """The CLI with a time limit: a FIFO read by mistake would block it for ever."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "SENDCLOUD_"))}
-    environ["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    environ.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    return proc
+Run = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def run(reconciler_bin: Path) -> Run:
+    """The CLI as its own process, with a time limit: a FIFO read by mistake would block it for
+    ever (what is left blocked is killed with the fork server at the end of the session)."""
+
+    def run_it(
+        tmp_path: Path, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        environ = {
+            k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "SENDCLOUD_"))
+        }
+        environ.update(env or {})
+        return subprocess.run(
+            [str(reconciler_bin / "reconciler"), *args],
+            cwd=tmp_path,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run_it
 
 
 def _sc_account(tmp_path: Path, url: str, key_file: str) -> None:
@@ -130,12 +140,12 @@ def _key_latin1(tmp_path: Path) -> str:
     ids=["device", "fifo", "directory", "too-large", "not-utf8"],
 )
 def test_credential_files_must_be_small_regular_utf8_files(
-    tmp_path: Path, server: Sandbox, make: Any, message: str, may_hang: bool
+    tmp_path: Path, run: Run, server: Sandbox, make: Any, message: str, may_hang: bool
 ) -> None:
     _sc_account(tmp_path, server.url, make(tmp_path))
     env = {"SC_USER": "u"}
     if may_hang:  # read by mistake, it would block: a process with a time limit
-        proc = _run(tmp_path, "plan", "m", env=env)
+        proc = run(tmp_path, "plan", "m", env=env)
         code, err = proc.returncode, proc.stderr
     else:
         result = run_cli("plan", "m", cwd=tmp_path, env=env)
@@ -146,29 +156,31 @@ def test_credential_files_must_be_small_regular_utf8_files(
     assert sum(server.calls.values()) == 0
 
 
-def test_a_manifest_fifo_is_an_error_not_a_hang(tmp_path: Path) -> None:
+def test_a_manifest_fifo_is_an_error_not_a_hang(tmp_path: Path, run: Run) -> None:
     write(tmp_path / "m" / "accounts.yaml", accounts_yaml("http://127.0.0.1:9"))
     os.mkfifo(tmp_path / "m" / "pipe.yaml")
-    result = _run(tmp_path, "validate", "m")
+    result = run(tmp_path, "validate", "m")
     assert result.returncode == 3, result
     assert "cannot read m/pipe.yaml: it is a FIFO" in result.stderr
-    given = _run(tmp_path, "validate", "m/pipe.yaml")
+    given = run(tmp_path, "validate", "m/pipe.yaml")
     assert given.returncode == 3, given
     assert "Traceback" not in given.stderr
 
 
-def test_a_saved_plan_that_is_a_fifo_is_an_error(tmp_path: Path) -> None:
+def test_a_saved_plan_that_is_a_fifo_is_an_error(tmp_path: Path, run: Run) -> None:
     os.mkfifo(tmp_path / "plan.json")
-    result = _run(tmp_path, "apply", "--plan", "plan.json", "--yes")
+    result = run(tmp_path, "apply", "--plan", "plan.json", "--yes")
     assert result.returncode == 3, result
     assert "plan.json: it is a FIFO" in result.stderr
 
 
-def test_plan_out_refuses_a_special_file_before_any_call(tmp_path: Path, server: Sandbox) -> None:
+def test_plan_out_refuses_a_special_file_before_any_call(
+    tmp_path: Path, run: Run, server: Sandbox
+) -> None:
     write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url))
     write(tmp_path / "m" / "u.yaml", UNINTERCEPTS.format(extra="", email="a@example.com"))
     os.mkfifo(tmp_path / "out.fifo")
-    result = _run(tmp_path, "plan", "m", "--out", "out.fifo", env=SANDBOX_ENV)
+    result = run(tmp_path, "plan", "m", "--out", "out.fifo", env=SANDBOX_ENV)
     assert result.returncode == 3, result
     assert "cannot write out.fifo: it is a FIFO, not a regular file" in result.stderr
     assert stat.S_ISFIFO(os.stat(tmp_path / "out.fifo").st_mode)
@@ -191,7 +203,9 @@ def test_plan_out_refuses_a_manifest_being_read(tmp_path: Path, server: Sandbox)
 # -- concurrent applies ----------------------------------------------------------------------
 
 
-def test_a_second_apply_warns_while_another_holds_the_lock(tmp_path: Path, server: Sandbox) -> None:
+def test_a_second_apply_warns_while_another_holds_the_lock(
+    tmp_path: Path, run: Run, server: Sandbox
+) -> None:
     import fcntl
 
     from reconciler.files import lock_path
@@ -206,11 +220,11 @@ def test_a_second_apply_warns_while_another_holds_the_lock(tmp_path: Path, serve
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        busy = _run(tmp_path, "apply", "m", "--yes", env=SANDBOX_ENV)
+        busy = run(tmp_path, "apply", "m", "--yes", env=SANDBOX_ENV)
     assert busy.returncode == 0, busy
     assert "warning: another apply of the same accounts is running here" in busy.stderr
     assert "new@example.com" in str(server.unintercepts())
-    free = _run(tmp_path, "apply", "m", "--yes", env=SANDBOX_ENV)
+    free = run(tmp_path, "apply", "m", "--yes", env=SANDBOX_ENV)
     assert free.returncode == 0, free
     assert "another apply" not in free.stderr
 
