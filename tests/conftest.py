@@ -29,11 +29,19 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Once, before any worker starts: compile the package, which every worker, the fork server
-    and each `reconciler` process would otherwise compile for itself on a fresh clone."""
-    if not hasattr(config, "workerinput"):
-        import compileall
+    and each `reconciler` process would otherwise compile for itself on a fresh clone; and, when
+    the suite runs in workers, import the test modules here once, so that their rewritten
+    asserts are cached (__pycache__) before the workers import them all at the same time."""
+    if hasattr(config, "workerinput"):
+        return
+    import compileall
+    import importlib
 
-        compileall.compile_dir(Path(__file__).resolve().parent.parent / "reconciler", quiet=1)
+    here = Path(__file__).resolve().parent
+    compileall.compile_dir(here.parent / "reconciler", quiet=1)
+    if getattr(config.option, "numprocesses", None):
+        for module in sorted(here.glob("test_*.py")):
+            importlib.import_module(f"tests.{module.stem}")
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
