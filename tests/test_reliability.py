@@ -40,10 +40,8 @@ from reconciler.model import (
 from reconciler.plan import Action, Change, Plan, Resource, diff
 from reconciler.providers.base import network_error, retry_after
 from reconciler.providers.directmail import DirectMailClient
-from reconciler.providers.directmail import _error as directmail_error
 from reconciler.providers.limits import SlidingWindow
 from reconciler.providers.sendcloud import SendCloudClient
-from reconciler.providers.sendcloud import _error as sendcloud_error
 from reconciler.sandbox import Faults, Sandbox
 from reconciler.sandbox.wire import Reply
 from tests.cli_helpers import run_cli, write
@@ -259,6 +257,20 @@ def response(status: int, body: bytes, headers: dict[str, str] | None = None) ->
     answer._content = body
     answer.headers.update(headers or {})
     return answer
+
+
+def directmail_error(
+    action: str, answer: requests.Response, data: dict[str, Any] | None
+) -> ProviderError:
+    with dm_client(Sandbox()) as client:
+        return client._answer_error(action, answer, data)
+
+
+def sendcloud_error(
+    action: str, answer: requests.Response, data: dict[str, Any] | None
+) -> ProviderError:
+    with sc_client(Sandbox()) as client:
+        return client._answer_error(action, answer, data)
 
 
 @pytest.mark.parametrize(

@@ -180,34 +180,36 @@ class DirectMailClient(ProviderClient):
         )
         # An answer carrying a ``Code`` is an error whatever its HTTP status (SPEC §6).
         if response.status_code >= 400 or data is None or data.get("Code") not in (None, ""):
-            raise _error(action, response, data, self.scrub)
+            raise self._answer_error(action, response, data)
         return data
 
-
-def _error(
-    action: str,
-    response: requests.Response,
-    data: dict[str, Any] | None,
-    scrub: Callable[[str], str] = str,
-) -> ProviderError:
-    status = response.status_code
-    code = scrub(str((data or {}).get("Code") or f"HTTP{status}"))
-    message = scrub(str((data or {}).get("Message") or response.reason or "unexpected answer"))
-    # A server error, or an answer cut short, may come after the call was carried out.
-    uncertain = (status >= 500 and not code.startswith(REFUSED_CODES)) or (
-        data is None and status < 400
-    )
-    return ProviderError(
-        message,
-        provider=PROVIDER,
-        action=action,
-        code=code,
-        request_id=_request_id(data, response, scrub),
-        http_status=status,
-        retryable=status >= 500 or status == 429 or code.startswith(RETRYABLE_CODES) or uncertain,
-        retry_after=retry_after(response.headers),
-        uncertain=uncertain,
-    )
+    def _answer_error(
+        self, action: str, response: requests.Response, data: dict[str, Any] | None
+    ) -> ProviderError:
+        """The error an answer of ``action`` means; provider text in it is scrubbed."""
+        status = response.status_code
+        code = self.scrub(str((data or {}).get("Code") or f"HTTP{status}"))
+        message = self.scrub(
+            str((data or {}).get("Message") or response.reason or "unexpected answer")
+        )
+        # A server error, or an answer cut short, may come after the call was carried out.
+        uncertain = (status >= 500 and not code.startswith(REFUSED_CODES)) or (
+            data is None and status < 400
+        )
+        return ProviderError(
+            message,
+            provider=PROVIDER,
+            action=action,
+            code=code,
+            request_id=_request_id(data, response, self.scrub),
+            http_status=status,
+            retryable=status >= 500
+            or status == 429
+            or code.startswith(RETRYABLE_CODES)
+            or uncertain,
+            retry_after=retry_after(response.headers),
+            uncertain=uncertain,
+        )
 
 
 def _request_id(

@@ -207,34 +207,31 @@ class SendCloudClient(ProviderClient):
         if data is not None and not isinstance(data.get("result"), bool):
             raise Checker(PROVIDER, action).bad(f"result is {data.get('result')!r:.40}, not a bool")
         if data is None or data.get("result") is not True:
-            raise _error(action, response, data, self.scrub)
+            raise self._answer_error(action, response, data)
         info = data.get("info")
         return dict(Checker(PROVIDER, action).mapping({} if info is None else info, "info"))
 
-
-def _error(
-    action: str,
-    response: requests.Response,
-    data: dict[str, Any] | None,
-    scrub: Callable[[str], str] = str,
-) -> ProviderError:
-    http = response.status_code
-    status = (data or {}).get("statusCode", http)
-    # A server error, or an answer cut short, may come after the call was carried out;
-    # throttling (429) and "unavailable" (503) turn the call away before it.
-    uncertain = (
-        status == SERVER_ERROR or (http >= 500 and http != 503) or (data is None and http < 400)
-    )
-    return ProviderError(
-        scrub(str((data or {}).get("message") or response.reason or "unexpected answer")),
-        provider=PROVIDER,
-        action=action,
-        code=str(status),
-        http_status=http,
-        retryable=http >= 500 or http == 429 or status in (SERVER_ERROR, 429) or uncertain,
-        retry_after=retry_after(response.headers),
-        uncertain=uncertain,
-    )
+    def _answer_error(
+        self, action: str, response: requests.Response, data: dict[str, Any] | None
+    ) -> ProviderError:
+        """The error an answer of ``action`` means; provider text in it is scrubbed."""
+        http = response.status_code
+        status = (data or {}).get("statusCode", http)
+        # A server error, or an answer cut short, may come after the call was carried out;
+        # throttling (429) and "unavailable" (503) turn the call away before it.
+        uncertain = (
+            status == SERVER_ERROR or (http >= 500 and http != 503) or (data is None and http < 400)
+        )
+        return ProviderError(
+            self.scrub(str((data or {}).get("message") or response.reason or "unexpected answer")),
+            provider=PROVIDER,
+            action=action,
+            code=str(status),
+            http_status=http,
+            retryable=http >= 500 or http == 429 or status in (SERVER_ERROR, 429) or uncertain,
+            retry_after=retry_after(response.headers),
+            uncertain=uncertain,
+        )
 
 
 def _read_to_total(pages: Sequence[Page]) -> bool:
