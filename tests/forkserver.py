@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,12 @@ sys.exit(int(reply) if reply else 70)
 def running(directory: Path) -> Iterator[Path]:
     """A warm server for as long as the block runs; yields a `bin` directory for PATH whose
     `reconciler` runs through it."""
-    path = directory / "reconciler.sock"
+    # A socket's path is limited to about 100 bytes: its own short directory, not ``directory``.
+    with tempfile.TemporaryDirectory(prefix="reconciler-") as sockets:
+        yield from _serving(Path(sockets) / "server.sock", directory)
+
+
+def _serving(path: Path, directory: Path) -> Iterator[Path]:
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.forkserver", str(path)],
         cwd=REPO,
