@@ -21,7 +21,7 @@ from reconciler.addresses import (
     non_public_overlap,
 )
 from reconciler.errors import Problem
-from reconciler.manifests.yamlpos import Document
+from reconciler.manifests.document import Document
 from reconciler.model import (
     ALL_API_USERS,
     ALL_TYPES,

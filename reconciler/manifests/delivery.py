@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reconciler.errors import Problem
-from reconciler.manifests.yamlpos import Document
+from reconciler.manifests.document import Document
 from reconciler.model import DeliveryCheck
 
 # DirectMail keeps its sending data for 30 days (seed 000).

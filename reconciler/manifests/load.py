@@ -22,13 +22,13 @@ from typing import Any
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.manifests import checks, delivery, yamlpos
+from reconciler.manifests.document import Document
 from reconciler.manifests.schema_errors import (
     describe_type,
     schema_problems,
     without_unknown_keys,
     yaml11_boolean_problems,
 )
-from reconciler.manifests.yamlpos import Document
 from reconciler.model import (
     AccountDesired,
     DeletionThreshold,

@@ -19,7 +19,7 @@ from jsonschema import ValidationError
 
 from reconciler.errors import Position, Problem
 from reconciler.jsonschemas import validation_schema, validator
-from reconciler.manifests.yamlpos import Document, PathKey
+from reconciler.manifests.document import Document, PathKey
 
 _EXPECTED = {
     "object": "a mapping",
