@@ -39,12 +39,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
     here = Path(__file__).resolve().parent
     compileall.compile_dir(here.parent / "reconciler", quiet=1)
-    if getattr(config.option, "numprocesses", None):
-        for module in sorted(here.glob("test_*.py")):
-            try:
-                importlib.import_module(f"tests.{module.stem}")
-            except Exception:  # the workers report it, as a collection error
-                continue
+    if not getattr(config.option, "numprocesses", None):
+        return
+    for module in sorted(_asked_for(config, here)):
+        try:
+            importlib.import_module(f"tests.{module.stem}")
+        except Exception:  # the workers report it, as a collection error
+            continue
+
+
+def _asked_for(config: pytest.Config, here: Path) -> set[Path]:
+    """The test modules this run names (all of them for the suite, one for `pytest FILE`)."""
+    found: set[Path] = set()
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path.is_dir() and (path == here or here in path.parents or path in here.parents):
+            found.update(here.glob("test_*.py"))
+        elif path.parent == here and path.name.startswith("test_") and path.suffix == ".py":
+            found.add(path)
+    return found
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
