@@ -70,23 +70,28 @@ class GitLab:
         if method == "GET" and rest == "":
             return 200, [i for i in self.issues if i["state"] == "opened"]
         if method == "POST" and rest == "":
-            issue = {"iid": len(self.issues) + 1, "state": "opened", "notes": [], **form}
+            issue: dict[str, Any] = {
+                "iid": len(self.issues) + 1,
+                "state": "opened",
+                "notes": [],
+                **form,
+            }
             self.issues.append(issue)
             self.writes.append(f"open issue {issue['iid']}")
             return 201, issue
         iid, _, what = rest.lstrip("/").partition("/")
-        issue = next(i for i in self.issues if str(i["iid"]) == iid)
+        known = next(i for i in self.issues if str(i["iid"]) == iid)
         if method == "POST" and what == "notes":
-            issue["notes"].append(form["body"])
+            known["notes"].append(form["body"])
             return 201, {"body": form["body"]}
         if method == "PUT" and not what:
             if form.get("state_event") == "close":
-                issue["state"] = "closed"
+                known["state"] = "closed"
                 self.writes.append(f"close issue {iid}")
             else:
-                issue.update(form)
+                known.update(form)
                 self.writes.append(f"update issue {iid}")
-            return 200, issue
+            return 200, known
         return 404, {"message": "404 Not Found"}
 
 
