@@ -196,3 +196,12 @@ def test_the_rules_are_documented_where_a_script_reads_them() -> None:
     for rule in verdict.RULES:
         assert rule in described and f"`{rule}`" in readme, rule
     assert KEY_ENV in readme
+
+
+def test_allow_unsigned_is_in_the_help_and_every_completion(tmp_path: Path) -> None:
+    shown = run_cli("apply", "--help", cwd=tmp_path)
+    assert shown.code == 0 and "--allow-unsigned" in shown.out
+    assert "reconciler apply --plan plan.json manifests/ --yes" in shown.out
+    for shell in ("bash", "zsh", "fish"):
+        made = run_cli("completion", shell, cwd=tmp_path)
+        assert made.code == 0 and "allow-unsigned" in made.out, shell
