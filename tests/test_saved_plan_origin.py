@@ -6,6 +6,7 @@ prose. Each refusal happens before live state is read: the sandbox counts every 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -95,13 +96,13 @@ def test_other_manifests_refuse_the_plan_naming_each_file(tmp_path: Path, sandbo
 
 def test_without_paths_nothing_but_the_plan_is_read(tmp_path: Path, sandbox: Sandbox) -> None:
     _plan(tmp_path, sandbox)
-    for path in (tmp_path / "m").iterdir():
-        path.chmod(0)  # unreadable: a read would fail the run
-    try:
-        applied = _apply(tmp_path)
-    finally:
-        for path in (tmp_path / "m").iterdir():
-            path.chmod(0o644)
+    # A FIFO where a manifest was: reading it would fail the run (or hang it).
+    (tmp_path / "m" / "lists.yaml").unlink()
+    os.mkfifo(tmp_path / "m" / "lists.yaml")
+    with_paths = _apply(tmp_path, "m")
+    assert with_paths.code == 3, with_paths
+    assert "cannot read manifest m/lists.yaml: it is a FIFO" in with_paths.err
+    applied = _apply(tmp_path)
     assert applied.code == 0, applied
 
 
