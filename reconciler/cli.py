@@ -249,16 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
         "paths",
         nargs="*",
         metavar="PATH",
-        help="manifest files or directories, or one saved plan (same as --plan)",
+        help="manifest files or directories, or one saved plan (same as --plan); with --plan, "
+        "the manifests the plan must have been made from",
     )
     apply.add_argument(
-        "--plan", metavar="FILE", dest="plan_file", help="carry out a plan saved by plan --out"
+        "--plan",
+        metavar="FILE",
+        dest="plan_file",
+        help="carry out a plan saved by plan --out; with PATHs, only if it was made from the "
+        "manifests there",
     )
     apply.add_argument(
         "--max-age",
         type=_duration,
         metavar="DURATION",
         help="with --plan only: refuse a plan older than this (s, m, h or d; default 7d)",
+    )
+    apply.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="with --plan only: apply a plan that carries a MAC although RECONCILER_PLAN_KEY "
+        "is not set (the MAC is not checked)",
     )
     apply.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     apply.add_argument(

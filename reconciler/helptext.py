@@ -20,7 +20,10 @@ EXAMPLES = {
         ),
     ],
     "apply": [
-        ("carry out a reviewed plan", "reconciler apply --plan plan.json --yes"),
+        (
+            "carry out a reviewed plan, if made from these manifests",
+            "reconciler apply --plan plan.json manifests/ --yes",
+        ),
         ("plan and apply on the sandbox", "reconciler apply examples/ --sandbox"),
         (
             "tell the team in DingTalk",

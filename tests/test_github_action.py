@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ import pytest
 import yaml
 
 from reconciler.output.markdown import MARKER
-from tests.cli_helpers import EXAMPLES, REPO, copy_examples, run_cli, write
+from reconciler.sandbox import Sandbox
+from reconciler.savedplan.plantrust import KEY_ENV, seal
+from tests.builders import SANDBOX_ENV, WRITES, demo_manifests
+from tests.cli_helpers import EXAMPLES, REPO, accounts_yaml, copy_examples, run_cli, write
 
 ACTION_DIR = REPO / ".github" / "actions" / "reconciler"
 RUN_SH = ACTION_DIR / "run.sh"
@@ -42,8 +46,9 @@ def repo(tmp_path: Path, reconciler_bin: Path) -> Path:
     return tmp_path
 
 
-def _run(repo: Path, command: str, **inputs: str) -> Run:
-    """run.sh as the action's step runs it, with GitHub's files pointed at temp files."""
+def _run(repo: Path, command: str, secrets: dict[str, str] | None = None, **inputs: str) -> Run:
+    """run.sh as the action's step runs it, with GitHub's files pointed at temp files (and
+    ``secrets`` in the environment, as a workflow passes them)."""
     output, summary = repo / "github_output", repo / "step_summary"
     output.write_text("")
     summary.write_text("")
@@ -59,6 +64,7 @@ def _run(repo: Path, command: str, **inputs: str) -> Run:
         RECONCILER_SANDBOX="true",
     )
     env.update({f"RECONCILER_{k.upper()}": v for k, v in inputs.items()})
+    env.update(secrets or {})
     # A real process: the action's run.sh is a shell script that runs `reconciler`.
     proc = subprocess.run(
         ["bash", str(RUN_SH)],
@@ -184,12 +190,16 @@ def test_a_stale_plan_stops_with_why_and_how_to_get_a_new_one(repo: Path) -> Non
     _run(repo, "apply", plan_file=str(repo / "reviewed.json"), paths="")
     # Live state then moves away from the plan (protection switched off by another apply): the
     # plan is neither in effect nor applicable, and a fresh plan would change something else.
+    # The manifests are the reviewed ones again: the plan is stale, not of another commit.
+    protection = repo / "work" / "examples" / "directmail" / "ip-protection.yaml"
+    reviewed = protection.read_text()
     write(
-        repo / "work" / "examples" / "directmail" / "ip-protection.yaml",
+        protection,
         "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: prod}\n"
         "spec: {account: prod-dm, enabled: false}\n",
     )
     assert _run(repo, "apply").code == 0
+    protection.write_text(reviewed)
     for on_stale in ("stop", "replan"):
         stale = _run(repo, "apply", plan_file=str(repo / "reviewed.json"), on_stale=on_stale)
         assert stale.code == 4, stale.log
@@ -217,6 +227,92 @@ def test_replan_applies_main_only_when_it_plans_the_reviewed_changes(repo: Path)
     assert replanned.outputs["outcome"] == "applied"
     assert "changes are exactly the reviewed ones" in replanned.log
     assert "9 applied" in replanned.log
+
+
+def test_replan_never_carries_a_reviewed_plan_to_another_endpoint(
+    repo: Path, sandbox: Sandbox
+) -> None:
+    """The reviewed plan is for one sandbox; the merged manifests point the account at a
+    second one with the same entries, so the same changes plan there: nothing is written to
+    either, and the log says which account moved."""
+    manifests = demo_manifests(repo / "work" / "m", sandbox)
+    reviewed = str(repo / "reviewed.json")
+    plan = _run(repo, "plan", SANDBOX_ENV, paths="m/", sandbox="false", plan_file=reviewed)
+    assert plan.outputs["exitcode"] == "2", plan.log
+    # Live state moves on without touching what the plan changes: the reviewed plan is stale.
+    state = sandbox.snapshot()
+    kept = next(f for f in state["directmail"]["ipfilters"] if f["IpAddress"] == "198.51.100.0/24")
+    kept["Id"] = "77777"
+    sandbox.set_state(state)
+    with Sandbox(repo / "second.json") as second:
+        write(manifests / "accounts.yaml", accounts_yaml(second.url))
+        before = (sandbox.snapshot(), second.snapshot())
+        sandbox.reset_calls()
+        for on_stale, outcome in (("stop", "mismatch"), ("replan", "changed")):
+            run = _run(
+                repo, "apply", SANDBOX_ENV, paths="m/", sandbox="false", plan_file=reviewed,
+                on_stale=on_stale,
+            )  # fmt: skip
+            assert run.code == 4 and run.outputs["outcome"] == outcome, run.log
+            assert "differ from the plan's: m/accounts.yaml" in run.log
+            assert "Apply:" not in run.log and "nothing was applied" in run.log
+        assert f'account dm: endpoint "{sandbox.url}" in the reviewed plan, ' in run.log
+        assert f'"{second.url}" now' in run.log
+        assert (sandbox.snapshot(), second.snapshot()) == before
+        assert not any(server.calls[a] for server in (sandbox, second) for a in WRITES)
+
+
+def _keyed_plan(repo: Path, edit: Callable[[dict[str, Any]], None]) -> dict[str, str]:
+    """A reviewed plan made with a plan key, then edited and sealed again with that key."""
+    key = {KEY_ENV: "a-key-of-the-ci-environment"}
+    _run(repo, "plan", key, plan_file=str(repo / "reviewed.json"))
+    document = json.loads((repo / "reviewed.json").read_text())
+    edit(document)
+    seal(document, key[KEY_ENV].encode())
+    (repo / "reviewed.json").write_text(json.dumps(document))
+    return key
+
+
+def _set(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda document: document.update({name: value})
+
+
+_NONE = {"create": 0, "update": 0, "delete": 0}
+
+
+@pytest.mark.parametrize(
+    ("edit", "secrets", "code", "outcome", "said"),
+    [
+        pytest.param(
+            _set("sandbox", False), True, 3, "sandbox", "made without --sandbox", id="sandbox"
+        ),
+        pytest.param(
+            _set("format_version", 2), True, 3, "unsupported", "format_version 2", id="version"
+        ),
+        pytest.param(
+            _set("created_at", "2020-01-01T00:00:00Z"), True, 4, "expired", "than 7d", id="old"
+        ),
+        pytest.param(_set("sandbox", True), False, 4, "unsigned", "carries a MAC", id="no-key"),
+        pytest.param(
+            lambda d: d.update(changes=[], summary=_NONE), True, 4, "tampered", "differ", id="edit"
+        ),
+    ],
+)
+def test_a_refused_plan_is_named_by_its_rule(
+    repo: Path,
+    edit: Callable[[dict[str, Any]], None],
+    secrets: bool,
+    code: int,
+    outcome: str,
+    said: str,
+) -> None:
+    key = _keyed_plan(repo, edit)
+    before = _sandbox_state(repo)
+    run = _run(repo, "apply", key if secrets else None, plan_file=str(repo / "reviewed.json"))
+    assert run.code == code and run.outputs["outcome"] == outcome, run.log
+    assert said in run.log and "reconciler apply: the reviewed plan" in run.log
+    assert "Apply:" not in run.log
+    assert _sandbox_state(repo) == before
 
 
 def test_a_tampered_plan_is_not_replaced_by_a_fresh_apply(repo: Path) -> None:

@@ -35,6 +35,7 @@ from tests.builders import (
     SANDBOX_ENV,
     WRITES,
     demo_manifests,
+    save_edited_plan,
     save_mass_deletion_plan,
 )
 from tests.cli_helpers import EXAMPLES, Result, run_cli, write
@@ -252,6 +253,8 @@ def test_a_stale_plan_is_refused_entry_by_entry_and_nothing_is_written(
         ("unintercept", "all:email:vip@example.com", "update"),
     ]
     assert report["stale"][0]["seen"] is None and report["stale"][0]["now"] == ["10090"]
+    # Why it was refused, for a script: the rule, not the wording.
+    assert [r["rule"] for r in report["plan"]["refusals"]] == ["plan-stale"]
 
     assert sandbox.snapshot() == drifted
     assert not any(sandbox.calls[action] for action in WRITES), sandbox.calls
@@ -424,7 +427,8 @@ def test_apply_plan_usage_errors_exit_3(
     cases = [
         (["apply", "--plan", "plan.json", "--yes"], "made with --sandbox: apply it with --sandbox"),
         (["apply", "--plan", "missing.json", "--sandbox", "--yes"], "missing.json does not exist"),
-        (["apply", "examples", "--plan", "plan.json", "--sandbox", "--yes"], "no manifest paths"),
+        (["apply", "examples", "--plan", "plan.json", "--sandbox", "--yes"], "examples: no such"),
+        (["apply", "examples", "--sandbox", "--yes", "--allow-unsigned"], "--allow-unsigned"),
         (["apply", "--plan", "plan.json", "--sandbox", "--account", "prod-dm"], "--account"),
         (["apply", "--plan", "plan.json", "--sandbox"], "pass --yes"),
     ]
@@ -432,7 +436,10 @@ def test_apply_plan_usage_errors_exit_3(
         code = main(argv)
         err = capsys.readouterr().err
         assert code == 3 and expected in err, (argv, err)
-    unsaved = _edited(saved_plan, _set("sandbox", False))
-    write(tmp_path / "plan.json", unsaved)
+    # The flag is judged on an intact plan: flipped by an edit, it is the edit that is refused.
+    write(tmp_path / "plan.json", _edited(saved_plan, _set("sandbox", False)))
+    assert main(["apply", "--plan", "plan.json", "--sandbox", "--yes"]) == 4
+    assert "does not match its digest" in capsys.readouterr().err
+    save_edited_plan(tmp_path / "plan.json", saved_plan, _set("sandbox", False), "drop-mac")
     assert main(["apply", "--plan", "plan.json", "--sandbox", "--yes"]) == 3
     assert "made without --sandbox: apply it without --sandbox" in capsys.readouterr().err

@@ -199,17 +199,50 @@ def test_a_keyed_plan_applies_only_with_its_key(tmp_path: Path, sandbox: Sandbox
     assert KEY not in applied.out + applied.err
 
 
-def test_a_mac_without_the_key_at_apply_time_is_said_out_loud(
+def test_a_mac_without_the_key_at_apply_time_is_refused_unless_allowed(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """A signed plan comes from an environment with a key: an apply without it checks
+    nothing, so it is refused (before anything is read) unless --allow-unsigned says so."""
+    demo_manifests(tmp_path / "m", sandbox)
+    made = run_cli(
+        "plan", "m", "--out", "plan.json", cwd=tmp_path, env={**SANDBOX_ENV, KEY_ENV: KEY}
+    )
+    assert made.code == 0, made
+    sandbox.reset_calls()
+    refused = _apply(tmp_path, "plan.json", "--format", "json", env={KEY_ENV: ""})  # undefined
+    assert refused.code == 4, refused
+    assert f"carries a MAC but {KEY_ENV} is not set" in refused.err
+    assert "--allow-unsigned" in refused.err
+    report = json.loads(refused.out)
+    assert [r["rule"] for r in report["plan"]["refusals"]] == ["plan-mac-unchecked"]
+    assert report["outcomes"] == []
+    assert sum(sandbox.calls.values()) == 0, sandbox.calls  # nothing was even read
+
+    applied = _apply(tmp_path, "plan.json", "--allow-unsigned", env={KEY_ENV: ""})
+    assert applied.code == 0, applied
+    assert f"warning: plan.json carries a MAC but {KEY_ENV} is not set" in applied.err
+    assert "(--allow-unsigned)" in applied.err
+    assert "Apply: 5 applied, 0 failed, 0 skipped." in applied.out
+
+
+def test_allow_unsigned_never_excuses_a_missing_or_wrong_mac(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
     demo_manifests(tmp_path / "m", sandbox)
     made = run_cli(
         "plan", "m", "--out", "plan.json", cwd=tmp_path, env={**SANDBOX_ENV, KEY_ENV: KEY}
     )
-    assert made.code == 0, made
-    applied = _apply(tmp_path, "plan.json", env={KEY_ENV: ""})  # an undefined CI secret
-    assert applied.code == 0, applied
-    assert f"warning: plan.json carries a MAC but {KEY_ENV} is not set" in applied.err
+    unkeyed = run_cli("plan", "m", "--out", "unkeyed.json", cwd=tmp_path, env=SANDBOX_ENV)
+    assert made.code == 0 and unkeyed.code == 0, (made, unkeyed)
+    for plan, key, rule in (
+        ("unkeyed.json", KEY, "plan-unsigned"),
+        ("plan.json", "another key", "plan-mac"),
+    ):
+        refused = _apply(tmp_path, plan, "--allow-unsigned", "--format", "json", env={KEY_ENV: key})
+        assert refused.code == 4, refused
+        assert [r["rule"] for r in json.loads(refused.out)["plan"]["refusals"]] == [rule]
+    assert _nothing_written(sandbox)
 
 
 def test_the_mac_covers_the_digested_bytes() -> None:

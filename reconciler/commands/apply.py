@@ -31,7 +31,7 @@ from reconciler.output import render
 from reconciler.output.console import Output, Style, counted
 from reconciler.plan import Action, Change, Plan, Resource, diff
 from reconciler.providers.base import ProviderClient
-from reconciler.savedplan import planfile, plantrust
+from reconciler.savedplan import origin, planfile, plantrust, verdict
 from reconciler.savedplan.staleness import StaleEntry
 
 
@@ -51,6 +51,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
         raise InputError(
             "--max-age applies to a saved plan only (apply --plan FILE): a plan made from the "
             "manifests now has no age"
+        )
+    if args.allow_unsigned:
+        raise InputError(
+            "--allow-unsigned applies to a saved plan only (apply --plan FILE): a plan made "
+            "from the manifests now carries no MAC"
         )
     if not args.paths:
         raise InputError("apply needs manifest paths, or --plan FILE with a saved plan")
@@ -72,31 +77,20 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_saved(args: argparse.Namespace, out: Output) -> int:
-    """``apply --plan FILE``: carry out a saved plan if live state still matches it.
+    """``apply --plan FILE [PATH...]``: carry out a saved plan if live state still matches it.
 
-    The file is all it needs, not the manifests. Its seal, age and agreement with its own
-    inputs are checked offline first (``planfile.check``); only then are credentials resolved
-    and live state read again and compared entry by entry with what the plan saw; any
-    difference refuses the plan (exit 4) and is shown.
+    The file is all it needs. Its seal, age and agreement with its own inputs are checked
+    offline first (``planfile.check``), then, given manifest PATHs, that it was made from the
+    files there (``origin``); only then are credentials resolved and live state read again and
+    compared entry by entry with what the plan saw; any difference refuses the plan (exit 4)
+    and is shown. Each refusal names its rule (``verdict``) in the JSON report.
     """
-    if args.paths:
-        raise InputError(
-            "apply --plan FILE takes no manifest paths: the saved plan holds all it needs"
-        )
     if args.account:
         raise InputError(
             "--account does not combine with --plan: a saved plan is applied whole "
             "(limit it when making it: plan --account NAME --out FILE)"
         )
-    saved = planfile.load(Path(args.plan_file))
-    if saved.sandbox != args.sandbox:
-        flag = "with" if saved.sandbox else "without"
-        raise InputError(f"{args.plan_file} was made {flag} --sandbox: apply it {flag} --sandbox")
-    max_age = args.max_age
-    if max_age is None:
-        max_age = parse_duration(plantrust.DEFAULT_MAX_AGE)
-    for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=max_age):
-        out.warn(warning)
+    saved = _verified(args, out)
     result = saved.plan
     require_confirmation_channel(args)
     shown = bool(result.refusals or not result.changes)
@@ -113,21 +107,68 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
         if stale and _in_effect(result.changes, stale):
             return _already_applied(result, args, out, saved.created_at)
         if short or stale:
+            why = "live state is incomplete" if short else "live state changed since it was made"
             result.refusals.extend(short)
+            if stale:
+                result.refusals.append(
+                    verdict.refusal(
+                        verdict.STALE,
+                        f"{why} ({counted(len(stale), 'entry', 'entries')}, see stale); "
+                        "nothing was applied",
+                    )
+                )
             if args.format == "json":
                 stale_json = [entry.as_dict() for entry in stale]
                 out.write(render.to_json(_report_document(result, [], stale_json)))
             lines = [r.message for r in short] + [e.message() for e in stale]
-            why = "live state is incomplete" if short else "live state changed since it was made"
-            raise RefusedError(
+            message = (
                 f"saved plan {args.plan_file} ({saved.created_at}) cannot be applied: {why}:\n  "
                 + "\n  ".join(lines)
                 + "\nnothing was applied; make a new plan with plan --out and review it"
             )
+            raise RefusedError(message) if short else verdict.PlanRefused(verdict.STALE, message)
         out.note(f"Live state still matches the saved plan ({saved.created_at}).")
         if not shown and args.format == "text":
             out.write(_plan_text(result, out))
         return _carry_out(result, clients, args, out)
+
+
+def _verified(args: argparse.Namespace, out: Output) -> planfile.SavedPlan:
+    """The saved plan of ``--plan``, loaded and checked offline (its seal and age, its
+    agreement with its own inputs, ``--sandbox``, and given PATHs its manifests); a refusal
+    is also written as a JSON report (``--format json``) naming its rule."""
+    saved: planfile.SavedPlan | None = None
+    try:
+        try:
+            saved = planfile.load(Path(args.plan_file))
+        except verdict.PlanInvalid:
+            raise
+        except InputError as exc:  # not readable as a saved plan at all
+            raise verdict.PlanInvalid(verdict.INVALID, str(exc)) from None
+        max_age = args.max_age
+        if max_age is None:
+            max_age = parse_duration(plantrust.DEFAULT_MAX_AGE)
+        warnings = planfile.check(
+            saved, key=plantrust.plan_key(), max_age=max_age, allow_unsigned=args.allow_unsigned
+        )
+        if saved.sandbox != args.sandbox:
+            flag = "with" if saved.sandbox else "without"
+            raise verdict.PlanInvalid(
+                verdict.SANDBOX,
+                f"{args.plan_file} was made {flag} --sandbox: apply it {flag} --sandbox",
+            )
+        if args.paths:
+            origin.check(saved.document.get("manifests"), args.paths, args.plan_file)
+    except (verdict.PlanInvalid, verdict.PlanRefused) as exc:
+        if args.format == "json":
+            plan = saved.plan if saved is not None else Plan(accounts=[], changes=[])
+            why = verdict.refusal(exc.rule, str(exc))
+            refused = Plan(plan.accounts, plan.changes, [*plan.refusals, why])
+            out.write(render.to_json(_report_document(refused, [])))
+        raise
+    for warning in warnings:
+        out.warn(warning)
+    return saved
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -272,13 +313,15 @@ def _shows(change: Change, now: object) -> bool:
 
 def _already_applied(result: Plan, args: argparse.Namespace, out: Output, created_at: str) -> int:
     """A saved plan whose every change live state already shows: say so, write nothing."""
-    if args.format == "json":
+    said = (
+        f"Already applied: live state shows the {counted(len(result.changes), 'change')} "
+        f"of the saved plan {args.plan_file} ({created_at}); nothing was written."
+    )
+    if args.format == "json":  # the report on stdout; the person reading the log is told
         out.write(render.to_json(_report_document(result, [])))
+        out.note(said)
     else:
-        out.write(
-            f"Already applied: live state shows the {counted(len(result.changes), 'change')} "
-            f"of the saved plan {args.plan_file} ({created_at}); nothing was written.\n"
-        )
+        out.write(said + "\n")
     return ExitCode.OK
 
 

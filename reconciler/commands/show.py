@@ -23,7 +23,10 @@ ANY_AGE = timedelta(days=365 * 100)
 
 def run(args: argparse.Namespace, out: Output) -> int:
     saved = planfile.load(Path(args.plan))
-    for warning in planfile.check(saved, key=plantrust.plan_key(), max_age=ANY_AGE):
+    # A reviewer reads a signed plan without the CI's key: the MAC unchecked is a warning here;
+    # apply refuses it (unless --allow-unsigned).
+    key = plantrust.plan_key()
+    for warning in planfile.check(saved, key=key, max_age=ANY_AGE, allow_unsigned=True):
         out.warn(warning)
     where = "the embedded sandbox" if saved.sandbox else "the providers"
     out.note(f"Saved plan {args.plan}, made {saved.created_at} against {where}.")

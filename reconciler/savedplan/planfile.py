@@ -26,7 +26,7 @@ from typing import Any
 from reconciler import __version__, files
 from reconciler.addresses import canonical_ip_entry
 from reconciler.dataclass_json import ShapeError, from_json, to_json
-from reconciler.errors import InputError, RefusedError
+from reconciler.errors import InputError
 from reconciler.jsonschemas import validator
 from reconciler.manifests.checks import endpoint_problem
 from reconciler.model import (
@@ -44,7 +44,7 @@ from reconciler.model import (
 from reconciler.output import render
 from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
 from reconciler.safety import shortfalls
-from reconciler.savedplan import plantrust
+from reconciler.savedplan import plantrust, verdict
 from reconciler.savedplan.staleness import (
     LISTS,
     PROTECTION,
@@ -155,9 +155,10 @@ def load(path: Path) -> SavedPlan:
         raise InputError(f"{path}: not a saved plan (a JSON object was expected)")
     version = document.get("format_version")
     if type(version) is not int or version != render.FORMAT_VERSION:
-        raise InputError(
+        raise verdict.PlanInvalid(
+            verdict.FORMAT_VERSION,
             f"{path}: plan format_version {version!r} is not supported: reconciler "
-            f"{__version__} reads format_version {render.FORMAT_VERSION}; make the plan again"
+            f"{__version__} reads format_version {render.FORMAT_VERSION}; make the plan again",
         )
     if "live" not in document:
         raise InputError(
@@ -185,18 +186,21 @@ def load(path: Path) -> SavedPlan:
 
 
 def _malformed(path: Path, exc: ShapeError) -> InputError:
-    return InputError(
-        f"{path}: not a valid saved plan: {exc} (was it edited? save it again with plan --out)"
+    return verdict.PlanInvalid(
+        verdict.INCONSISTENT,
+        f"{path}: not a valid saved plan: {exc} (was it edited? save it again with plan --out)",
     )
 
 
-def check(saved: SavedPlan, *, key: bytes | None, max_age: timedelta) -> list[str]:
-    """Refuse (``RefusedError``, exit 4) a loaded plan whose seal does not match (its digest;
-    its MAC when ``key`` is given), that is older than ``max_age``, or whose changes, summary
-    or refusals are not what its own inputs make. Offline: nothing is resolved or sent.
-    Returns warnings to show."""
+def check(
+    saved: SavedPlan, *, key: bytes | None, max_age: timedelta, allow_unsigned: bool = False
+) -> list[str]:
+    """Refuse (``PlanRefused``, exit 4) a loaded plan whose seal does not match (its digest;
+    its MAC when ``key`` is given; a MAC without ``key`` unless ``allow_unsigned``), that is
+    older than ``max_age``, or whose changes, summary or refusals are not what its own inputs
+    make. Offline: nothing is resolved or sent. Returns warnings to show."""
     name = str(saved.path)
-    warning = plantrust.check_seal(saved.document, key, name)
+    warning = plantrust.check_seal(saved.document, key, name, allow_unsigned=allow_unsigned)
     try:
         plantrust.check_age(saved.created_at, max_age, name)
     except ValueError:  # the schema's pattern admits month 13
@@ -206,10 +210,11 @@ def check(saved: SavedPlan, *, key: bytes | None, max_age: timedelta) -> list[st
     except ShapeError as exc:
         raise _malformed(saved.path, exc) from None
     if problems:
-        raise RefusedError(
+        raise verdict.PlanRefused(
+            verdict.INCONSISTENT,
             f"saved plan {name} is not what its own desired and live state make: "
             + "; ".join(problems)
-            + "; it was edited after plan --out saved it; nothing was read or applied"
+            + "; it was edited after plan --out saved it; nothing was read or applied",
         )
     return [] if warning is None else [warning]
 

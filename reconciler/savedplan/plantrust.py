@@ -7,12 +7,14 @@ taken on trust that can be checked without the network:
   and ``mac``) covers everything, the accounts' endpoints and credential references included;
 - the *MAC* (HMAC-SHA256 of the same bytes under ``RECONCILER_PLAN_KEY``) is added when the key
   is set, and required when it is set at apply time: only holders of the key can make a plan;
+  a MAC that cannot be checked (no key at apply time) refuses the plan unless the user allows
+  it (``--allow-unsigned``): the environment that signs plans has lost its key;
 - the age (``created_at``) is bounded by ``--max-age``;
 - the changes, summary and refusals must be what ``plan.diff`` makes of the file's own desired
   state, policies and recorded live state (``recompute``).
 
-Each failure is a ``RefusedError`` (exit 4), raised before any credential is resolved or any
-request is sent.
+Each failure is a ``PlanRefused`` (exit 4) naming its rule (``verdict``), raised before any
+credential is resolved or any request is sent.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from typing import Any
 
 from reconciler.dataclass_json import ShapeError, from_json
 from reconciler.durations import describe
-from reconciler.errors import RefusedError
 from reconciler.model import Account, AccountDesired, AccountLive
 from reconciler.plan import diff
+from reconciler.savedplan import verdict
 from reconciler.savedplan.staleness import policies, seen_keys, snapshot
+from reconciler.savedplan.verdict import PlanRefused
 
 KEY_ENV = "RECONCILER_PLAN_KEY"
 DEFAULT_MAX_AGE = "7d"
@@ -67,31 +70,46 @@ def seal(document: dict[str, Any], key: bytes | None) -> None:
         document["mac"] = _mac(key, body)
 
 
-def check_seal(document: Mapping[str, Any], key: bytes | None, name: str) -> str | None:
-    """Refuse a document whose digest or MAC does not match; returns a warning, if any."""
+def check_seal(
+    document: Mapping[str, Any], key: bytes | None, name: str, *, allow_unsigned: bool = False
+) -> str | None:
+    """Refuse a document whose digest or MAC does not match, or whose MAC cannot be checked
+    (no ``key``) unless ``allow_unsigned``; returns a warning, if any."""
     body = canonical(document)
     if document.get("digest") != "sha256:" + hashlib.sha256(body).hexdigest():
-        raise RefusedError(
+        raise PlanRefused(
+            verdict.DIGEST,
             f"saved plan {name} does not match its digest: it was edited after plan --out saved "
-            "it; nothing was read or applied; make a new plan with plan --out and review it"
+            "it; nothing was read or applied; make a new plan with plan --out and review it",
         )
     mac = document.get("mac")
     if key is None:
-        if mac is not None:
-            return (
-                f"{name} carries a MAC but {KEY_ENV} is not set: the MAC was not checked, "
-                "so anyone who could write the file could have made it"
+        if mac is None:
+            return None
+        if not allow_unsigned:
+            # The plan was signed, so the place it comes from has a key: an apply without it
+            # is a misconfigured environment, and checking nothing would let any file through.
+            raise PlanRefused(
+                verdict.MAC_UNCHECKED,
+                f"saved plan {name} carries a MAC but {KEY_ENV} is not set, so the MAC cannot "
+                f"be checked: nothing was read or applied; set {KEY_ENV} to the key the plan "
+                "was made with, or pass --allow-unsigned to apply it without checking the MAC",
             )
-        return None
+        return (
+            f"{name} carries a MAC but {KEY_ENV} is not set: the MAC was not checked "
+            "(--allow-unsigned), so anyone who could write the file could have made it"
+        )
     if not isinstance(mac, str):
-        raise RefusedError(
+        raise PlanRefused(
+            verdict.UNSIGNED,
             f"saved plan {name} has no MAC although {KEY_ENV} is set: it was not made by "
-            f"plan --out with the key; nothing was read or applied"
+            f"plan --out with the key; nothing was read or applied",
         )
     if not hmac.compare_digest(mac.encode("utf-8"), _mac(key, body).encode("utf-8")):
-        raise RefusedError(
+        raise PlanRefused(
+            verdict.MAC,
             f"saved plan {name}: its MAC is wrong: it was edited, or made with another "
-            f"{KEY_ENV}; nothing was read or applied"
+            f"{KEY_ENV}; nothing was read or applied",
         )
     return None
 
@@ -101,14 +119,16 @@ def check_age(created_at: str, max_age: timedelta, name: str, now: datetime | No
     made = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)
     if made - now > SKEW:
-        raise RefusedError(
+        raise PlanRefused(
+            verdict.EXPIRED,
             f"saved plan {name} says it was made at {created_at}, in the future: "
-            "nothing was read or applied; make a new plan with plan --out"
+            "nothing was read or applied; make a new plan with plan --out",
         )
     if now - made > max_age:
-        raise RefusedError(
+        raise PlanRefused(
+            verdict.EXPIRED,
             f"saved plan {name} was made at {created_at}, more than {describe(max_age)} ago "
-            "(--max-age): nothing was read or applied; make a new plan with plan --out"
+            "(--max-age): nothing was read or applied; make a new plan with plan --out",
         )
 
 

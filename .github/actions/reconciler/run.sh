@@ -7,10 +7,12 @@
 #   RECONCILER_ACCOUNTS   account names, separated by white space (each becomes --account)
 #   RECONCILER_PLAN_FILE  plan: where to save the plan; apply: the reviewed plan to carry out
 #                         (it must exist: a missing file is exit 3 and nothing is applied;
-#                         when empty, apply plans again from the paths)
+#                         when empty, apply plans again from the paths), and only to the
+#                         manifests at the paths: apply --plan FILE PATH...
 #   RECONCILER_ON_STALE   apply with a plan file: "stop" (default) or "replan": when the
-#                         reviewed plan is stale, plan the paths again and apply that plan only
-#                         if its changes are exactly the reviewed plan's changes
+#                         reviewed plan is stale or was not made from the manifests at the
+#                         paths, plan the paths again and apply that plan only if its changes
+#                         and accounts are exactly the reviewed plan's
 #   RECONCILER_ARGS       more arguments for the command, separated by white space
 #   RECONCILER_SANDBOX    "true": use the embedded sandbox (demos, tests)
 #   RECONCILER_REDACT     "false": show e-mail addresses in full in the comment and the summary
@@ -82,35 +84,95 @@ if [ "$command" != apply ] || [ -z "$plan_file" ] || [ "$on_stale" = replan ]; t
   fi
 fi
 
-# What became of an apply, from its exit code and its error output: applied, stale (live
-# state moved since the review), tampered (the plan file fails verification), refused (a
-# safety rule), invalid or failed. The second argument is the command's error output
-# (/dev/null when it was not a reviewed plan).
+# What became of an apply, from its exit code and the refusal rules of its JSON report
+# (schemas/report.schema.json: the rule apply --plan names when it refuses a saved plan; never
+# the wording of a message): applied, stale (live state moved since the review), mismatch (the
+# plan was not made from the manifests at the paths), expired, unsigned (a MAC that cannot be
+# checked, or none where one is required), sandbox (made with the sandbox, applied without, or
+# the other way round), unsupported (a plan format this release does not read), tampered (the
+# plan file fails verification), refused (a safety rule, incomplete live state), invalid or
+# failed. The second argument is the JSON report (/dev/null when there is none).
 classify() {
   case "$1" in
     0) echo applied ;;
-    1) echo failed ;;
-    3) if [ "$2" = /dev/null ]; then echo invalid; else echo tampered; fi ;;
-    4)
-      if grep -q 'live state changed since it was made' "$2"; then
-        echo stale
-      elif grep -qE 'safety rule|live state is incomplete' "$2"; then
-        echo refused
-      elif [ "$2" = /dev/null ]; then
-        echo refused
-      else
-        echo tampered
-      fi
+    3 | 4)
+      python3 - "$1" "$2" <<'PY'
+import json, sys
+
+OUTCOMES = {
+    "plan-stale": "stale",
+    "plan-manifests": "mismatch",
+    "plan-expired": "expired",
+    "plan-unsigned": "unsigned",
+    "plan-mac-unchecked": "unsigned",
+    "plan-sandbox": "sandbox",
+    "plan-format-version": "unsupported",
+    "plan-digest": "tampered",
+    "plan-mac": "tampered",
+    "plan-inconsistent": "tampered",
+    "plan-invalid": "tampered",
+}
+try:
+    with open(sys.argv[2], encoding="utf-8") as file:
+        rules = [refusal["rule"] for refusal in json.load(file)["plan"]["refusals"]]
+except (OSError, ValueError, KeyError, TypeError):
+    rules = []  # no report: the command failed before it could write one
+known = [OUTCOMES[rule] for rule in rules if rule in OUTCOMES]
+if known:
+    print(known[-1])  # the saved plan's own refusal comes last
+else:
+    print("refused" if sys.argv[1] == "4" else "invalid")
+PY
       ;;
     *) echo failed ;;
   esac
 }
 
+# The apply report (JSON) for the log and the step summary: one line per change and the totals.
+report_text() {
+  python3 - "$1" <<'PY'
+import json, sys
+
+try:
+    with open(sys.argv[1], encoding="utf-8") as file:
+        report = json.load(file)
+    outcomes, summary = report["outcomes"], report["summary"]
+except (OSError, ValueError, KeyError, TypeError):
+    sys.exit(0)  # no report: the error output says why
+if report["plan"]["refusals"] and not outcomes:
+    sys.exit(0)  # refused: the error output says why, and nothing was applied
+account = None
+for outcome in outcomes:
+    if outcome["account"] != account:
+        account = outcome["account"]
+        print(account)
+    detail = f"  {outcome['detail']}" if outcome.get("detail") else ""
+    print(
+        f"  {outcome['status']:<8} {outcome['action']:<6} {outcome['resource']:<13} "
+        f"{outcome['key']}{detail}"
+    )
+untried = summary.get("not attempted")
+print(
+    f"\nApply: {summary['applied']} applied, {summary['failed']} failed, "
+    f"{summary['skipped']} skipped" + (f", {untried} not attempted." if untried else ".")
+)
+PY
+}
+
+# apply --plan, its JSON report in $2 and its errors shown; sets code and outcome.
+apply_saved() {
+  reconciler apply --plan "$1" "${paths[@]}" "${sandbox[@]}" --yes --no-color --format json \
+    "${extra[@]}" >"$2"
+  code=$?
+  outcome=$(classify "$code" "$2")
+}
+
 # on-stale: replan. The manifests are planned again and that plan is applied only when its
-# changes are exactly the reviewed ones, so nothing unreviewed is ever written.
+# changes are exactly the reviewed ones, on the same accounts (provider, endpoint, region,
+# credential references), so nothing unreviewed is ever written, nor written elsewhere.
 replan_and_apply() {
   local fresh=$workdir/fresh-plan.json
-  echo "The reviewed plan is stale; planning the manifests again (on-stale: replan)"
+  echo "The reviewed plan is $outcome; planning the manifests again (on-stale: replan)"
   reconciler plan "${paths[@]}" "${selection[@]}" "${sandbox[@]}" --format json \
     --out "$fresh" --no-color "${extra[@]}" >/dev/null
   code=$?
@@ -120,19 +182,44 @@ replan_and_apply() {
   fi
   if ! python3 - "$plan_file" "$fresh" <<'PY'; then
 import json, sys
-reviewed, fresh = (json.load(open(p, encoding="utf-8"))["changes"] for p in sys.argv[1:3])
-sys.exit(0 if reviewed == fresh else 1)
+
+reviewed, fresh = (json.load(open(p, encoding="utf-8")) for p in sys.argv[1:3])
+# Everything that says where a change goes and with which credentials; not limits or retry.
+PACE = ("limits", "retry")
+
+
+def accounts(plan):
+    return {
+        a["name"]: {k: v for k, v in a.items() if k not in PACE} for a in plan["accounts"]
+    }
+
+
+problems = []
+if reviewed["changes"] != fresh["changes"]:
+    problems.append("its changes differ from the reviewed plan's")
+was, now = accounts(reviewed), accounts(fresh)
+for name in sorted(was.keys() | now.keys()):
+    if name not in now:
+        problems.append(f"account {name} of the reviewed plan is not in it")
+    elif name not in was:
+        problems.append(f"account {name} is not in the reviewed plan")
+    else:
+        for key in sorted(was[name].keys() | now[name].keys()):
+            old, new = (json.dumps(a.get(key), sort_keys=True) for a in (was[name], now[name]))
+            if old != new:
+                problems.append(f"account {name}: {key} {old} in the reviewed plan, {new} now")
+for problem in problems:
+    print(f"The fresh plan differs: {problem}", file=sys.stderr)
+sys.exit(1 if problems else 0)
 PY
-    echo "The fresh plan's changes differ from the reviewed plan's changes; nothing was applied" >&2
+    echo "The fresh plan is not the reviewed plan; nothing was applied" >&2
     code=4
     outcome=changed
     return
   fi
-  echo "The fresh plan's changes are exactly the reviewed ones; applying it"
-  reconciler apply --plan "$fresh" "${sandbox[@]}" --yes --no-color "${extra[@]}" >"$report"
-  code=$?
-  outcome=$(classify "$code" /dev/null)
+  echo "The fresh plan's changes are exactly the reviewed ones, on the same accounts; applying it"
   plan_file=$fresh
+  apply_saved "$fresh" "$report_json"
 }
 
 # Why a reviewed plan was not applied, and how to get one that can be.
@@ -140,8 +227,13 @@ explain() {
   local again="open a pull request (or re-run the plan workflow on one) so that a new plan is made and reviewed, then merge it"
   case "$1" in
     stale) echo "::error::reconciler apply: the reviewed plan is stale: live state changed since it was reviewed, so nothing was applied. To apply, $again (or set on-stale: replan to apply main when its plan has exactly the reviewed changes)." >&2 ;;
-    changed) echo "::error::reconciler apply: the reviewed plan is stale and the manifests on main plan different changes than were reviewed, so nothing was applied. To apply, $again." >&2 ;;
-    tampered) echo "::error::reconciler apply: the reviewed plan file failed verification (edited, damaged, unsigned or too old; the error above says which), so nothing was applied. To apply, $again." >&2 ;;
+    mismatch) echo "::error::reconciler apply: the reviewed plan was not made from the manifests of this commit (the files named above differ), so nothing was applied. Require branches to be up to date before merging; to apply, $again (or set on-stale: replan to apply main when its plan has exactly the reviewed changes)." >&2 ;;
+    changed) echo "::error::reconciler apply: the reviewed plan cannot be applied and the manifests on main plan different changes, or the same changes on different accounts (endpoint, region, credentials), than were reviewed, so nothing was applied. To apply, $again." >&2 ;;
+    expired) echo "::error::reconciler apply: the reviewed plan is older than its --max-age (7 days unless args say otherwise) or dated in the future, so nothing was applied. To apply, $again." >&2 ;;
+    unsigned) echo "::error::reconciler apply: the reviewed plan's MAC could not be checked (RECONCILER_PLAN_KEY is set for plan but not for apply, or the other way round; the error above says which), so nothing was applied. Give both workflows the same RECONCILER_PLAN_KEY secret; then, to apply, $again." >&2 ;;
+    sandbox) echo "::error::reconciler apply: the reviewed plan was made against the sandbox and applied without it, or the other way round, so nothing was applied. Give plan and apply the same sandbox input." >&2 ;;
+    unsupported) echo "::error::reconciler apply: the reviewed plan was made by a reconciler whose plan format this one does not read, so nothing was applied. Install the same reconciler for plan and apply (input install); then, to apply, $again." >&2 ;;
+    tampered) echo "::error::reconciler apply: the reviewed plan file failed verification (edited or damaged; the error above says how), so nothing was applied. To apply, $again." >&2 ;;
     refused) echo "::error::reconciler apply: the reviewed plan was refused by a safety rule, so nothing was applied. Fix the manifests, then $again." >&2 ;;
   esac
 }
@@ -171,18 +263,16 @@ case "$command" in
     ;;
   apply)
     report=$workdir/apply.txt
-    errors=$workdir/apply.err
     if [ -n "$plan_file" ]; then
-      # A saved plan is applied whole: the accounts were chosen when it was made.
+      # A saved plan is applied whole (the accounts were chosen when it was made), and only to
+      # the manifests it was made from (the paths): to the commit that was reviewed.
       echo "Applying the reviewed plan $plan_file"
-      reconciler apply --plan "$plan_file" "${sandbox[@]}" --yes --no-color "${extra[@]}" \
-        >"$report" 2>"$errors"
-      code=$?
-      cat "$errors" >&2
-      outcome=$(classify "$code" "$errors")
-      if [ "$outcome" = stale ] && [ "$on_stale" = replan ]; then
+      report_json=$workdir/apply.json
+      apply_saved "$plan_file" "$report_json"
+      if { [ "$outcome" = stale ] || [ "$outcome" = mismatch ]; } && [ "$on_stale" = replan ]; then
         replan_and_apply
       fi
+      report_text "$report_json" >"$report"
       explain "$outcome"
     else
       reconciler apply "${paths[@]}" "${selection[@]}" "${sandbox[@]}" --yes --no-color \
@@ -245,7 +335,7 @@ if [ "$failed" = true ]; then
       fi
       ;;
     3) why="invalid input" ;;
-    4) why="refused by a safety rule, a stale plan or incomplete live state" ;;
+    4) why="refused by a safety rule, incomplete live state, or a saved plan that cannot be applied${outcome:+ ($outcome)}" ;;
     *) why="unexpected exit code" ;;
   esac
   echo "::error::reconciler $command exited $code: $why" >&2
