@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import requests
 
 from reconciler.addresses import canonical_ip_entry
+from reconciler.credentials.refresh import KeyHolder
 from reconciler.errors import ProviderError
 from reconciler.model import AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
@@ -47,16 +48,21 @@ class DirectMailClient(ProviderClient):
 
     def _configure(self, secrets: Mapping[str, str]) -> None:
         account = self.account
-        self._key_id = secrets["accessKeyId"]
-        self._secret = secrets["accessKeySecret"]
-        self._token = secrets.get("securityToken")
-        self.secret_values = tuple(v for v in (self._secret, self._token) if v)
+        # Keys obtained at run time are renewed before they expire (``credentials.refresh``);
+        # each attempt is signed with the keys current then.
+        self._keys = KeyHolder(secrets, self._renewed)
+        self._renewed(secrets)
         self._url = account.endpoint.rstrip("/") + "/"
         self._host = urlsplit(account.endpoint).netloc
         self.quotas = {
             action: SlidingWindow(f"{PROVIDER} {action}", limit, window)
             for action, (limit, window) in QUOTAS.items()
         }
+
+    def _renewed(self, keys: Mapping[str, str]) -> None:
+        """Scrub the values of ``keys`` too (those of earlier keys stay scrubbed)."""
+        fresh = (keys.get("accessKeySecret"), keys.get("securityToken"))
+        self.secret_values = (*self.secret_values, *(v for v in fresh if v))
 
     # -- the five calls ------------------------------------------------------------------
 
@@ -154,15 +160,16 @@ class DirectMailClient(ProviderClient):
         them (SPEC §8): the query is sent exactly as it is signed. Each attempt is signed
         afresh: the provider rejects a nonce it has seen.
         """
+        keys = self._keys.current()
         headers = v3_headers(
             host=self._host,
             action=action,
             version=API_VERSION,
             body=b"",
             query=params,
-            access_key_id=self._key_id,
-            access_key_secret=self._secret,
-            security_token=self._token,
+            access_key_id=keys["accessKeyId"],
+            access_key_secret=keys["accessKeySecret"],
+            security_token=keys.get("securityToken"),
         )
         headers["Accept"] = "application/json"
         query = canonical_query(params)
