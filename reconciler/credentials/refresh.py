@@ -70,6 +70,16 @@ class KeyHolder:
                 self._keys = self._renew(self._keys)
             return self._keys
 
+    def refused(self, keys: Mapping[str, str]) -> bool:
+        """The provider said ``keys`` expired (a clock ahead of ours): renew them now if they
+        are still current and renewable. True if other keys are current now, to try again."""
+        with self._lock:
+            current = self._keys
+            if current is keys and isinstance(current, TemporaryKeys) and current.renew:
+                current.deadline = time.monotonic()
+                self._keys = self._renew(current)
+            return self._keys is not keys
+
     def _renew(self, old: Mapping[str, str]) -> Mapping[str, str]:
         assert isinstance(old, TemporaryKeys) and old.renew is not None
         try:

@@ -167,8 +167,7 @@ def ecs_role(account: str, role_name: str | None) -> TemporaryKeys:
             data = json.loads(answer.body.decode("utf-8"))
     except (Redirected, UnreadableBody) as exc:
         raise InputError(
-            f"account {account!r}: the ECS metadata service did not give a RAM role's keys "
-            f"({exc})"
+            f"account {account!r}: the ECS metadata service did not give a RAM role's keys ({exc})"
         ) from None
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         raise InputError(

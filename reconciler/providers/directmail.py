@@ -32,6 +32,8 @@ REFUSED_CODES = ("Throttling", "ServiceUnavailable")
 # A delete of an entry that is already gone: counted as done (SPEC §6).
 GONE_CODE = "InvalidIpfilterId.NotFound"
 ALREADY_GONE = "already gone"
+# Temporary keys the provider holds expired although our clock did not yet.
+EXPIRED_CODE = "InvalidSecurityToken.Expired"
 # DirectMail's documented per-action quotas: (calls, seconds).
 QUOTAS: Mapping[str, tuple[int, float]] = {
     "GetIpfilterList": (60, 60.0),
@@ -161,6 +163,17 @@ class DirectMailClient(ProviderClient):
         afresh: the provider rejects a nonce it has seen.
         """
         keys = self._keys.current()
+        try:
+            return self._call_with(keys, action, params)
+        except ProviderError as exc:
+            # Refused, so not carried out: once renewed, the same call may be sent again.
+            if exc.code != EXPIRED_CODE or not self._keys.refused(keys):
+                raise
+        return self._call_with(self._keys.current(), action, params)
+
+    def _call_with(
+        self, keys: Mapping[str, str], action: str, params: Mapping[str, str]
+    ) -> dict[str, Any]:
         headers = v3_headers(
             host=self._host,
             action=action,
