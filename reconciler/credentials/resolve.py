@@ -37,19 +37,20 @@ def resolve_all(
     with how to renew them (``refresh.TemporaryKeys.renew``)."""
     env = os.environ if environ is None else environ
     resolved: dict[str, dict[str, str]] = {}
-    problems: list[str] = []
+    problems: dict[str, list[str]] = {account.name: [] for account in accounts}
     for account in accounts:
         if account.credential_source is None:
-            resolved[account.name] = _resolve(account, env, problems)
+            resolved[account.name] = _resolve(account, env, problems[account.name])
     for account in accounts:
         if account.credential_source is not None:
-            obtained = _obtain(account, account.credential_source, env, problems)
+            found = problems[account.name]
+            obtained = _obtain(account, account.credential_source, env, found)
             if obtained is not None:
                 resolved[account.name] = obtained
-    if problems:
+    if any(problems.values()):
         raise InputError(
             "missing credentials:\n  "
-            + "\n  ".join(problems)
+            + "\n  ".join(line for lines in problems.values() for line in lines)
             + "\n(set them, or run with --sandbox to use the local sandbox)"
         )
     return {account.name: resolved[account.name] for account in accounts}

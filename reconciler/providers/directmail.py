@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,8 @@ REFUSED_CODES = ("Throttling", "ServiceUnavailable")
 # A delete of an entry that is already gone: counted as done (SPEC §6).
 GONE_CODE = "InvalidIpfilterId.NotFound"
 ALREADY_GONE = "already gone"
+# Where a signature error quotes what the provider signed.
+SIGNED_TEXT = re.compile(r"\s*server (?:string to sign|canonical request) is:", re.IGNORECASE)
 # Temporary keys the provider holds expired although our clock did not yet.
 EXPIRED_CODE = "InvalidSecurityToken.Expired"
 # DirectMail's documented per-action quotas: (calls, seconds).
@@ -212,6 +215,12 @@ class DirectMailClient(ProviderClient):
         message = self.scrub(
             str((data or {}).get("Message") or response.reason or "unexpected answer")
         )
+        signed = SIGNED_TEXT.search(message)
+        if signed is not None:
+            # What the gateway signed (its canonical request) helps debug a signer, not a
+            # wrong secret: -v shows it.
+            log.debug("account %s: %s %s: %s", self.account.name, PROVIDER, action, message)
+            message = message[: signed.start()].rstrip() + " (-v shows what the provider signed)"
         # A server error, or an answer cut short, may come after the call was carried out.
         uncertain = (status >= 500 and not code.startswith(REFUSED_CODES)) or (
             data is None and status < 400
