@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.credentials.refresh import KeyHolder, TemporaryKeys
-from reconciler.errors import ProviderError
+from reconciler.errors import InputError, ProviderError
 from reconciler.model import Account, Provider
 from reconciler.providers.directmail import DirectMailClient
 from reconciler.sandbox import Sandbox, sts
@@ -175,3 +175,11 @@ def test_failed_renewal_keeps_valid_keys_and_fails_cleanly_once_they_expire() ->
     keys.deadline = time.monotonic() - 1  # expired
     with pytest.raises(ProviderError, match="refused"):
         holder.current()
+
+
+def test_the_sandbox_minimum_is_a_positive_number_of_seconds(tmp_path: Path) -> None:
+    result = run_cli("sandbox", "--sts-min-duration", "0", cwd=tmp_path)
+    assert result.code == 3, result
+    assert "--sts-min-duration must be 1 or more" in result.err
+    with pytest.raises(InputError, match="sts_min_duration must be 1 or more"):
+        Sandbox(tmp_path / "state.json", sts_min_duration=0)

@@ -87,7 +87,11 @@ class KeyHolder:
         except ReconcilerError as exc:
             assert old.deadline is not None
             if time.monotonic() < old.deadline:
-                log.warning("could not renew temporary keys, using them until they expire: %s", exc)
+                # The code only: a message from STS is not scrubbed by any client.
+                reason = getattr(exc, "code", None) or type(exc).__name__
+                log.warning(
+                    "could not renew temporary keys (%s); using them until they expire", reason
+                )
                 # Try again on a later call, not on every one.
                 old.lifetime /= 2
                 return old

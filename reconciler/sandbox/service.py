@@ -304,6 +304,7 @@ def serve_forever(
     count_means: str = "total",
     ipfilter_page_size: int | None = None,
     traffic: Mapping[str, Any] | None = None,
+    sts_min_duration: int = sts.MIN_DURATION,
 ) -> None:
     """Serve until Ctrl-C, after printing the endpoints and the fixed credentials.
 
@@ -318,6 +319,7 @@ def serve_forever(
         allow_remote=allow_remote,
         count_means=count_means,
         ipfilter_page_size=ipfilter_page_size,
+        sts_min_duration=sts_min_duration,
         **(traffic or {}),
     )
     config = sandbox.traffic()
@@ -329,7 +331,12 @@ def serve_forever(
             f"  DirectMail endpoint     {sandbox.directmail_endpoint}\n"
             f"  SendCloud endpoint      {sandbox.sendcloud_endpoint}\n"
             f"  STS endpoint            {sandbox.url} (ALIBABA_CLOUD_STS_ENDPOINT)\n"
-            f"  DirectMail AccessKeyId     {ACCESS_KEY_ID}\n"
+            + (
+                f"  STS keys last at least  {sandbox.keys.min_duration} s\n"
+                if sandbox.keys.min_duration != sts.MIN_DURATION
+                else ""
+            )
+            + f"  DirectMail AccessKeyId     {ACCESS_KEY_ID}\n"
             f"  DirectMail AccessKeySecret {ACCESS_KEY_SECRET}\n"
             f"  SendCloud apiUser          {API_USER}\n"
             f"  SendCloud apiKey           {API_KEY}\n"
