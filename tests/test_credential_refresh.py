@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.credentials.refresh import KeyHolder, TemporaryKeys
+from reconciler.credentials.resolve import resolve_all
 from reconciler.errors import InputError, ProviderError
-from reconciler.model import Account, Provider
+from reconciler.model import Account, CredentialSource, Provider, RoleRef, SecretRef
 from reconciler.providers.directmail import DirectMailClient
-from reconciler.sandbox import Sandbox, sts
+from reconciler.sandbox import ACCESS_KEY_ID, ACCESS_KEY_SECRET, Sandbox, sts
 from reconciler.sandbox.faults import Faults
 from tests.cli_helpers import run_cli, write
 
@@ -183,3 +184,29 @@ def test_the_sandbox_minimum_is_a_positive_number_of_seconds(tmp_path: Path) -> 
     assert "--sts-min-duration must be 1 or more" in result.err
     with pytest.raises(InputError, match="sts_min_duration must be 1 or more"):
         Sandbox(tmp_path / "state.json", sts_min_duration=0)
+
+
+def test_a_role_assumed_with_an_access_key_renews_with_the_same_key(sandbox: Sandbox) -> None:
+    account = Account(
+        "prod",
+        Provider.ALIYUN_DM,
+        sandbox.directmail_endpoint,
+        credentials={
+            "accessKeyId": SecretRef(env="BASE_ID"),
+            "accessKeySecret": SecretRef(env="BASE_SECRET"),
+        },
+        credential_source=CredentialSource(role=RoleRef(arn=sts.ROLE_WRITE)),
+    )
+    env = {
+        "BASE_ID": ACCESS_KEY_ID,
+        "BASE_SECRET": ACCESS_KEY_SECRET,
+        "ALIBABA_CLOUD_STS_ENDPOINT": sandbox.url,
+        "RECONCILER_STS_DURATION": "900",
+    }
+    keys = resolve_all([account], env)["prod"]
+    assert isinstance(keys, TemporaryKeys) and keys.renew is not None
+    assert keys.expires is not None
+    assert 890 < (keys.expires - datetime.now(timezone.utc)).total_seconds() <= 900
+    fresh = keys.renew()
+    assert fresh["accessKeyId"] != keys["accessKeyId"]
+    assert sandbox.calls["AssumeRole"] == 2
