@@ -337,6 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="GetIpfilterList answers at most N entries (default: the page widens to fit)",
     )
+    sandbox.add_argument(
+        "--sts-min-duration",
+        type=int,
+        default=900,
+        metavar="SECONDS",
+        help="shortest lifetime STS grants temporary keys, as DurationSeconds asks "
+        "(default: %(default)s, as the real service; lower it to watch keys renewed)",
+    )
     traffic = sandbox.add_argument_group(
         "synthetic sending data (saved in the state file; default: what it holds, else "
         "1% failed, 2% invalid, the demo senders)"

@@ -14,7 +14,7 @@ Anything else that escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -100,7 +100,8 @@ class ProviderError(ReconcilerError):
     write, whether it took effect is unknown until live state is read again. ``attempts``:
     how many times the call was tried before giving up. ``account``: the manifest's name of
     the account the call was for, when the client knows it; ``host``: its endpoint's
-    ``host:port``.
+    ``host:port``. ``hint``: what to fix, on a line of its own (an account's credential
+    reference, when the provider refused its keys).
     """
 
     exit_code = ExitCode.PROVIDER
@@ -133,6 +134,7 @@ class ProviderError(ReconcilerError):
         self.retry_after = retry_after
         self.uncertain = uncertain
         self.attempts = attempts
+        self.hint: str | None = None
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -153,7 +155,40 @@ class ProviderError(ReconcilerError):
         if self.attempts > 1:
             extra.append(f"after {self.attempts} attempts")
         text = "".join(parts)
-        return f"{text} ({', '.join(extra)})" if extra else text
+        text = f"{text} ({', '.join(extra)})" if extra else text
+        return f"{text}\n  {self.hint}" if self.hint else text
+
+
+class ProviderErrors(ProviderError):
+    """Calls of several accounts failed (each account's error, in manifest order), reported
+    together. Its fields and exit code are those of the first."""
+
+    def __init__(self, errors: Sequence[ProviderError]) -> None:
+        first = errors[0]
+        super().__init__(
+            first.provider_message,
+            provider=first.provider,
+            action=first.action,
+            code=first.code,
+            request_id=first.request_id,
+            http_status=first.http_status,
+            retryable=first.retryable,
+            retry_after=first.retry_after,
+            uncertain=first.uncertain,
+            attempts=first.attempts,
+            account=first.account,
+            host=first.host,
+        )
+        self.errors = list(errors)
+        self.hint = first.hint
+        self.exit_code = first.exit_code
+        self.args = (str(self),)
+
+    def __str__(self) -> str:
+        if not getattr(self, "errors", None):
+            return super().__str__()
+        lines = "\n".join("  " + str(e).replace("\n", "\n  ") for e in self.errors)
+        return f"{len(self.errors)} accounts failed:\n{lines}"
 
 
 class RefusedError(ReconcilerError):

@@ -11,7 +11,9 @@ from itertools import chain, zip_longest
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from reconciler.credentials.blame import blame
 from reconciler.credentials.resolve import resolve_all
+from reconciler.errors import ProviderError, ProviderErrors
 from reconciler.model import Account, AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
 from reconciler.providers.base import ProviderClient
@@ -81,12 +83,19 @@ def read(
 
     Accounts are read concurrently, at most ``ACCOUNT_WORKERS`` at once, taking turns between
     credentials so that one throttled key does not hold every worker while the others wait.
-    If reads fail, the error of the first such account, in manifest order, is raised.
+    If reads fail, every failed account's error is raised together (``ProviderErrors``, in
+    manifest order); an error that refuses an account's keys names the credential references
+    to fix, at their positions.
     """
     if len(desired) <= 1:
-        return {
-            want.account.name: clients[want.account.name].read(to_read(want)) for want in desired
-        }
+        try:
+            return {
+                want.account.name: clients[want.account.name].read(to_read(want))
+                for want in desired
+            }
+        except ProviderError as exc:
+            blame(desired[0].account, exc)
+            raise
     by_key: dict[int, list[AccountDesired]] = {}
     for want in desired:
         by_key.setdefault(id(clients[want.account.name].limiter), []).append(want)
@@ -97,6 +106,20 @@ def read(
             want.account.name: pool.submit(clients[want.account.name].read, to_read(want))
             for want in turns
         }
+    failed: list[ProviderError] = []
+    for want in desired:
+        error = futures[want.account.name].exception()
+        if isinstance(error, ProviderError):
+            blame(want.account, error)
+            failed.append(error)
+        elif error is not None:
+            if not failed:
+                raise error
+            break
+    if len(failed) > 1:
+        raise ProviderErrors(failed)
+    if failed:
+        raise failed[0]
     return {want.account.name: futures[want.account.name].result() for want in desired}
 
 

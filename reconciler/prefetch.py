@@ -144,7 +144,10 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
             if kind is None:
                 continue
             if kind.group(1) == "Account":
-                documents, found = yamlpos.parse_documents(text[start:end], file)
+                # Lines before the piece kept as empty lines: positions (a credential's
+                # reference in an error) are the file's, not the piece's.
+                piece = "\n" * text.count("\n", 0, start) + text[start:end]
+                documents, found = yamlpos.parse_documents(piece, file)
                 if found or len(documents) != 1 or schema_problems(documents[0]):
                     raise ValueError("an Account document is not valid on its own")
                 account = checks.build_account(documents[0], [])

@@ -840,15 +840,21 @@ def test_no_secret_in_failure_errors_or_logs(
         assert not any(secret in text for text in errors)
 
 
-def test_a_provider_message_that_quotes_a_secret_is_scrubbed(server: Sandbox) -> None:
-    # DirectMail's SignatureDoesNotMatch quotes the canonical request, token header included.
+def test_a_provider_message_that_quotes_a_secret_is_scrubbed(
+    server: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # DirectMail's SignatureDoesNotMatch quotes the canonical request, token header included;
+    # the error leaves it to the -v log.
     token = "sts-token-Qx7Lm2"
     client = dm_client(server, accessKeySecret="wrong-secret-Hj3", securityToken=token)
-    with client, pytest.raises(ProviderError) as caught:
+    debug = caplog.at_level(logging.DEBUG, logger="reconciler.providers")
+    with debug, client, pytest.raises(ProviderError) as caught:
         client.get_ip_protection()
     assert caught.value.code == "SignatureDoesNotMatch"
-    assert "x-acs-security-token:***" in str(caught.value)
+    assert "x-acs-security-token:***" in caplog.text
+    assert "canonical request" not in str(caught.value)
     assert token not in str(caught.value) and token not in repr(caught.value.args)
+    assert token not in caplog.text
 
 
 # -- manifests ------------------------------------------------------------------------------------

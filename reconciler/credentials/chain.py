@@ -94,6 +94,7 @@ def _role(
 ) -> dict[str, str]:
     url = sts.endpoint(env)
     session = sts.session_name(role.session_name)
+    seconds = sts.duration(env)
     if role.oidc_provider_arn is not None and role.oidc_token_file is not None:
         path = Path(role.oidc_token_file).expanduser()
         if not path.is_file():
@@ -102,14 +103,14 @@ def _role(
         if not token:
             raise InputError(f"account {account!r}: the OIDC token file {path} is empty")
         return sts.assume_role_with_oidc(
-            account, url, role.arn, role.oidc_provider_arn, token, session
+            account, url, role.arn, role.oidc_provider_arn, token, session, seconds
         )
     if not (base.get("accessKeyId") and base.get("accessKeySecret")):
         raise InputError(
             f"account {account!r}: assuming role {role.arn} without OIDC needs an AccessKey "
             "(accessKeyId and accessKeySecret, or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET)"
         )
-    return sts.assume_role(account, url, role.arn, session, base)
+    return sts.assume_role(account, url, role.arn, session, base, seconds)
 
 
 def _home(env: Mapping[str, str]) -> Path:

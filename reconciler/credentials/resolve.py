@@ -8,68 +8,107 @@ keys instead, through ``chain`` (loaded only then: ``validate`` never needs it).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reconciler import files
 from reconciler.errors import InputError
-from reconciler.model import DEFAULT_CREDENTIALS, OPTIONAL_CREDENTIALS, Account, SecretRef
+from reconciler.model import (
+    DEFAULT_CREDENTIALS,
+    OPTIONAL_CREDENTIALS,
+    Account,
+    CredentialSource,
+    SecretRef,
+)
 
 
 def resolve_all(
     accounts: Sequence[Account], environ: Mapping[str, str] | None = None
 ) -> dict[str, dict[str, str]]:
-    """``{account name: {field: value}}``. Every missing credential of every account is
-    reported in one error, before any account is contacted.
+    """``{account name: {field: value}}``. Every account's credential problem (a variable
+    not set or empty, a file that cannot be read or is empty, a chain that finds nothing) is
+    reported in one error, each at the position of its reference, before any provider is
+    contacted.
 
-    Accounts with a ``credential_source`` (chain, profile, role) then obtain their keys, in
-    manifest order; the first that cannot is the error (naming the account and what is
-    missing), and STS refusing a role or token is a provider error."""
+    Accounts with a ``credential_source`` (chain, profile, role) obtain their keys, in
+    manifest order; STS refusing a role or token is a provider error. Temporary keys come
+    with how to renew them (``refresh.TemporaryKeys.renew``)."""
     env = os.environ if environ is None else environ
     resolved: dict[str, dict[str, str]] = {}
-    missing: list[str] = []
+    problems: dict[str, list[str]] = {account.name: [] for account in accounts}
     for account in accounts:
         if account.credential_source is None:
-            resolved[account.name] = _resolve(account, env, missing)
-    if missing:
-        raise InputError(
-            "missing credentials:\n  "
-            + "\n  ".join(missing)
-            + "\n(set them in the environment, or run with --sandbox to use the local sandbox)"
-        )
+            resolved[account.name] = _resolve(account, env, problems[account.name])
     for account in accounts:
         if account.credential_source is not None:
-            from reconciler.credentials import chain
-
-            base = _resolve(account, env, [])
-            obtained = chain.obtain(account, account.credential_source, base, env)
-            resolved[account.name] = obtained
+            found = problems[account.name]
+            obtained = _obtain(account, account.credential_source, env, found)
+            if obtained is not None:
+                resolved[account.name] = obtained
+    if any(problems.values()):
+        raise InputError(
+            "missing credentials:\n  "
+            + "\n  ".join(line for lines in problems.values() for line in lines)
+            + "\n(set them, or run with --sandbox to use the local sandbox)"
+        )
     return {account.name: resolved[account.name] for account in accounts}
 
 
-def _resolve(account: Account, env: Mapping[str, str], missing: list[str]) -> dict[str, str]:
-    """The account's credential values (optional ones may be absent); appends what is missing."""
+def _obtain(
+    account: Account, source: CredentialSource, env: Mapping[str, str], problems: list[str]
+) -> dict[str, str] | None:
+    """The keys ``source`` gives, renewable if temporary; None after adding the problem."""
+    from reconciler.credentials import chain
+    from reconciler.credentials.refresh import TemporaryKeys
+
+    base = _resolve(account, env, [])
+    try:
+        obtained = chain.obtain(account, source, base, env)
+    except InputError as exc:
+        where = source.position or account.position
+        problems.append(f"{where}: {exc}" if where else str(exc))
+        return None
+    if isinstance(obtained, TemporaryKeys) and obtained.renew is None:
+        obtained.renew = functools.partial(chain.obtain, account, source, base, env)
+    return obtained
+
+
+def _resolve(account: Account, env: Mapping[str, str], problems: list[str]) -> dict[str, str]:
+    """The account's credential values (optional ones may be absent); appends what is wrong
+    with each, at the position of its reference (the account's own if it has none)."""
     refs: dict[str, SecretRef] = {
         name: SecretRef(env=var) for name, var in DEFAULT_CREDENTIALS[account.provider].items()
     }
     refs.update(account.credentials)
     values: dict[str, str] = {}
     for name, ref in refs.items():
-        value = _read(ref, env)
+        where = ref.position or account.position
+        what = f"{f'{where}: ' if where else ''}{name} of account {account.name!r}"
+        try:
+            value = _read(ref, env)
+        except InputError as exc:
+            problems.append(f"{what}: {exc}")
+            continue
         if value:
             values[name] = value
         elif name not in OPTIONAL_CREDENTIALS:
-            where = f"{ref.position}: " if ref.position else ""
-            missing.append(
-                f"{where}{name} of account {account.name!r}: {ref.describe()} is not set"
-            )
+            problems.append(f"{what}: {ref.describe()} {_absent(ref, env)}")
     return values
+
+
+def _absent(ref: SecretRef, env: Mapping[str, str]) -> str:
+    """Why an empty value is missing: never set, or set to nothing (or only blanks)."""
+    if ref.env is not None and ref.env not in env:
+        return "is not set"
+    return "is empty"
 
 
 def _read(ref: SecretRef, env: Mapping[str, str]) -> str | None:
     if ref.env is not None:
-        return env.get(ref.env) or None
+        value = env.get(ref.env)
+        return value if value and value.strip() else None
     if ref.file is not None:
         # The path is not secret; the file's content is never echoed (errors name the line
         # of a UTF-8 error at most).

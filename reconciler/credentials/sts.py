@@ -4,6 +4,11 @@ ECS instance's RAM role. Used by ``chain``; nothing here is kept on disk or prin
 The STS endpoint is ``ALIBABA_CLOUD_STS_ENDPOINT`` (a URL, or a host name for https://; http://
 only for loopback hosts, which is how tests point it at the sandbox), else
 ``https://sts.{ALIBABA_CLOUD_STS_REGION}.aliyuncs.com``, else ``https://sts.aliyuncs.com``.
+Keys are asked for ``RECONCILER_STS_DURATION`` seconds (default 3600; STS allows 900 to the
+role's maximum). They come back as ``refresh.TemporaryKeys``, with their expiry.
+
+Every answer is untrusted (SPEC §6): no redirect is followed, a body is read within a bound
+(64 KiB from STS, 16 KiB from the metadata service) and an exchange within a deadline.
 """
 
 from __future__ import annotations
@@ -19,14 +24,20 @@ import requests
 import urllib3.exceptions
 
 from reconciler import signing
+from reconciler.credentials.answers import Answer, Redirected, UnreadableBody, exchange
+from reconciler.credentials.refresh import TemporaryKeys
 from reconciler.errors import InputError, ProviderError
 
 STS_VERSION = "2015-04-01"
 DEFAULT_DURATION = 3600
 TIMEOUT = (5.0, 10.0)  # seconds to connect, to read
+DEADLINE = 30.0  # seconds one STS call may take, answer included
 ECS_METADATA_URL = "http://100.100.100.200"
 ECS_TIMEOUT = (1.0, 2.0)
+ECS_DEADLINE = 5.0  # seconds for the whole metadata exchange (token, role, keys)
 ANSWER_LIMIT = 64 * 1024
+ECS_ANSWER_LIMIT = 16 * 1024
+DURATION_VARIABLE = "RECONCILER_STS_DURATION"
 KEY_FIELDS = {
     "AccessKeyId": "accessKeyId",
     "AccessKeySecret": "accessKeySecret",
@@ -57,9 +68,25 @@ def session_name(given: str | None) -> str:
     return given or f"reconciler-{int(time.time())}"
 
 
+def duration(env: Mapping[str, str]) -> int:
+    """Seconds the keys are asked for: ``RECONCILER_STS_DURATION``, else an hour."""
+    given = env.get(DURATION_VARIABLE, "").strip()
+    if not given:
+        return DEFAULT_DURATION
+    if not given.isdigit() or int(given) < 1:
+        raise InputError(f"{DURATION_VARIABLE}: expected a number of seconds, such as 3600")
+    return int(given)
+
+
 def assume_role_with_oidc(
-    account: str, url: str, role_arn: str, provider_arn: str, token: str, session: str
-) -> dict[str, str]:
+    account: str,
+    url: str,
+    role_arn: str,
+    provider_arn: str,
+    token: str,
+    session: str,
+    seconds: int = DEFAULT_DURATION,
+) -> TemporaryKeys:
     """Exchange an OIDC token for temporary keys (the call needs no signature)."""
     params = {
         "Action": "AssumeRoleWithOIDC",
@@ -67,21 +94,26 @@ def assume_role_with_oidc(
         "OIDCProviderArn": provider_arn,
         "OIDCToken": token,
         "RoleSessionName": session,
-        "DurationSeconds": str(DEFAULT_DURATION),
+        "DurationSeconds": str(seconds),
     }
     return _call(account, url, _common(params))
 
 
 def assume_role(
-    account: str, url: str, role_arn: str, session: str, base: Mapping[str, str]
-) -> dict[str, str]:
+    account: str,
+    url: str,
+    role_arn: str,
+    session: str,
+    base: Mapping[str, str],
+    seconds: int = DEFAULT_DURATION,
+) -> TemporaryKeys:
     """Temporary keys of a role, asked for with the signature of the ``base`` keys."""
     params = _common(
         {
             "Action": "AssumeRole",
             "RoleArn": role_arn,
             "RoleSessionName": session,
-            "DurationSeconds": str(DEFAULT_DURATION),
+            "DurationSeconds": str(seconds),
             "AccessKeyId": base["accessKeyId"],
             "SignatureMethod": signing.V1_METHOD,
             "SignatureVersion": signing.V1_VERSION,
@@ -93,32 +125,51 @@ def assume_role(
     return _call(account, url, params)
 
 
-def ecs_role(account: str, role_name: str | None) -> dict[str, str]:
+def ecs_role(account: str, role_name: str | None) -> TemporaryKeys:
     """The keys of the instance's RAM role from the ECS metadata service (IMDSv2 token
     first, as the official SDKs do, falling back to a plain read)."""
     base = f"{ECS_METADATA_URL}/latest"
     headers: dict[str, str] = {}
+    until = time.monotonic() + ECS_DEADLINE
+
+    def get(session: requests.Session, method: str, url: str, **kwargs: Any) -> Answer:
+        return exchange(
+            session,
+            method,
+            url,
+            limit=ECS_ANSWER_LIMIT,
+            until=until,
+            seconds=ECS_DEADLINE,
+            timeout=ECS_TIMEOUT,
+            **kwargs,
+        )
+
     try:
         with requests.Session() as session:
             session.trust_env = False  # the metadata address is never reached through a proxy
-            token = session.put(
+            token = get(
+                session,
+                "PUT",
                 f"{base}/api/token",
                 headers={"X-aliyun-ecs-metadata-token-ttl-seconds": "21600"},
-                timeout=ECS_TIMEOUT,
             )
             if token.ok:
                 headers["X-aliyun-ecs-metadata-token"] = token.text.strip()
             path = f"{base}/meta-data/ram/security-credentials/"
             if not role_name:
-                listing = session.get(path, headers=headers, timeout=ECS_TIMEOUT)
-                listing.raise_for_status()
-                role_name = listing.text.strip().splitlines()[0].strip() if listing.text else ""
+                listing = get(session, "GET", path, headers=headers)
+                _raise_for_status(listing)
+                role_name = listing.text.strip().splitlines()[0].strip() if listing.body else ""
                 if not role_name:
                     raise InputError(f"account {account!r}: this ECS instance has no RAM role")
-            answer = session.get(path + role_name, headers=headers, timeout=ECS_TIMEOUT)
-            answer.raise_for_status()
-            data = answer.json()
-    except (requests.RequestException, ValueError) as exc:
+            answer = get(session, "GET", path + role_name, headers=headers)
+            _raise_for_status(answer)
+            data = json.loads(answer.body.decode("utf-8"))
+    except (Redirected, UnreadableBody) as exc:
+        raise InputError(
+            f"account {account!r}: the ECS metadata service did not give a RAM role's keys ({exc})"
+        ) from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         raise InputError(
             f"account {account!r}: the ECS metadata service did not give a RAM role's keys "
             f"({type(exc).__name__})"
@@ -126,6 +177,11 @@ def ecs_role(account: str, role_name: str | None) -> dict[str, str]:
     if not isinstance(data, dict) or data.get("Code") not in (None, "Success"):
         raise InputError(f"account {account!r}: the ECS metadata service refused the RAM role")
     return _keys(account, "ECS metadata", data)
+
+
+def _raise_for_status(answer: Answer) -> None:
+    if not answer.ok:
+        raise requests.HTTPError(f"HTTP {answer.status}")
 
 
 def _common(params: dict[str, str]) -> dict[str, str]:
@@ -138,63 +194,74 @@ def _common(params: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _call(account: str, url: str, params: dict[str, str]) -> dict[str, str]:
+def _call(account: str, url: str, params: dict[str, str]) -> TemporaryKeys:
     action = params["Action"]
 
     def failed(message: str, **details: Any) -> ProviderError:
         return ProviderError(message, provider="sts", action=action, account=account, **details)
 
     # Untrusted like every provider answer (SPEC §6): a redirect is not followed (the form
-    # carries the OIDC token), and no more than ANSWER_LIMIT bytes are read.
+    # carries the OIDC token), no more than ANSWER_LIMIT bytes are read, within DEADLINE.
     try:
         with requests.Session() as session:
-            answer = session.post(
-                f"{url}/", data=params, timeout=TIMEOUT, allow_redirects=False, stream=True
+            answer = exchange(
+                session,
+                "POST",
+                f"{url}/",
+                limit=ANSWER_LIMIT,
+                until=time.monotonic() + DEADLINE,
+                seconds=DEADLINE,
+                timeout=TIMEOUT,
+                data=params,
             )
-            with answer:
-                if 300 <= answer.status_code < 400:
-                    raise failed(
-                        f"HTTP {answer.status_code}: STS answered with a redirect, which is "
-                        "never followed: check ALIBABA_CLOUD_STS_ENDPOINT",
-                        http_status=answer.status_code,
-                    )
-                body = answer.raw.read(ANSWER_LIMIT + 1, decode_content=True) or b""
+    except Redirected as exc:
+        raise failed(
+            f"HTTP {exc.status}: STS answered with a redirect, which is never followed: "
+            "check ALIBABA_CLOUD_STS_ENDPOINT",
+            http_status=exc.status,
+        ) from None
+    except UnreadableBody as exc:
+        raise failed(str(exc)) from None
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise failed(f"cannot reach {url} ({type(exc).__name__})", retryable=True) from None
-    if len(body) > ANSWER_LIMIT:
-        raise failed(f"the answer is larger than {ANSWER_LIMIT // 1024} KiB")
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(answer.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         data = None
     if not isinstance(data, dict):
+        raise failed(f"HTTP {answer.status}, the answer is not JSON", http_status=answer.status)
+    if answer.status != 200 or "Code" in data:
         raise failed(
-            f"HTTP {answer.status_code}, the answer is not JSON", http_status=answer.status_code
-        )
-    if answer.status_code != 200 or "Code" in data:
-        raise failed(
-            _text(data.get("Message")) or f"HTTP {answer.status_code}",
+            _text(data.get("Message")) or f"HTTP {answer.status}",
             code=_text(data.get("Code")) or None,
             request_id=_text(data.get("RequestId")) or None,
-            http_status=answer.status_code,
-            retryable=answer.status_code >= 500,
+            http_status=answer.status,
+            retryable=answer.status >= 500,
         )
     return _keys(account, action, data.get("Credentials"))
 
 
-def _keys(account: str, source: str, data: Any) -> dict[str, str]:
+def _keys(account: str, source: str, data: Any) -> TemporaryKeys:
     """``{accessKeyId, accessKeySecret, securityToken}`` from an answer's credentials, which
-    must hold the three as non-empty strings."""
+    must hold the three as non-empty strings; with their ``Expiration``, if it can be read."""
     if isinstance(data, dict) and all(
         isinstance(data.get(name), str) and data[name].strip() for name in KEY_FIELDS
     ):
-        return {ours: data[theirs].strip() for theirs, ours in KEY_FIELDS.items()}
+        keys = {ours: data[theirs].strip() for theirs, ours in KEY_FIELDS.items()}
+        return TemporaryKeys(keys, _expiration(data.get("Expiration")))
     raise ProviderError(
         "the answer has no AccessKeyId, AccessKeySecret and SecurityToken",
         provider="sts",
         action=source,
         account=account,
     )
+
+
+def _expiration(value: Any) -> datetime | None:
+    try:
+        return signing.parse_timestamp(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _text(value: Any) -> str:

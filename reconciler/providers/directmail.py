@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 import requests
 
 from reconciler.addresses import canonical_ip_entry
+from reconciler.credentials.refresh import KeyHolder
 from reconciler.errors import ProviderError
 from reconciler.model import AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
@@ -31,6 +33,10 @@ REFUSED_CODES = ("Throttling", "ServiceUnavailable")
 # A delete of an entry that is already gone: counted as done (SPEC §6).
 GONE_CODE = "InvalidIpfilterId.NotFound"
 ALREADY_GONE = "already gone"
+# Where a signature error quotes what the provider signed.
+SIGNED_TEXT = re.compile(r"\s*server (?:string to sign|canonical request) is:", re.IGNORECASE)
+# Temporary keys the provider holds expired although our clock did not yet.
+EXPIRED_CODE = "InvalidSecurityToken.Expired"
 # DirectMail's documented per-action quotas: (calls, seconds).
 QUOTAS: Mapping[str, tuple[int, float]] = {
     "GetIpfilterList": (60, 60.0),
@@ -47,16 +53,21 @@ class DirectMailClient(ProviderClient):
 
     def _configure(self, secrets: Mapping[str, str]) -> None:
         account = self.account
-        self._key_id = secrets["accessKeyId"]
-        self._secret = secrets["accessKeySecret"]
-        self._token = secrets.get("securityToken")
-        self.secret_values = tuple(v for v in (self._secret, self._token) if v)
+        # Keys obtained at run time are renewed before they expire (``credentials.refresh``);
+        # each attempt is signed with the keys current then.
+        self._keys = KeyHolder(secrets, self._renewed)
+        self._renewed(secrets)
         self._url = account.endpoint.rstrip("/") + "/"
         self._host = urlsplit(account.endpoint).netloc
         self.quotas = {
             action: SlidingWindow(f"{PROVIDER} {action}", limit, window)
             for action, (limit, window) in QUOTAS.items()
         }
+
+    def _renewed(self, keys: Mapping[str, str]) -> None:
+        """Scrub the values of ``keys`` too (those of earlier keys stay scrubbed)."""
+        fresh = (keys.get("accessKeySecret"), keys.get("securityToken"))
+        self.secret_values = (*self.secret_values, *(v for v in fresh if v))
 
     # -- the five calls ------------------------------------------------------------------
 
@@ -154,15 +165,27 @@ class DirectMailClient(ProviderClient):
         them (SPEC §8): the query is sent exactly as it is signed. Each attempt is signed
         afresh: the provider rejects a nonce it has seen.
         """
+        keys = self._keys.current()
+        try:
+            return self._call_with(keys, action, params)
+        except ProviderError as exc:
+            # Refused, so not carried out: once renewed, the same call may be sent again.
+            if exc.code != EXPIRED_CODE or not self._keys.refused(keys):
+                raise
+        return self._call_with(self._keys.current(), action, params)
+
+    def _call_with(
+        self, keys: Mapping[str, str], action: str, params: Mapping[str, str]
+    ) -> dict[str, Any]:
         headers = v3_headers(
             host=self._host,
             action=action,
             version=API_VERSION,
             body=b"",
             query=params,
-            access_key_id=self._key_id,
-            access_key_secret=self._secret,
-            security_token=self._token,
+            access_key_id=keys["accessKeyId"],
+            access_key_secret=keys["accessKeySecret"],
+            security_token=keys.get("securityToken"),
         )
         headers["Accept"] = "application/json"
         query = canonical_query(params)
@@ -192,6 +215,12 @@ class DirectMailClient(ProviderClient):
         message = self.scrub(
             str((data or {}).get("Message") or response.reason or "unexpected answer")
         )
+        signed = SIGNED_TEXT.search(message)
+        if signed is not None:
+            # What the gateway signed (its canonical request) helps debug a signer, not a
+            # wrong secret: -v shows it.
+            log.debug("account %s: %s %s: %s", self.account.name, PROVIDER, action, message)
+            message = message[: signed.start()].rstrip() + " (-v shows what the provider signed)"
         # A server error, or an answer cut short, may come after the call was carried out.
         uncertain = (status >= 500 and not code.startswith(REFUSED_CODES)) or (
             data is None and status < 400

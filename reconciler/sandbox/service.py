@@ -48,7 +48,9 @@ class Sandbox:
     ``telemetry_quotas``: enforce the calls-a-minute quotas of those calls.
 
     STS (``AssumeRoleWithOIDC``, ``AssumeRole``) answers on the same URL, routed by action;
-    ``keys`` holds the temporary keys it issued and counts the calls made with each key.
+    ``keys`` holds the temporary keys it issued and counts the calls made with each key;
+    ``sts_min_duration`` is the shortest lifetime (``DurationSeconds``) it grants them (900 s
+    as on the real service; lower, keys that expire within seconds show renewal at work).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class Sandbox:
         invalid_percent: float | None = None,
         senders: Mapping[str, str] | None = None,
         telemetry_quotas: bool = True,
+        sts_min_duration: int = sts.MIN_DURATION,
     ) -> None:
         if count_means not in sendcloud.COUNT_MEANINGS:
             raise InputError(f"count_means must be total or page, not {count_means!r}")
@@ -97,7 +100,9 @@ class Sandbox:
             self._state.set_traffic(knobs)
         self._quotas = telemetry.Quotas(telemetry.QUOTAS) if telemetry_quotas else None
         self._nonces = NonceCache()
-        self.keys = sts.KeyStore()
+        if sts_min_duration < 1:
+            raise InputError(f"sts_min_duration must be 1 or more, not {sts_min_duration}")
+        self.keys = sts.KeyStore(sts_min_duration)
         self._calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._server: SandboxHTTPServer | None = None
@@ -299,6 +304,7 @@ def serve_forever(
     count_means: str = "total",
     ipfilter_page_size: int | None = None,
     traffic: Mapping[str, Any] | None = None,
+    sts_min_duration: int = sts.MIN_DURATION,
 ) -> None:
     """Serve until Ctrl-C, after printing the endpoints and the fixed credentials.
 
@@ -313,6 +319,7 @@ def serve_forever(
         allow_remote=allow_remote,
         count_means=count_means,
         ipfilter_page_size=ipfilter_page_size,
+        sts_min_duration=sts_min_duration,
         **(traffic or {}),
     )
     config = sandbox.traffic()
@@ -324,7 +331,12 @@ def serve_forever(
             f"  DirectMail endpoint     {sandbox.directmail_endpoint}\n"
             f"  SendCloud endpoint      {sandbox.sendcloud_endpoint}\n"
             f"  STS endpoint            {sandbox.url} (ALIBABA_CLOUD_STS_ENDPOINT)\n"
-            f"  DirectMail AccessKeyId     {ACCESS_KEY_ID}\n"
+            + (
+                f"  STS keys last at least  {sandbox.keys.min_duration} s\n"
+                if sandbox.keys.min_duration != sts.MIN_DURATION
+                else ""
+            )
+            + f"  DirectMail AccessKeyId     {ACCESS_KEY_ID}\n"
             f"  DirectMail AccessKeySecret {ACCESS_KEY_SECRET}\n"
             f"  SendCloud apiUser          {API_USER}\n"
             f"  SendCloud apiKey           {API_KEY}\n"

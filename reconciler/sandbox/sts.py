@@ -14,7 +14,10 @@ sandbox's access key:
 ``AssumeRoleWithOIDC`` needs no signature (the token is the proof), as on the real service;
 ``AssumeRole`` is signed like a DirectMail call, with the sandbox's key or a temporary one.
 Temporary keys live in memory for the sandbox's lifetime, and DirectMail accepts them until
-they expire, with their security token (``x-acs-security-token`` or ``SecurityToken``).
+they expire, with their security token (``x-acs-security-token`` or ``SecurityToken``); an
+expired one is refused as the real service refuses it (``InvalidSecurityToken.Expired``).
+``DurationSeconds`` is honoured as asked, from ``KeyStore.min_duration`` (900 s, as on the real
+service; a test lowers it to get keys that expire within seconds) to 43,200 s.
 """
 
 from __future__ import annotations
@@ -59,12 +62,20 @@ class KeyStore:
     """The keys the sandbox accepts: its fixed key, and temporary keys issued by STS.
 
     ``used`` counts, per access key id, the calls that authenticated with it, so a test can
-    tell which key a client really sent. Thread-safe."""
+    tell which key a client really sent; ``issued`` counts the keys STS gave out.
+    ``min_duration``: the shortest ``DurationSeconds`` STS accepts. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_duration: int = MIN_DURATION) -> None:
         self._temporary: dict[str, TemporaryKey] = {}
         self._lock = threading.Lock()
         self._used: Counter[str] = Counter()
+        self.min_duration = min_duration
+        self._issued = 0
+
+    @property
+    def issued(self) -> int:
+        with self._lock:
+            return self._issued
 
     @property
     def used(self) -> Counter[str]:
@@ -81,6 +92,7 @@ class KeyStore:
         )
         with self._lock:
             self._temporary[key_id] = key
+            self._issued += 1
         return key_id, key
 
     def secret_for(self, key_id: str, token: str | None, now: datetime) -> str:
@@ -136,7 +148,7 @@ def handle(
         else:
             _check_oidc(params)
         role = _role(params)
-        duration = _duration(params)
+        duration = _duration(params, keys.min_duration)
         key_id, key = keys.issue(role, duration, now)
         return Reply(200, _answer(key_id, key, role, params))
     except AcsError as error:
@@ -172,12 +184,12 @@ def _role(params: dict[str, str]) -> str:
     return role
 
 
-def _duration(params: dict[str, str]) -> int:
+def _duration(params: dict[str, str], minimum: int) -> int:
     text = params.get("DurationSeconds", "") or str(DEFAULT_DURATION)
-    if not text.isdigit() or not MIN_DURATION <= int(text) <= MAX_DURATION:
+    if not text.isdigit() or not minimum <= int(text) <= MAX_DURATION:
         raise AcsError(
             "InvalidParameter.DurationSeconds",
-            f"The DurationSeconds must be between {MIN_DURATION} and {MAX_DURATION}.",
+            f"The DurationSeconds must be between {minimum} and {MAX_DURATION}.",
         )
     return int(text)
 
