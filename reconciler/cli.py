@@ -416,10 +416,18 @@ def _run(args: argparse.Namespace) -> int:
     import os
 
     from reconciler import notify
+    from reconciler.errors import InputError
 
+    try:
+        who = notify.mentions(args, os.environ)
+    except InputError as exc:  # before anything runs: a page that cannot reach anyone
+        out.error(f"{exc} — nothing was done")
+        return exc.exit_code
     notify.FACTS.reset()
     code = _command(args, out)
-    notify.send(args.notify, args.command, code, out, os.environ)
+    posted = notify.send(args.notify, args.command, code, out, os.environ, who)
+    if not posted and args.command == "check" and code in (0, 2):
+        return notify.NOT_NOTIFIED  # a check that nobody hears of must be noticed
     return code
 
 

@@ -26,9 +26,12 @@ class UnreadableBody(Exception):
         self.retryable = retryable
 
 
-def read_bounded(raw: Any, encoding: str, until: float, seconds: float) -> bytes:
+def read_bounded(
+    raw: Any, encoding: str, until: float, seconds: float, *, limit: int = MAX_BODY
+) -> bytes:
     """The body of ``raw`` (urllib3's response, not yet read), decompressed as ``encoding``
-    says, read before the monotonic time ``until`` (``seconds`` after the call started).
+    says, read before the monotonic time ``until`` (``seconds`` after the call started), at
+    most ``limit`` bytes once decompressed.
 
     Raises ``UnreadableBody``; errors of the connection itself propagate as they are.
     """
@@ -62,13 +65,11 @@ def read_bounded(raw: Any, encoding: str, until: float, seconds: float) -> bytes
                 break
             pending = chunk
             while pending:
-                out = decoder.decompress(pending, MAX_BODY + 1 - size)
+                out = decoder.decompress(pending, limit + 1 - size)
                 pending = decoder.unconsumed_tail
                 size += len(out)
-                if size > MAX_BODY:
-                    raise UnreadableBody(
-                        f"the answer is larger than {MAX_BODY // 2**20} MiB; {_NOT_READ}"
-                    )
+                if size > limit:
+                    raise UnreadableBody(f"the answer is larger than {_size(limit)}; {_NOT_READ}")
                 parts.append(out)
         parts.append(decoder.flush())
     except zlib.error:
@@ -77,6 +78,10 @@ def read_bounded(raw: Any, encoding: str, until: float, seconds: float) -> bytes
 
 
 _NOT_READ = "it was not read to the end"
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 2**10} KiB"
 
 
 def _socket(raw: Any) -> socket.socket | None:
