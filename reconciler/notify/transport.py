@@ -26,12 +26,14 @@ class PostFailed(Exception):
     """The post got no usable answer; the message says why (never the URL)."""
 
 
-def post(url: str, body: bytes, deadline: float = DEADLINE) -> tuple[int, bytes]:
-    """POST ``body`` as JSON to ``url``: the answer's status and its body.
+def post(url: str, body: bytes, deadline: float | None = None) -> tuple[int, bytes]:
+    """POST ``body`` as JSON to ``url`` within ``deadline`` seconds (``DEADLINE``): the
+    answer's status and its body.
 
     Proxy variables are honoured (a CI runner may reach the chat platform only through one),
     except for a loopback URL; ``~/.netrc`` credentials are never sent.
     """
+    deadline = DEADLINE if deadline is None else deadline
     session = requests.Session()
     try:
         settings = session.merge_environment_settings(url, {}, None, None, None)

@@ -246,6 +246,7 @@ if [ "$failed" = true ]; then
       ;;
     3) why="invalid input" ;;
     4) why="refused by a safety rule, a stale plan or incomplete live state" ;;
+    7) why="the --notify summary was not posted (the checks' outcome is in the output)" ;;
     *) why="unexpected exit code" ;;
   esac
   echo "::error::reconciler $command exited $code: $why" >&2
