@@ -412,6 +412,11 @@ def _run(args: argparse.Namespace) -> int:
 
     out = Output(args)
     if not getattr(args, "notify", None):
+        if getattr(args, "notify_mention", None):
+            from reconciler.errors import ExitCode
+
+            out.error("--notify-mention needs --notify PLATFORM — nothing was done")
+            return ExitCode.INPUT
         return _command(args, out)
     import os
 
@@ -426,7 +431,7 @@ def _run(args: argparse.Namespace) -> int:
     notify.FACTS.reset()
     code = _command(args, out)
     posted = notify.send(args.notify, args.command, code, out, os.environ, who)
-    if not posted and args.command == "check" and code in (0, 2):
+    if not posted and notify.changes_exit(args.command, code):
         return notify.NOT_NOTIFIED  # a check that nobody hears of must be noticed
     return code
 

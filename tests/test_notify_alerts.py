@@ -184,6 +184,10 @@ def test_a_failed_check_whose_post_fails_exits_7_and_broken_input_keeps_3(
     # The run's own failure (bad input) is kept: it is what must be fixed first.
     invalid = _run(tmp_path, "check", str(tmp_path / "nowhere"), "--notify", "slack", env=plain)
     assert invalid.code == 3, invalid
+    assert (
+        "NOT posted: RECONCILER_WEBHOOK_URL must be an https URL; nobody was notified of this "
+        "check" in invalid.err
+    ), invalid
 
 
 def test_an_apply_post_names_accounts_and_changes_bounded(
@@ -279,6 +283,8 @@ def test_a_bad_mention_is_invalid_input_before_anything_runs(tmp_path: Path) -> 
     assert "nothing was done" in result.err
     assert not (tmp_path / ".reconciler").exists()  # no sandbox started, nothing applied
     assert flagged.code == 3 and "--notify-mention: 'mobile:12ab' is not a mention" in flagged.err
+    alone = _run(tmp_path, "plan", str(EXAMPLES), "--sandbox", "--notify-mention", "all")
+    assert alone.code == 3 and "--notify-mention needs --notify PLATFORM" in alone.err
     assert receiver.received == []
 
 

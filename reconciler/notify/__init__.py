@@ -49,6 +49,7 @@ __all__ = [
     "SECRET_ENV",
     "URL_ENV",
     "Mentions",
+    "changes_exit",
     "mentions",
     "message",
     "parse_mentions",
@@ -206,11 +207,11 @@ def send(
     failure = f"--notify {platform}: the summary was NOT posted"
     url = environ.get(URL_ENV, "")
     if not url:
-        _failed(out, command, f"{failure}: {URL_ENV} is not set")
+        _failed(out, command, code, f"{failure}: {URL_ENV} is not set")
         return False
     host = urllib.parse.urlsplit(url).hostname or "?"
     if not _allowed(url):
-        _failed(out, command, f"{failure}: {URL_ENV} must be an https URL")
+        _failed(out, command, code, f"{failure}: {URL_ENV} must be an https URL")
         return False
     who = who if who and trouble(command, code) else Mentions()
     if who.mobiles and platform in NO_MOBILES:
@@ -224,7 +225,7 @@ def send(
     else:
         why = answer_problem(platform, status, answer)
     if why:
-        _failed(out, command, f"{failure}: the webhook at {host} did not take it: {why}")
+        _failed(out, command, code, f"{failure}: the webhook at {host} did not take it: {why}")
         return False
     mentioned = who.count(platform)
     out.note(
@@ -234,9 +235,17 @@ def send(
     return True
 
 
-def _failed(out: Output, command: str, text: str) -> None:
-    if command == "check":
+def changes_exit(command: str, code: int) -> bool:
+    """Whether a post that failed turns the run's ``code`` into ``NOT_NOTIFIED``: a check
+    that ran (passed or failed) and that nobody hears of."""
+    return command == "check" and code in (0, 2)
+
+
+def _failed(out: Output, command: str, code: int, text: str) -> None:
+    if changes_exit(command, code):
         out.error(f"{text}; exit {NOT_NOTIFIED} (README, Exit codes)")
+    elif command == "check":
+        out.error(f"{text}; nobody was notified of this check")
     else:
         out.warn(f"{text}; nobody was notified of this {command} (its exit code is its own)")
 
