@@ -11,13 +11,21 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from reconciler import notify
 from reconciler import sandbox as sb
+from reconciler.apply import Outcome
+from reconciler.errors import InputError
+from reconciler.model import IpEntry
 from reconciler.notify import causes, transport
+from reconciler.notify.platforms import answer_problem
 from reconciler.output.redact import mask
+from reconciler.plan import Action, Change, Resource
+from reconciler.providers.telemetry import Window
 from reconciler.sandbox import Sandbox
 from tests.cli_helpers import EXAMPLES, Result, accounts_yaml, run_cli, write
 from tests.hostile import Answer, HostileServer
@@ -358,3 +366,109 @@ def test_mentions_parse_and_render_as_each_platform_documents() -> None:
     _, ding = notify.signed("dingtalk", "https://h/r", "t", None, mentions=everyone)
     assert ding["text"]["content"] == "t\n@all" and ding["at"]["isAtAll"] is True
     assert not notify.parse_mentions([""], "flag")
+
+
+# -- the summary's pieces, table-driven ----------------------------------------------------
+
+
+def _outcome(index: int, status: str, detail: str | None = None) -> Outcome:
+    entry = IpEntry(f"203.0.113.{index}")
+    change = Change("prod-dm", Resource.IP_WHITELIST, Action.CREATE, entry.address, None, entry)
+    return Outcome(change, status, detail)  # type: ignore[arg-type]
+
+
+def test_an_apply_summary_lists_failed_changes_first_with_why() -> None:
+    notify.FACTS.reset()
+    outcomes = [_outcome(i, "applied") for i in range(1, 13)]
+    outcomes.append(_outcome(13, "failed", "DirectMail AddIpfilter failed: Throttling.User"))
+    notify.record_outcomes(outcomes)
+    lines = notify.message("apply", 1, [], {}).splitlines()
+    assert lines[:4] == [
+        "reconciler apply: FAILED (exit 1)",
+        "Apply: 12 applied, 1 failed, 0 skipped.",
+        "prod-dm: 12 applied, 1 failed",
+        "failed: prod-dm: + ip_whitelist 203.0.113.13: DirectMail AddIpfilter failed: "
+        "Throttling.User",
+    ]
+    assert lines[4] == "applied: prod-dm: + ip_whitelist 203.0.113.1"
+    assert lines[13] == "… and 3 more changes (see the run's log)"
+    assert notify.trouble("apply", 1) and not notify.trouble("apply", 0)
+
+
+def test_a_check_summary_with_only_missing_data_says_so_and_long_ones_are_cut() -> None:
+    notify.FACTS.reset()
+    quiet = {"name": "q", "account": "dm", "status": "insufficient-data", "reasons": ["3 < 100"]}
+    notify.record_checks([quiet, {**quiet, "name": "p", "status": "pass"}])
+    assert notify.message("check", 0, [], {}).splitlines() == [
+        "reconciler check: no check failed, 1 with insufficient data (exit 0)",
+        "Checks: 1 insufficient data, 1 passed (of 2).",
+        "insufficient data: q (dm): 3 < 100",
+    ]
+    assert not notify.trouble("check", 0)
+    errors = [f"e{i}" for i in range(notify.MAX_LINES + 5)]
+    lines = notify.message("check", 0, errors, {}).splitlines()
+    assert lines[-1] == "… and 7 more" and len(lines) == notify.MAX_LINES + 2
+
+
+@pytest.mark.parametrize(
+    ("platform", "status", "body", "problem"),
+    [
+        ("slack", 200, b"ok", None),
+        ("wecom", 200, b"ok", "an answer that is not JSON"),
+        ("wecom", 200, b'{"errcode": 93000, "errmsg": "invalid webhook url"}', "error 93000: "),
+        ("feishu", 200, b'{"code": 19021, "msg": "sign match fail"}', "error 19021: sign"),
+        ("feishu", 200, b'{"StatusCode": 0, "StatusMessage": "success"}', None),
+        ("dingtalk", 200, b"[]", None),
+        ("dingtalk", 302, b"", "HTTP 302"),
+    ],
+)
+def test_what_each_answer_means(platform: str, status: int, body: bytes, problem: str) -> None:
+    said = answer_problem(platform, status, body)
+    assert said == problem if problem is None else said is not None and said.startswith(problem)
+
+
+class _Telemetry:
+    """Stands in for ``Telemetry``: pages of failed messages, or an error."""
+
+    def __init__(self, pages: list[list[dict]], error: Exception | None = None) -> None:
+        self.pages, self.error, self.asked = pages, error, 0
+
+    def deliveries(self, window: Window, **filters: str) -> Iterator[list[dict]]:
+        self.asked += 1
+        if self.error:
+            raise self.error
+        yield from self.pages
+
+
+def _failed_result(measured: dict) -> dict:
+    return {
+        "status": "fail",
+        "measured": {"failed": 50, "invalid": 0, "failed_percent": 0, "invalid_percent": 0,
+                     **measured},
+        "thresholds": {"maxFailedPercent": 2, "maxInvalidPercent": 5},
+        "window": {"from": "2026-12-06 10:00", "to": "2026-12-07T10:00+08:00"},
+    }  # fmt: skip
+
+
+def test_causes_say_when_they_cannot_be_read() -> None:
+    check = cast(Any, SimpleNamespace(sender=NOTIFY, tag=None))
+    opens_only = _failed_result({})
+    assert causes._lines(check, opens_only, cast(Any, _Telemetry([]))) == []
+    broken = _Telemetry([], InputError("the window starts too far back"))
+    failing = _failed_result({"failed_percent": 9.5})
+    assert causes._lines(check, failing, cast(Any, broken)) == [
+        "causes not read: the window starts too far back"
+    ]
+    empty = _Telemetry([])
+    assert causes._lines(check, failing, cast(Any, empty)) == [
+        "causes: the detail API listed none of these messages"
+    ]
+    # Read backwards: the last hour, the 5 before, the 18 before that; failed, then spam.
+    assert empty.asked == 3 * 2
+    row = {"classification": "", "status": "spam", "message": "", "sender": ""}
+    many = _Telemetry([[row] * 100] * 20)
+    lines = causes._lines(check, failing, cast(Any, many))
+    assert lines == [
+        f"causes ({causes.SAMPLE} of 50 failed read, the latest first): spam {causes.SAMPLE}",
+        f"senders: ? {causes.SAMPLE}",
+    ]
