@@ -43,7 +43,7 @@ def _dependencies() -> set[str]:
 
 KNOWN = (_dependencies() | {canonicalize_name(t) for t in TOOLS}) - {OURS}
 
-_COMMAND = re.compile(r"\bpip3?\s+(?:install|wheel|download)\b")
+_COMMAND = re.compile(r"\b(?:pip3?|pipx)\s+(?:install|wheel|download)\b")
 # Options of pip install / wheel / download that take a value (the value is not a requirement).
 _VALUED = {
     "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
@@ -117,6 +117,8 @@ def requirements(text: str) -> Iterator[tuple[int, str]]:
 
 def problem(requirement: str) -> str | None:
     """Why ``requirement`` might install another project than ours (None: it cannot)."""
+    if re.fullmatch(r"\$\{?\w+\}?", requirement):
+        return "a variable whose value is not assigned in the same file"
     if requirement.startswith((".", "/", "~", "$")) or requirement.endswith((".whl", ".tar.gz")):
         return None  # a path (ours: the checkout, a built wheel, the action's own repository)
     if "://" in requirement and "@" not in requirement.split("://")[0]:
@@ -183,6 +185,10 @@ def test_the_distribution_is_not_the_namesake_and_the_command_keeps_its_name() -
         ("pip install git+https://example.test/someone/reconciler", True),
         (f"pip install '{OURS}==0.0.1'", True),
         ("pip install requestz && reconciler --version", True),
+        ("pipx install reconciler", True),
+        ("uv pip install reconciler", True),
+        ('pip install "$PACKAGE"', True),
+        ('pip install "$GITHUB_ACTION_PATH/../../.."', False),
         (f"pip install --quiet '{OURS}=={__version__}'", False),
         (f'pip install "${{RECONCILER_INSTALL:-{OURS}}}"', False),
         (f"pip install 'git+https://example.test/o/r@v1#egg={OURS}'", False),
