@@ -40,8 +40,10 @@ def explain(
 ) -> dict[tuple[str, str], list[str]]:
     """For each failed check, ``(name, account)``: the lines that say why."""
     causes: dict[tuple[str, str], list[str]] = {}
-    for check, result in zip(checks, results, strict=True):
-        if result["status"] != "fail":
+    failed = {(r["name"], r["account"]): r for r in results if r["status"] == "fail"}
+    for check in checks:
+        result = failed.get((check.name, check.account))
+        if result is None:
             continue
         client = clients[check.account]
         assert isinstance(client, DirectMailClient)
