@@ -431,14 +431,27 @@ def _run(args: argparse.Namespace) -> int:
 
     out = Output(args)
     if not getattr(args, "notify", None):
+        if getattr(args, "notify_mention", None):
+            from reconciler.errors import ExitCode
+
+            out.error("--notify-mention needs --notify PLATFORM — nothing was done")
+            return ExitCode.INPUT
         return _command(args, out)
     import os
 
     from reconciler import notify
+    from reconciler.errors import InputError
 
+    try:
+        who = notify.mentions(args, os.environ)
+    except InputError as exc:  # before anything runs: a page that cannot reach anyone
+        out.error(f"{exc} — nothing was done")
+        return exc.exit_code
     notify.FACTS.reset()
     code = _command(args, out)
-    notify.send(args.notify, args.command, code, out, os.environ)
+    posted = notify.send(args.notify, args.command, code, out, os.environ, who)
+    if not posted and notify.changes_exit(args.command, code):
+        return notify.NOT_NOTIFIED  # a check that nobody hears of must be noticed
     return code
 
 

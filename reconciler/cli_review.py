@@ -27,6 +27,14 @@ def flags(parser_class: type[P]) -> tuple[P, P]:
         help="post a summary to the webhook in $RECONCILER_WEBHOOK_URL (signed with "
         "$RECONCILER_WEBHOOK_SECRET): dingtalk, feishu, wecom or slack",
     )
+    notifying.add_argument(
+        "--notify-mention",
+        action="append",
+        metavar="WHO",
+        help="@-mention WHO in a summary of trouble (failure, failed check, refusal): all, a "
+        "mobile number or a user id, comma-separated; repeatable "
+        "(default: $RECONCILER_NOTIFY_MENTION)",
+    )
     return redactable, notifying
 
 

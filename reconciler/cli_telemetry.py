@@ -17,7 +17,8 @@ exit codes:
   0  every check passed (or had too little data to judge)
   1  a provider call or the network failed
   2  a check failed
-  3  invalid input: manifests, flags or usage"""
+  3  invalid input: manifests, flags or usage
+  7  --notify: the checks ran (see the output) but the summary was not posted"""
 
 
 def commands(

@@ -81,7 +81,7 @@ def test_the_wheel_installs_in_a_clean_venv_and_runs(tmp_path: Path) -> None:
         return done.stdout
 
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", tmp_path / "dist", REPO)
-    (wheel,) = (tmp_path / "dist").glob("reconciler-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("reconciler_mail-*.whl")
     run(sys.executable, "-m", "venv", tmp_path / "venv")
     run(tmp_path / "venv" / "bin" / "pip", "install", "-q", wheel)
     reconciler = tmp_path / "venv" / "bin" / "reconciler"

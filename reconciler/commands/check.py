@@ -48,12 +48,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
             client = clients[name]
             assert isinstance(client, DirectMailClient)
             warnings += _bounce_lint(state, name, Telemetry(client), checks, moment)
+        if getattr(args, "notify", None):
+            from reconciler import notify
+            from reconciler.notify import causes
+
+            # What the failed messages were (the detail API), while the clients are open.
+            notify.record_checks(results, causes.explain(checks, results, clients))
     for warning in warnings:
         out.warn(warning)
-    if getattr(args, "notify", None):
-        from reconciler import notify
-
-        notify.record_checks(results)
     if args.format == "json":
         out.write(render.check_document(results, warnings))
     elif args.format == "markdown":

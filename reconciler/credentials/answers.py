@@ -68,5 +68,5 @@ def exchange(
         if response.is_redirect or 300 <= response.status_code < 400:
             raise Redirected(response.status_code)
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        body = read_bounded(response.raw, encoding, until, seconds, limit)
+        body = read_bounded(response.raw, encoding, until, seconds, limit=limit)
     return Answer(response.status_code, body)

@@ -27,11 +27,11 @@ class UnreadableBody(Exception):
 
 
 def read_bounded(
-    raw: Any, encoding: str, until: float, seconds: float, limit: int = MAX_BODY
+    raw: Any, encoding: str, until: float, seconds: float, *, limit: int = MAX_BODY
 ) -> bytes:
     """The body of ``raw`` (urllib3's response, not yet read), decompressed as ``encoding``
-    says, at most ``limit`` bytes, read before the monotonic time ``until`` (``seconds``
-    after the call started).
+    says, read before the monotonic time ``until`` (``seconds`` after the call started), at
+    most ``limit`` bytes once decompressed.
 
     Raises ``UnreadableBody``; errors of the connection itself propagate as they are.
     """
@@ -81,7 +81,7 @@ _NOT_READ = "it was not read to the end"
 
 
 def _size(limit: int) -> str:
-    return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 1024} KiB"
+    return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 2**10} KiB"
 
 
 def _socket(raw: Any) -> socket.socket | None:

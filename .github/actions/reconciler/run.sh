@@ -336,6 +336,7 @@ if [ "$failed" = true ]; then
       ;;
     3) why="invalid input" ;;
     4) why="refused by a safety rule, incomplete live state, or a saved plan that cannot be applied${outcome:+ ($outcome)}" ;;
+    7) why="the --notify summary was not posted (the checks' outcome is in the output)" ;;
     *) why="unexpected exit code" ;;
   esac
   echo "::error::reconciler $command exited $code: $why" >&2
