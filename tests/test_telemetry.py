@@ -109,6 +109,9 @@ def test_summary_over_thirty_days_makes_five_calls_and_joins_opens(tmp_path: Pat
     row = document["rows"][0]
     assert row["requests"] == 100 and row["failed"] == 1 and row["invalid"] == 2
     assert row["success_percent"] == 97.0 and row["unique_opens"] == 30
+    # Total opens and clicks beside the unique ones: two tracking pages a day, each with one
+    # open more than its unique opens, three clicks and two unique clicks.
+    assert (row["opens"], row["clicks"], row["unique_clicks"]) == (32, 6, 4)
     # Opens come from the account-wide tracking API when no sender or tag is given.
     assert {a for a, _ in script.calls} == {SUMMARY, TRACK}
 
@@ -158,26 +161,31 @@ def test_a_repeated_cursor_is_an_error_not_a_loop(tmp_path: Path) -> None:
     assert len([a for a, _ in script.calls]) == 3
 
 
-@pytest.mark.parametrize("view", ["tracking", "invalid", "deliveries"])
-def test_a_window_beyond_thirty_days_is_refused_before_any_call(tmp_path: Path, view: str) -> None:
+@pytest.mark.parametrize("view", ["summary", "tracking", "invalid", "deliveries"])
+@pytest.mark.parametrize("since", ["31d", "40d", "60d"])
+def test_a_window_beyond_thirty_days_is_refused_before_any_call(
+    tmp_path: Path, view: str, since: str
+) -> None:
     script = Telemetry()
-    result = _stats(tmp_path, script, "--view", view, "--since", "40d")
+    result = _stats(tmp_path, script, "--view", view, "--since", since)
     assert result.code == 3, result
     assert "further back than the 30 days" in result.err
     assert script.calls == []
     assert result.out == ""
 
 
-def test_the_summary_api_leaves_its_horizon_to_the_provider(tmp_path: Path) -> None:
+def test_a_summary_past_the_tracking_horizon_is_refused_naming_why(tmp_path: Path) -> None:
+    # The daily totals reach 90 days back, but the summary joins each day's opens and clicks
+    # from the tracking APIs, which keep 30: such a window was accepted with opens and clicks
+    # left empty, even for the days the tracking APIs could serve.
     script = Telemetry()
     start = (now() - timedelta(days=40)).date()
-    end = start + timedelta(days=6)
+    end = start + timedelta(days=20)
     result = _stats(tmp_path, script, "--from", f"{start}", "--to", f"{end}", "--format", "json")
-    assert result.code == 0, result
-    # The daily totals are asked for; the tracking APIs, which keep 30 days, are not.
-    assert [a for a, _ in script.calls] == [SUMMARY]
-    assert [r["unique_opens"] for r in result.json["rows"]] == [None] * 7
-    assert "the tracking APIs keep 30 days" in result.err
+    assert result.code == 3, result
+    assert "the 30 days GetTrackList keeps" in result.err
+    assert "--view summary joins each day's opens and clicks from it" in result.err
+    assert script.calls == [] and result.out == ""
 
 
 def test_invalid_view_pages_and_keyword(tmp_path: Path) -> None:
@@ -205,7 +213,9 @@ def test_text_table_and_parameters_in_the_query(tmp_path: Path) -> None:
         "SUCCESS%",
         "INVALID%",
         "OPENS",
+        "U.OPENS",
         "CLICKS",
+        "U.CLICKS",
     ]
     assert len(lines) == 1 + 8
     assert all(q["Esp"] == "gmail.com" for _, q in script.calls)
