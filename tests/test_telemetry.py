@@ -134,6 +134,8 @@ def test_tracking_with_a_tag_uses_the_tracking_by_tag_api_and_reads_every_page(
     rows = list(csv.reader(io.StringIO(result.out)))
     assert rows[0][:2] == ["time", "total"]
     assert len(rows) == 1 + 3 * 2  # two days (24h spans two UTC+8 days) on each of three pages
+    # CreateTime "2026-12-07T10:01Z" is the provider's wall-clock time: written with +08:00.
+    assert rows[1][0].endswith("T10:01+08:00") and rows[3][0].endswith("T10:02+08:00")
 
 
 def test_deliveries_follow_every_cursor_and_echo_it_exactly(tmp_path: Path) -> None:
@@ -193,7 +195,10 @@ def test_invalid_view_pages_and_keyword(tmp_path: Path) -> None:
     result = _stats(tmp_path, script, "--view", "invalid", "--to", "example", "--format", "json")
     assert result.code == 0, result
     assert [r["address"] for r in result.json["rows"]] == ["gone@example.com", "nobody@example.org"]
+    # LastUpdateTime "2021-04-28T17:11Z" is UTC+8 wall-clock time; UtcLastUpdateTime 1619601108
+    # is 09:11 UTC: the row says so with its offset, never with the provider's false Z.
     assert result.json["rows"][0]["utc_time"] == 1619601108
+    assert result.json["rows"][0]["time"] == "2021-04-28T17:11+08:00"
     calls = [q for a, q in script.calls if a == INVALID]
     assert [q.get("NextStart") for q in calls] == [None, "1"]
     assert all(q["KeyWord"] == "example" for q in calls)
