@@ -19,7 +19,7 @@ from reconciler.errors import ExitCode, InputError
 from reconciler.measure import Measured, check_window, count_messages, share
 from reconciler.model import UNINTERCEPT_TYPES, DeliveryCheck, DesiredState, Provider, Target
 from reconciler.output import telemetry as render
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 from reconciler.providers.directmail import DirectMailClient
 from reconciler.providers.telemetry import TAG_NEEDS_SENDER, Telemetry, now, since
 from reconciler.providers.telemetry_rows import local_time
@@ -76,11 +76,11 @@ def _selected(state: DesiredState, names: Sequence[str]) -> list[DeliveryCheck]:
     return [c for c in state.checks if not names or c.account in names]
 
 
-def evaluate(check: DeliveryCheck, telemetry: Telemetry, counted: Measured) -> dict[str, Any]:
+def evaluate(check: DeliveryCheck, telemetry: Telemetry, source: Measured) -> dict[str, Any]:
     """One check's result over the window ``check_window`` chose: the measured shares, the
     thresholds and pass / fail / insufficient-data, with the reasons of a failure."""
-    window = counted.window
-    if counted.per_message:
+    window = source.window
+    if source.per_message:
         counts = count_messages(telemetry, window, tag=check.tag, sender=check.sender)
         totals = {
             "requests": counts.requests,
@@ -95,7 +95,7 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, counted: Measured) -> d
                 totals[key] += row[key]
     opens: int | None = None
     notes: list[str] = []
-    if check.min_open_percent is not None and counted.per_message:
+    if check.min_open_percent is not None and source.per_message:
         notes.append(
             "minOpenPercent not evaluated: opens are counted per day, and the window is "
             "shorter than a day"
@@ -125,7 +125,8 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, counted: Measured) -> d
     if requests < check.min_requests:
         status = "insufficient-data"
         reasons.append(
-            f"{requests} requests in the window, fewer than minRequests {check.min_requests}"
+            f"{counted(requests, 'request')} in the window, fewer than minRequests "
+            f"{check.min_requests}"
         )
     else:
         if measured["failed_percent"] > check.max_failed_percent:
@@ -159,7 +160,7 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, counted: Measured) -> d
             "duration": check.window_text,
             "from": local_time(window.start),
             "to": local_time(window.end),
-            "source": counted.api,
+            "source": source.api,
             "filter": {"tag": check.tag}
             if check.tag
             else {"sender": check.sender}

@@ -241,7 +241,9 @@ class _Progress:
         moment = time.monotonic()
         if self.enabled and moment - self.started > SLOW and moment - self.shown > 0.1:
             self.shown = moment
-            sys.stderr.write(f"{CLEAR}Reading: {self.pages:,} pages, {self.rows:,} rows")
+            shown = f"{self.pages:,} page" + ("" if self.pages == 1 else "s")
+            shown += f", {self.rows:,} row" + ("" if self.rows == 1 else "s")
+            sys.stderr.write(f"{CLEAR}Reading: {shown}")
             sys.stderr.flush()
 
     def __enter__(self) -> _Progress:

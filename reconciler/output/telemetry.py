@@ -177,7 +177,7 @@ def check_document(results: Sequence[Mapping[str, Any]], warnings: Sequence[str]
 
 def _measured(result: Mapping[str, Any]) -> str:
     m = result["measured"]
-    parts = [f"{m['requests']} requests", f"failed {m['failed_percent']:.2f}%"]
+    parts = [counted(m["requests"], "request"), f"failed {m['failed_percent']:.2f}%"]
     parts.append(f"invalid {m['invalid_percent']:.2f}%")
     if m.get("open_percent") is not None:
         parts.append(f"opened {m['open_percent']:.2f}%")
