@@ -190,6 +190,18 @@ def test_a_summary_past_the_tracking_horizon_is_refused_naming_why(tmp_path: Pat
     assert script.calls == [] and result.out == ""
 
 
+@pytest.mark.parametrize("view", ["summary", "deliveries"])
+def test_a_window_ending_before_it_starts_is_refused_with_its_times(
+    tmp_path: Path, view: str
+) -> None:
+    script = Telemetry()
+    first, last = (now() - timedelta(days=2)).date(), (now() - timedelta(days=4)).date()
+    result = _stats(tmp_path, script, "--view", view, "--from", f"{first}", "--to", f"{last}")
+    assert result.code == 3, result
+    assert f"ends ({last}T23:59+08:00) before it starts ({first}T00:00+08:00)" in result.err
+    assert script.calls == []
+
+
 def test_invalid_view_pages_and_keyword(tmp_path: Path) -> None:
     script = Telemetry()
     result = _stats(tmp_path, script, "--view", "invalid", "--to", "example", "--format", "json")

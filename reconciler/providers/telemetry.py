@@ -30,6 +30,7 @@ from reconciler.providers.telemetry_rows import (
     STATUS_CODES,
     detail_row,
     invalid_row,
+    local_time,
     summary_row,
     tracking_row,
 )
@@ -77,11 +78,6 @@ def since(duration: timedelta, moment: datetime | None = None) -> Window:
     return Window(end - duration, end)
 
 
-def within_horizon(window: Window, moment: datetime | None = None) -> bool:
-    """Whether the window starts within the 30 days the APIs keep (SPEC §9)."""
-    return window.start.date() >= (moment or now()).astimezone(ZONE).date() - HORIZON
-
-
 def check_horizon(
     window: Window, api: str, moment: datetime | None = None, *, why: str = ""
 ) -> None:
@@ -98,7 +94,10 @@ def check_horizon(
             f"{api} keeps (the earliest day is {earliest}, UTC+8){why}; nothing was called"
         )
     if window.end < window.start:
-        raise InputError(f"the window ends ({window.end:%Y-%m-%d %H:%M}) before it starts")
+        raise InputError(
+            f"the window ends ({local_time(window.end)}) before it starts "
+            f"({local_time(window.start)})"
+        )
 
 
 def day_chunks(window: Window, span: timedelta) -> list[tuple[date, date]]:
