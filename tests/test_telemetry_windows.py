@@ -162,7 +162,7 @@ def test_a_short_check_sees_a_sender_locked_out_within_the_hour(tmp_path: Path) 
     # What a guard after an apply will watch (SPEC §11): failures of the last minutes.
     with Sandbox(tmp_path / "s.json", senders={NOTIFY: "192.0.2.200"}) as sandbox:
         # Two hours: some 20 messages of notify@ even at night; a few may be invalid.
-        checks = _check("notify", "2h", f"  sender: {NOTIFY}\n", invalid=50)
+        checks = _check("notify", "2h", f"  sender: {NOTIFY}\n", invalid=50, failed=50)
         manifests = _manifests(tmp_path, sandbox, checks)
         assert _run(tmp_path, "check", manifests).code == 0
         write(
