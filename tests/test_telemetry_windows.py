@@ -213,7 +213,7 @@ def test_count_since_counts_the_messages_from_a_moment_inside_a_minute(sandbox: 
 
 VIEWS = {
     "tracking": ("--since", "2d"),
-    "invalid": ("--since", "7d"),
+    "invalid": ("--from", day(7), "--to", day(1)),  # over: nothing new between the reads
     "deliveries": ("--from", f"{day(1)} 09:00", "--to", f"{day(1)} 10:00"),
 }
 
