@@ -33,8 +33,9 @@ def commands(
         "show an account's sending data",
         "Show one view of a DirectMail account's sending data: daily totals with opens and "
         "clicks (summary), tracking records, invalid recipient addresses, or per-message "
-        "deliveries (streamed as pages arrive). Days are the provider's, UTC+8; the APIs keep "
-        "30 days.",
+        "deliveries (streamed as pages arrive). Days are the provider's, UTC+8, and times are "
+        "printed with their offset; the APIs keep 30 days, and a window reaching further back "
+        "is refused before any call.",
         parents=with_sandbox,
         epilog=STATS_EXIT_CODES,
     )
@@ -84,8 +85,10 @@ def commands(
         "check",
         "evaluate DeliveryCheck documents",
         "Evaluate every DeliveryCheck document against the account's recent sending data: "
-        "pass, fail or insufficient data. Also warns about an address exempted from "
-        "SendCloud's bounce interception that DirectMail lists as invalid.",
+        "pass, fail or insufficient data. A window under a day is counted message by message, "
+        "to the minute; a day or more in whole days (UTC+8), and printed as counted. With -q, "
+        "only the checks that failed or lacked data are shown. Also warns about an address "
+        "exempted from SendCloud's bounce interception that DirectMail lists as invalid.",
         parents=with_accounts,
         epilog=CHECK_EXIT_CODES,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,6 +270,26 @@ def schema_reference(directory: Path) -> str:
         if _same_schema(candidate, published):
             return Path(os.path.relpath(candidate, start)).as_posix()
     return SCHEMA_PATH.resolve().as_posix()
+
+
+def modeline_warning(reference: str) -> str | None:
+    """What to say when the modelines name the schema by an absolute path (the one installed
+    with reconciler): that path exists on this machine only, and inside a virtual environment
+    it goes when the environment is rebuilt. ``None`` for a relative path or an address."""
+    path = Path(reference)
+    if not path.is_absolute():
+        return None
+    where = ""
+    environment = Path(sys.prefix).resolve()
+    if sys.prefix != sys.base_prefix and path.resolve().is_relative_to(environment):
+        where = f" inside the virtual environment {environment.as_posix()}"
+    return (
+        f"the modelines name the schema installed with reconciler by its absolute "
+        f"path{where} ({reference}): editors find it on this machine only, and not after the "
+        "environment is rebuilt. To avoid it, keep a copy of the schema beside the manifests "
+        f"(mkdir -p schemas && cp {reference} schemas/, in the output's directory or above) "
+        "and export again: the modelines then name it by a relative path."
+    )
 
 
 def _same_schema(path: Path, published: str) -> bool:

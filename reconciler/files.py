@@ -89,6 +89,24 @@ def _size(limit: int) -> str:
 
 
 LOCK_DIRECTORY = Path(".reconciler")
+# The local state directory ignores itself: its sandbox state and lock files are this
+# machine's and never belong in a repository, whatever the repository's own .gitignore says.
+_IGNORE_ALL = "# reconciler's local state (sandbox, locks): never committed\n*\n"
+
+
+def make_state_directory(directory: Path) -> None:
+    """Create ``directory`` (and its parents); a ``.reconciler`` directory gets a
+    ``.gitignore`` holding ``*`` when it has none, so that git never adds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if directory.name != LOCK_DIRECTORY.name:
+        return
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(directory / ".gitignore", flags, 0o644)
+    except OSError:  # there already, or not writable: the state itself says if that matters
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(_IGNORE_ALL)
 
 
 def lock_path(accounts: Iterable[str]) -> Path:
@@ -114,7 +132,7 @@ def apply_lock(accounts: Iterable[str], warn: Callable[[str], None]) -> Iterator
         return
     path = lock_path(accounts)
     try:
-        path.parent.mkdir(exist_ok=True)
+        make_state_directory(path.parent)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(path, flags, 0o600)
     except OSError:

@@ -172,9 +172,10 @@ def _list_rules(account: str, change: ListChange) -> list[Refusal]:
         refusals.append(
             Refusal(
                 MASS_DELETION,
-                f"{account}: would delete {change.lost} of {change.live} live entries of "
-                f"its {name}{_updates(change)} ({share:.0f} %; the limit is fewer than "
-                f"{threshold.entries} entries or at most {threshold.percent:g} %, "
+                f"{account}: would delete {change.lost} of {change.live} live "
+                f"{_entries(change.live)} of its {name}{_updates(change)} ({share:.0f} %; the "
+                f"limit is fewer than {threshold.entries} {_entries(threshold.entries)} or at "
+                f"most {threshold.percent:g} %, "
                 "see deletionThreshold)",
                 account,
                 change.resource.value,
@@ -191,6 +192,10 @@ def _list_rules(account: str, change: ListChange) -> list[Refusal]:
             )
         )
     return refusals
+
+
+def _entries(count: int) -> str:
+    return "entry" if count == 1 else "entries"
 
 
 def _updates(change: ListChange) -> str:

@@ -200,6 +200,10 @@ def test_plan_compare_through_the_cli_against_the_sandbox(
     text = capsys.readouterr().out
     assert f"~ change prod-sc  unintercept {VIP}" in text
     assert "after.types: bounce,complaint -> bounce,block" in text
+    # The words of plan's own summary line, for both plans.
+    plan_line = next(line for line in text.splitlines() if line.startswith("Plan: "))
+    counts = plan_line.removeprefix("Plan: ").rstrip(".")
+    assert f"Old plan: {counts}; new plan: {counts}." in text
 
     code = main(
         ["plan", "examples/", "--sandbox", "-q", "--compare", "old.json", "--format", "json"]
@@ -263,8 +267,8 @@ def test_the_text_names_each_difference_in_plan_order() -> None:
         "  - refusal emptying: m\n"
         "  ~ refusal mass-deletion: sc\n"
         "      message: 40 of 120 -> 41 of 120\n"
-        "Old plan: 0 to create, 1 to update, 1 to delete; "
-        "new plan: 1 to create, 1 to update, 0 to delete.\n"
+        "Old plan: 0 to add, 1 to change, 1 to delete; "
+        "new plan: 1 to add, 1 to change, 0 to delete.\n"
     )
     markdown = compare.render(compare.compare(old, new), "markdown", "old.json")
     assert markdown.count("\n| added |") == 2 and markdown.count("\n| removed |") == 2

@@ -278,6 +278,7 @@ def test_the_modelines_of_every_document_name_a_schema_that_exists(tmp_path: Pat
     (tmp_path / "schemas" / "manifest.schema.json").write_text(schema, encoding="utf-8")
     result = run_cli("export", str(EXAMPLES), "--sandbox", "--out", "live/all.yaml", cwd=tmp_path)
     assert result.code == 0, result
+    assert "absolute path" not in result.err
     text = (tmp_path / "live" / "all.yaml").read_text(encoding="utf-8")
     assert _modelines(text) == ["../schemas/manifest.schema.json"] * 5
     # To stdout: relative to the current directory, where a redirection writes.
@@ -293,6 +294,34 @@ def test_the_modelines_of_every_document_name_a_schema_that_exists(tmp_path: Pat
     installed = Path(names.pop())
     assert installed.is_absolute() and installed.is_file()
     assert installed.read_text(encoding="utf-8") == schema
+    # ... which exists on this machine only: a warning says so, and how to avoid it.
+    assert f"by its absolute path ({installed.as_posix()})" in result.err
+    assert f"mkdir -p schemas && cp {installed.as_posix()} schemas/" in result.err
+
+
+def test_a_modeline_into_a_virtual_environment_says_so_and_how_to_avoid_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from reconciler import export as exporting
+    from tests.cli_helpers import EXAMPLES, REPO
+
+    # reconciler as pip installs it in a virtual environment: the schema under site-packages.
+    environment = tmp_path / "venv"
+    schema = environment / "lib" / "site-packages" / "reconciler" / "schemas" / "m.json"
+    schema.parent.mkdir(parents=True)
+    schema.write_bytes((REPO / "schemas" / "manifest.schema.json").read_bytes())
+    monkeypatch.setattr(exporting, "SCHEMA_PATH", schema)
+    monkeypatch.setattr(sys, "prefix", str(environment))
+    (tmp_path / "out").mkdir()
+    result = run_cli("export", str(EXAMPLES), "--sandbox", "--out", "out/live.yaml", cwd=tmp_path)
+    assert result.code == 0, result
+    written = (tmp_path / "out" / "live.yaml").read_text(encoding="utf-8")
+    assert set(_modelines(written)) == {schema.resolve().as_posix()}
+    assert f"inside the virtual environment {environment.resolve().as_posix()}" in result.err
+    assert "not after the environment is rebuilt" in result.err
+    assert result.err.count("warning") == 1, result.err
 
 
 def test_no_schema_names_an_invented_domain() -> None:

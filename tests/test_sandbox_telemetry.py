@@ -272,6 +272,34 @@ def test_detail_follows_cursors_and_agrees_with_the_summary(
     assert {row["AccountName"] for row in notify} == {NOTIFY}
 
 
+def test_detail_minutes_add_up_to_the_daily_summary(
+    sandbox: Sandbox, http: requests.Session
+) -> None:
+    # A check under a day reads the detail by the minute: hour windows (each ending at its
+    # minute :59, which the window includes) must tile the day exactly as the totals count it.
+    totals = summary(http, sandbox, 3, 3)[day(3)]
+    outcomes: dict[str, int] = {"requests": 0, "invalid": 0, "ok": 0}
+    for hour in range(24):
+        window = {"StartTime": f"{day(3)} {hour:02d}:00", "EndTime": f"{day(3)} {hour:02d}:59"}
+        for row in deliveries(http, sandbox, **window):
+            moment = datetime.fromtimestamp(int(row["UtcLastUpdateTime"]), UTC8)
+            assert moment.hour == hour and moment.date().isoformat() == day(3)
+            # LastUpdateTime: the same minute as UTC+8 wall-clock time (with the service's Z).
+            assert row["LastUpdateTime"] == moment.strftime("%Y-%m-%dT%H:%MZ")
+            outcomes["requests"] += 1
+            outcomes["invalid"] += row["Status"] == 2
+            outcomes["ok"] += row["Status"] == 0
+    assert outcomes == {
+        "requests": int(totals["requestCount"]),
+        "invalid": int(totals["unavailableCount"]),
+        "ok": int(totals["successCount"]),
+    }
+    # One minute alone: only the messages of that minute.
+    one = {"StartTime": f"{day(3)} 10:17", "EndTime": f"{day(3)} 10:17"}
+    rows = list(deliveries(http, sandbox, **one))
+    assert rows and {row["LastUpdateTime"][11:16] for row in rows} == {"10:17"}
+
+
 def test_detail_cursor_is_opaque_and_checked(sandbox: Sandbox, http: requests.Session) -> None:
     window = whole_day(2)
     first = call(http, sandbox, telemetry.DETAIL, Length=5, **window)

@@ -109,6 +109,9 @@ def test_summary_over_thirty_days_makes_five_calls_and_joins_opens(tmp_path: Pat
     row = document["rows"][0]
     assert row["requests"] == 100 and row["failed"] == 1 and row["invalid"] == 2
     assert row["success_percent"] == 97.0 and row["unique_opens"] == 30
+    # Total opens and clicks beside the unique ones: two tracking pages a day, each with one
+    # open more than its unique opens, three clicks and two unique clicks.
+    assert (row["opens"], row["clicks"], row["unique_clicks"]) == (32, 6, 4)
     # Opens come from the account-wide tracking API when no sender or tag is given.
     assert {a for a, _ in script.calls} == {SUMMARY, TRACK}
 
@@ -131,6 +134,8 @@ def test_tracking_with_a_tag_uses_the_tracking_by_tag_api_and_reads_every_page(
     rows = list(csv.reader(io.StringIO(result.out)))
     assert rows[0][:2] == ["time", "total"]
     assert len(rows) == 1 + 3 * 2  # two days (24h spans two UTC+8 days) on each of three pages
+    # CreateTime "2026-12-07T10:01Z" is the provider's wall-clock time: written with +08:00.
+    assert rows[1][0].endswith("T10:01+08:00") and rows[3][0].endswith("T10:02+08:00")
 
 
 def test_deliveries_follow_every_cursor_and_echo_it_exactly(tmp_path: Path) -> None:
@@ -158,26 +163,43 @@ def test_a_repeated_cursor_is_an_error_not_a_loop(tmp_path: Path) -> None:
     assert len([a for a, _ in script.calls]) == 3
 
 
-@pytest.mark.parametrize("view", ["tracking", "invalid", "deliveries"])
-def test_a_window_beyond_thirty_days_is_refused_before_any_call(tmp_path: Path, view: str) -> None:
+@pytest.mark.parametrize("view", ["summary", "tracking", "invalid", "deliveries"])
+@pytest.mark.parametrize("since", ["31d", "40d", "60d"])
+def test_a_window_beyond_thirty_days_is_refused_before_any_call(
+    tmp_path: Path, view: str, since: str
+) -> None:
     script = Telemetry()
-    result = _stats(tmp_path, script, "--view", view, "--since", "40d")
+    result = _stats(tmp_path, script, "--view", view, "--since", since)
     assert result.code == 3, result
     assert "further back than the 30 days" in result.err
     assert script.calls == []
     assert result.out == ""
 
 
-def test_the_summary_api_leaves_its_horizon_to_the_provider(tmp_path: Path) -> None:
+def test_a_summary_past_the_tracking_horizon_is_refused_naming_why(tmp_path: Path) -> None:
+    # The daily totals reach 90 days back, but the summary joins each day's opens and clicks
+    # from the tracking APIs, which keep 30: such a window was accepted with opens and clicks
+    # left empty, even for the days the tracking APIs could serve.
     script = Telemetry()
     start = (now() - timedelta(days=40)).date()
-    end = start + timedelta(days=6)
+    end = start + timedelta(days=20)
     result = _stats(tmp_path, script, "--from", f"{start}", "--to", f"{end}", "--format", "json")
-    assert result.code == 0, result
-    # The daily totals are asked for; the tracking APIs, which keep 30 days, are not.
-    assert [a for a, _ in script.calls] == [SUMMARY]
-    assert [r["unique_opens"] for r in result.json["rows"]] == [None] * 7
-    assert "the tracking APIs keep 30 days" in result.err
+    assert result.code == 3, result
+    assert "the 30 days GetTrackList keeps" in result.err
+    assert "--view summary joins each day's opens and clicks from it" in result.err
+    assert script.calls == [] and result.out == ""
+
+
+@pytest.mark.parametrize("view", ["summary", "deliveries"])
+def test_a_window_ending_before_it_starts_is_refused_with_its_times(
+    tmp_path: Path, view: str
+) -> None:
+    script = Telemetry()
+    first, last = (now() - timedelta(days=2)).date(), (now() - timedelta(days=4)).date()
+    result = _stats(tmp_path, script, "--view", view, "--from", f"{first}", "--to", f"{last}")
+    assert result.code == 3, result
+    assert f"ends ({last}T23:59+08:00) before it starts ({first}T00:00+08:00)" in result.err
+    assert script.calls == []
 
 
 def test_invalid_view_pages_and_keyword(tmp_path: Path) -> None:
@@ -185,7 +207,10 @@ def test_invalid_view_pages_and_keyword(tmp_path: Path) -> None:
     result = _stats(tmp_path, script, "--view", "invalid", "--to", "example", "--format", "json")
     assert result.code == 0, result
     assert [r["address"] for r in result.json["rows"]] == ["gone@example.com", "nobody@example.org"]
+    # LastUpdateTime "2021-04-28T17:11Z" is UTC+8 wall-clock time; UtcLastUpdateTime 1619601108
+    # is 09:11 UTC: the row says so with its offset, never with the provider's false Z.
     assert result.json["rows"][0]["utc_time"] == 1619601108
+    assert result.json["rows"][0]["time"] == "2021-04-28T17:11+08:00"
     calls = [q for a, q in script.calls if a == INVALID]
     assert [q.get("NextStart") for q in calls] == [None, "1"]
     assert all(q["KeyWord"] == "example" for q in calls)
@@ -205,7 +230,9 @@ def test_text_table_and_parameters_in_the_query(tmp_path: Path) -> None:
         "SUCCESS%",
         "INVALID%",
         "OPENS",
+        "U.OPENS",
         "CLICKS",
+        "U.CLICKS",
     ]
     assert len(lines) == 1 + 8
     assert all(q["Esp"] == "gmail.com" for _, q in script.calls)

@@ -16,11 +16,13 @@ from reconciler import live
 from reconciler.commands.common import load, sandbox_state, unknown_account
 from reconciler.commands.stats import directmail_account
 from reconciler.errors import ExitCode, InputError
+from reconciler.measure import Measured, check_window, count_messages, share
 from reconciler.model import UNINTERCEPT_TYPES, DeliveryCheck, DesiredState, Provider, Target
 from reconciler.output import telemetry as render
-from reconciler.output.console import Output
+from reconciler.output.console import Output, counted
 from reconciler.providers.directmail import DirectMailClient
-from reconciler.providers.telemetry import TAG_NEEDS_SENDER, Telemetry, Window, now, since
+from reconciler.providers.telemetry import TAG_NEEDS_SENDER, Telemetry, now, since
+from reconciler.providers.telemetry_rows import local_time
 
 BOUNCE = UNINTERCEPT_TYPES["bounce"]
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         for check in checks:
             client = clients[check.account]
             assert isinstance(client, DirectMailClient)
-            window = since(timedelta(seconds=check.window_seconds), moment)
+            window = check_window(timedelta(seconds=check.window_seconds), moment)
             results.append(evaluate(check, Telemetry(client), window))
         for name in names:
             client = clients[name]
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     elif args.format == "markdown":
         out.write(render.check_markdown(results, warnings))
     else:
-        out.write(render.check_text(results))
+        out.write(render.check_text(results, quiet=out.quiet))
     return ExitCode.CHANGES if any(r["status"] == "fail" for r in results) else ExitCode.OK
 
 
@@ -76,16 +78,31 @@ def _selected(state: DesiredState, names: Sequence[str]) -> list[DeliveryCheck]:
     return [c for c in state.checks if not names or c.account in names]
 
 
-def evaluate(check: DeliveryCheck, telemetry: Telemetry, window: Window) -> dict[str, Any]:
-    """One check's result: the measured shares, the thresholds and pass / fail /
-    insufficient-data, with the reasons of a failure."""
-    totals = {"requests": 0, "succeeded": 0, "failed": 0, "invalid": 0}
-    for row in telemetry.summary(window, tag=check.tag, sender=check.sender):
-        for key in totals:
-            totals[key] += row[key]
+def evaluate(check: DeliveryCheck, telemetry: Telemetry, source: Measured) -> dict[str, Any]:
+    """One check's result over the window ``check_window`` chose: the measured shares, the
+    thresholds and pass / fail / insufficient-data, with the reasons of a failure."""
+    window = source.window
+    if source.per_message:
+        counts = count_messages(telemetry, window, tag=check.tag, sender=check.sender)
+        totals = {
+            "requests": counts.requests,
+            "succeeded": counts.delivered,
+            "failed": counts.failed,
+            "invalid": counts.invalid,
+        }
+    else:
+        totals = {"requests": 0, "succeeded": 0, "failed": 0, "invalid": 0}
+        for row in telemetry.summary(window, tag=check.tag, sender=check.sender):
+            for key in totals:
+                totals[key] += row[key]
     opens: int | None = None
     notes: list[str] = []
-    if check.min_open_percent is not None and check.tag and not check.sender:
+    if check.min_open_percent is not None and source.per_message:
+        notes.append(
+            "minOpenPercent not evaluated: opens are counted per day, and the window is "
+            "shorter than a day"
+        )
+    elif check.min_open_percent is not None and check.tag and not check.sender:
         notes.append(f"minOpenPercent not evaluated: {TAG_NEEDS_SENDER}")
     elif check.min_open_percent is not None:
         opens = sum(
@@ -96,9 +113,9 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, window: Window) -> dict
     requests = totals["requests"]
     measured: dict[str, Any] = {
         **totals,
-        "failed_percent": _share(totals["failed"], requests),
-        "invalid_percent": _share(totals["invalid"], requests),
-        "open_percent": None if opens is None else _share(opens, totals["succeeded"]),
+        "failed_percent": share(totals["failed"], requests),
+        "invalid_percent": share(totals["invalid"], requests),
+        "open_percent": None if opens is None else share(opens, totals["succeeded"]),
     }
     thresholds = {
         "minRequests": check.min_requests,
@@ -110,7 +127,8 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, window: Window) -> dict
     if requests < check.min_requests:
         status = "insufficient-data"
         reasons.append(
-            f"{requests} requests in the window, fewer than minRequests {check.min_requests}"
+            f"{counted(requests, 'request')} in the window, fewer than minRequests "
+            f"{check.min_requests}"
         )
     else:
         if measured["failed_percent"] > check.max_failed_percent:
@@ -142,8 +160,9 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, window: Window) -> dict
         "thresholds": thresholds,
         "window": {
             "duration": check.window_text,
-            "from": window.start.strftime("%Y-%m-%d %H:%M"),
-            "to": window.end.strftime("%Y-%m-%d %H:%M"),
+            "from": local_time(window.start),
+            "to": local_time(window.end),
+            "source": source.api,
             "filter": {"tag": check.tag}
             if check.tag
             else {"sender": check.sender}
@@ -159,10 +178,6 @@ def _filter(check: DeliveryCheck) -> dict[str, str]:
     if check.tag:
         return {"tag": check.tag}
     return {"sender": check.sender} if check.sender else {}
-
-
-def _share(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 2) if whole else 0.0
 
 
 def _bounce_lint(

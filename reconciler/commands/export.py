@@ -36,6 +36,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     result = exporting.export_accounts(accounts, definitions, found)
     for warning in result.warnings:
         out.warn(warning)
+    modelines = exporting.modeline_warning(
+        exporting.schema_reference(Path.cwd() if target is None else target.parent)
+    )
+    if modelines is not None:
+        out.warn(modelines)
     if target is None:
         for piece in result.chunks(Path.cwd()):
             out.write(piece)

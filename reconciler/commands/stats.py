@@ -21,16 +21,28 @@ from reconciler.model import AccountDesired, DesiredState, Provider
 from reconciler.output.console import CLEAR, Output
 from reconciler.output.telemetry import StatsWriter
 from reconciler.providers.directmail import DirectMailClient
-from reconciler.providers.telemetry import ZONE, Telemetry, Window, since, within_horizon
+from reconciler.providers.telemetry import (
+    DETAIL,
+    INVALID,
+    TRACK,
+    Telemetry,
+    Window,
+    check_horizon,
+    since,
+)
+from reconciler.providers.telemetry_rows import ZONE, local_time
 
 # The progress line appears once a read has taken this long.
 SLOW = 1.0
+# The tracking counts the summary joins to each day.
+TRACKED = ("opens", "unique_opens", "clicks", "unique_clicks")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
     split_to(args)
     window = window_of(args)
     _check_filters(args)
+    refuse_unservable(args.view, window)
     state = load(args.paths, out)
     want = directmail_account(state, args.account)
     with live.connect([want], sandbox_state=sandbox_state(args), announce=not out.quiet) as (
@@ -41,14 +53,15 @@ def run(args: argparse.Namespace, out: Output) -> int:
         assert isinstance(client, DirectMailClient)
         telemetry = Telemetry(client)
         pages = _pages(telemetry, args, window, out)
-        fmt = "%Y-%m-%d %H:%M" if args.view == "deliveries" else "%Y-%m-%d"
+        # Deliveries are asked for by the minute, the other views by the day (UTC+8).
+        minutes = args.view == "deliveries"
         writer = StatsWriter(
             out.write,
             args.format,
             account=want.account.name,
             view=args.view,
-            start=window.start.strftime(fmt),
-            end=window.end.strftime(fmt),
+            start=local_time(window.start) if minutes else f"{window.start.date()}",
+            end=local_time(window.end) if minutes else f"{window.end.date()}",
         )
         show = not out.quiet and sys.stderr.isatty()
         # The first page is read before anything is written: bad input or a provider error
@@ -141,12 +154,6 @@ def _pages(
                     "Opens and clicks are left empty: tracking by tag needs the sender too "
                     "(give --sender with --tag)."
                 )
-            elif not within_horizon(window):
-                tracked = False
-                out.note(
-                    "Opens and clicks are left empty: the tracking APIs keep 30 days, and the "
-                    "window starts further back (the daily totals are the provider's to limit)."
-                )
             yield summary(
                 telemetry, window, tag=args.tag, sender=args.sender, esp=args.esp, tracked=tracked
             )
@@ -160,6 +167,15 @@ def _pages(
             )
 
 
+def refuse_unservable(view: str, window: Window) -> None:
+    """Refuse, before any call, a window that the view's APIs cannot serve (SPEC §9): every
+    view reads an API that keeps 30 days (the summary joins its opens and clicks from the
+    tracking APIs), so a window starting further back is exit 3, naming the limit."""
+    api = {"summary": TRACK, "tracking": TRACK, "invalid": INVALID, "deliveries": DETAIL}[view]
+    why = ": --view summary joins each day's opens and clicks from it" if view == "summary" else ""
+    check_horizon(window, api, why=why)
+
+
 def summary(
     telemetry: Telemetry,
     window: Window,
@@ -169,16 +185,17 @@ def summary(
     esp: str = "",
     tracked: bool = True,
 ) -> list[dict[str, Any]]:
-    """Daily totals joined with that day's opens and clicks (SPEC §9, ``--view summary``).
+    """Daily totals joined with that day's opens and clicks, total and unique (SPEC §9,
+    ``--view summary``).
 
-    Without ``tracked`` (a tag alone, which tracking takes only with its sender, or a window
-    beyond the tracking APIs' 30 days), opens and clicks are ``None``.
+    Without ``tracked`` (a tag alone, which tracking takes only with its sender), opens and
+    clicks are ``None``.
     """
     days: dict[str, dict[str, Any]] = {}
     for row in telemetry.summary(window, tag=tag, sender=sender, esp=esp):
         known = days.get(row["date"])
         if known is None:
-            days[row["date"]] = {**row, "unique_opens": 0, "unique_clicks": 0}
+            days[row["date"]] = {**row, **dict.fromkeys(TRACKED, 0)}
         else:  # one day split over two answers: add the counts, recompute the shares
             for key in ("requests", "succeeded", "failed", "invalid"):
                 known[key] += row[key]
@@ -186,14 +203,14 @@ def summary(
             known["invalid_percent"] = _share(known["invalid"], known["requests"])
     if not tracked:
         for totals in days.values():
-            totals["unique_opens"] = totals["unique_clicks"] = None
+            totals.update(dict.fromkeys(TRACKED))
         return [days[key] for key in sorted(days)]
     for page in telemetry.tracking(window, tag=tag, sender=sender, esp=esp):
         for record in page:
             day = days.get(str(record["time"])[:10])
             if day is not None:
-                day["unique_opens"] += record["unique_opens"]
-                day["unique_clicks"] += record["unique_clicks"]
+                for key in TRACKED:
+                    day[key] += record[key]
     return [days[key] for key in sorted(days)]
 
 
@@ -224,7 +241,9 @@ class _Progress:
         moment = time.monotonic()
         if self.enabled and moment - self.started > SLOW and moment - self.shown > 0.1:
             self.shown = moment
-            sys.stderr.write(f"{CLEAR}Reading: {self.pages:,} pages, {self.rows:,} rows")
+            shown = f"{self.pages:,} page" + ("" if self.pages == 1 else "s")
+            shown += f", {self.rows:,} row" + ("" if self.rows == 1 else "s")
+            sys.stderr.write(f"{CLEAR}Reading: {shown}")
             sys.stderr.flush()
 
     def __enter__(self) -> _Progress:

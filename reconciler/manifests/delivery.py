@@ -10,6 +10,9 @@ from reconciler.model import DeliveryCheck
 
 # DirectMail keeps its sending data for 30 days (seed 000).
 MAX_WINDOW = timedelta(days=30)
+# Under a day, check reads the per-message detail, to the minute (reconciler.measure).
+DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
 
 
 def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | None:
@@ -34,6 +37,24 @@ def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | No
         )
     elif window <= timedelta(0) and len(problems) == found:
         problems.append(Problem(doc.position(("spec", "window")), "window must be longer than 0"))
+    elif window < DAY and window % MINUTE:
+        problems.append(
+            Problem(
+                doc.position(("spec", "window")),
+                f"window {window_text} is not a whole number of minutes: a window under a day "
+                "is read message by message, to the minute",
+                "use whole minutes (such as 90m) under a day, or 1d and more",
+            )
+        )
+    elif window < DAY and spec.get("minOpenPercent") is not None:
+        problems.append(
+            Problem(
+                doc.position(("spec", "minOpenPercent")),
+                f"minOpenPercent cannot be measured over a window of {window_text}: DirectMail "
+                "counts opens per day",
+                "give this check a window of 1d or more, or measure opens in another check",
+            )
+        )
     if "tag" in spec and "sender" in spec:
         problems.append(
             Problem(

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from reconciler.output.console import escape
+from reconciler.output.console import counted, escape
 
 FORMAT_VERSION = 1
 
@@ -29,11 +29,13 @@ COLUMNS: Mapping[str, tuple[tuple[str, str, int], ...]] = {
         ("invalid", "INVALID", 7),
         ("success_percent", "SUCCESS%", 8),
         ("invalid_percent", "INVALID%", 8),
-        ("unique_opens", "OPENS", 6),
-        ("unique_clicks", "CLICKS", 6),
+        ("opens", "OPENS", 6),
+        ("unique_opens", "U.OPENS", 7),
+        ("clicks", "CLICKS", 6),
+        ("unique_clicks", "U.CLICKS", 8),
     ),
     "tracking": (
-        ("time", "TIME", 17),
+        ("time", "TIME", 22),
         ("total", "TOTAL", 6),
         ("opens", "OPENS", 6),
         ("open_rate", "OPEN%", 6),
@@ -45,11 +47,11 @@ COLUMNS: Mapping[str, tuple[tuple[str, str, int], ...]] = {
         ("unique_click_rate", "U.CLICK%", 8),
     ),
     "invalid": (
-        ("time", "TIME", 17),
+        ("time", "TIME", 22),
         ("address", "ADDRESS", 40),
     ),
     "deliveries": (
-        ("time", "TIME", 17),
+        ("time", "TIME", 22),
         ("sender", "SENDER", 28),
         ("recipient", "RECIPIENT", 32),
         ("status", "STATUS", 7),
@@ -175,16 +177,20 @@ def check_document(results: Sequence[Mapping[str, Any]], warnings: Sequence[str]
 
 def _measured(result: Mapping[str, Any]) -> str:
     m = result["measured"]
-    parts = [f"{m['requests']} requests", f"failed {m['failed_percent']:.2f}%"]
+    parts = [counted(m["requests"], "request"), f"failed {m['failed_percent']:.2f}%"]
     parts.append(f"invalid {m['invalid_percent']:.2f}%")
     if m.get("open_percent") is not None:
         parts.append(f"opened {m['open_percent']:.2f}%")
     return ", ".join(parts)
 
 
-def check_text(results: Sequence[Mapping[str, Any]]) -> str:
+def check_text(results: Sequence[Mapping[str, Any]], *, quiet: bool = False) -> str:
+    """One line per check (and its reasons and notes), then the counts. ``quiet``: only the
+    checks that failed or could not be judged, without the counts; nothing when all passed."""
     lines = []
     for result in results:
+        if quiet and result["status"] == "pass":
+            continue
         mark = STATUS_MARK[result["status"]]
         window = result["window"]
         lines.append(
@@ -193,10 +199,12 @@ def check_text(results: Sequence[Mapping[str, Any]]) -> str:
         )
         lines.extend(f"         - {escape(reason)}" for reason in result["reasons"])
         lines.extend(f"         note: {escape(note)}" for note in result.get("notes", ()))
+    if quiet:
+        return "".join(line + "\n" for line in lines)
     counts = {s: sum(r["status"] == s for r in results) for s in STATUS_MARK}
     lines.append(
-        f"\n{len(results)} checks: {counts['pass']} passed, {counts['fail']} failed, "
-        f"{counts['insufficient-data']} without enough data."
+        f"\n{counted(len(results), 'check')}: {counts['pass']} passed, {counts['fail']} "
+        f"failed, {counts['insufficient-data']} without enough data."
     )
     return "\n".join(lines) + "\n"
 

@@ -277,7 +277,8 @@ def _reconcile(pages: Sequence[Page], merged: _Merged) -> Page:
     if not (as_total or as_page):
         if max(counts) <= rows:
             raise check.inconsistent(
-                f"{rows} entries read in {len(pages)} pages, but count says "
+                f"{rows} {'entry' if rows == 1 else 'entries'} read in {len(pages)} "
+                f"page{'' if len(pages) == 1 else 's'}, but count says "
                 f"{', '.join(str(c) for c in counts)}: neither the total nor each page's rows"
             )
         total = max(counts)  # fewer than the total: the plan refuses the list (rule 4)

@@ -9,28 +9,33 @@ what is particular to them:
   the summary API, whose newer limits are left to the provider);
 - paging to the end: ``PageNumber``/``TotalPages`` for the tracking APIs, the opaque
   ``NextStart`` cursor (echoed exactly) for the other two, where a repeated cursor is an error;
-- every field parsed with its documented type: numbers that arrive as strings, ``%`` suffixes,
-  the misspelt ``faildCount``, ``CreateTime`` or ``createTime``, ``TotalPages`` and
-  ``UtcLastUpdateTime`` as a string or an int. A value of another type is a ``BadAnswer``.
+- every field parsed with its documented type (``telemetry_rows``; ``TotalPages`` here): a
+  value of another type is a ``BadAnswer``.
 
 Pages are yielded as they arrive, so a caller can print them without holding them all.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from reconciler.errors import InputError
 from reconciler.providers.answers import MAX_ENTRIES, Checker
 from reconciler.providers.directmail import PROVIDER, DirectMailClient
+from reconciler.providers.telemetry_rows import (
+    STATUS_CODES,
+    detail_row,
+    invalid_row,
+    local_time,
+    summary_row,
+    tracking_row,
+)
+from reconciler.providers.telemetry_rows import ZONE as ZONE
 
-# The provider's days are UTC+8 (SPEC §9).
-ZONE = timezone(timedelta(hours=8), "UTC+8")
 HORIZON = timedelta(days=30)
 
 SUMMARY = "SenderStatisticsByTagNameAndBatchID"
@@ -50,13 +55,10 @@ SPAN: Mapping[str, timedelta] = {
 }
 # Page sizes: no source gives a maximum; 100 is the largest any example or SDK default uses.
 PAGE_SIZE = 100
-STATUS_CODES: Mapping[str, int] = {"ok": 0, "invalid": 2, "spam": 3, "failed": 4}
-STATUS_NAMES: Mapping[int, str] = {code: name for name, code in STATUS_CODES.items()}
 TAG_NEEDS_SENDER = (
     f"tracking by tag needs the sender too: {TRACK_BY} takes TagName only with AccountName "
     "(give --sender with --tag)"
 )
-_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%?\s*")
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,12 @@ def since(duration: timedelta, moment: datetime | None = None) -> Window:
     return Window(end - duration, end)
 
 
-def within_horizon(window: Window, moment: datetime | None = None) -> bool:
-    """Whether the window starts within the 30 days the APIs keep (SPEC §9)."""
-    return window.start.date() >= (moment or now()).astimezone(ZONE).date() - HORIZON
-
-
-def check_horizon(window: Window, api: str, moment: datetime | None = None) -> None:
+def check_horizon(
+    window: Window, api: str, moment: datetime | None = None, *, why: str = ""
+) -> None:
     """Refuse, before any call, a window that reaches further back than the 30-day horizon of
-    ``api``; the summary API's newer limits are left to the provider (SPEC §9)."""
+    ``api`` (``why`` says what needs that API); the summary API's newer limits are left to the
+    provider (SPEC §9)."""
     if api == SUMMARY:
         return
     today = (moment or now()).astimezone(ZONE).date()
@@ -91,10 +91,13 @@ def check_horizon(window: Window, api: str, moment: datetime | None = None) -> N
     if window.start.date() < earliest:
         raise InputError(
             f"the window starts on {window.start.date()}, further back than the 30 days "
-            f"{api} keeps (the earliest day is {earliest}, UTC+8); nothing was called"
+            f"{api} keeps (the earliest day is {earliest}, UTC+8){why}; nothing was called"
         )
     if window.end < window.start:
-        raise InputError(f"the window ends ({window.end:%Y-%m-%d %H:%M}) before it starts")
+        raise InputError(
+            f"the window ends ({local_time(window.end)}) before it starts "
+            f"({local_time(window.start)})"
+        )
 
 
 def day_chunks(window: Window, span: timedelta) -> list[tuple[date, date]]:
@@ -261,107 +264,6 @@ class Telemetry:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-# -- typed rows ----------------------------------------------------------------------------
-
-
-def summary_row(check: Checker, record: Mapping[str, Any], where: str) -> dict[str, Any]:
-    day = record.get("CreateTime", record.get("createTime"))
-    return {
-        "date": _day(check, day, f"{where}.CreateTime"),
-        "requests": _count(check, record, "requestCount", where),
-        "succeeded": _count(check, record, "successCount", where),
-        "failed": _count(check, record, "faildCount", where, also="failedCount"),
-        "invalid": _count(check, record, "unavailableCount", where),
-        "success_percent": _percent(check, record.get("succeededPercent"), where),
-        "invalid_percent": _percent(check, record.get("unavailablePercent"), where),
-    }
-
-
-TRACKING_FIELDS = (
-    ("total", "TotalNumber"),
-    ("opens", "RcptOpenCount"),
-    ("open_rate", "RcptOpenRate"),
-    ("unique_opens", "RcptUniqueOpenCount"),
-    ("unique_open_rate", "RcptUniqueOpenRate"),
-    ("clicks", "RcptClickCount"),
-    ("click_rate", "RcptClickRate"),
-    ("unique_clicks", "RcptUniqueClickCount"),
-    ("unique_click_rate", "RcptUniqueClickRate"),
-)
-
-
-def tracking_row(check: Checker, record: Mapping[str, Any], where: str) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "time": check.text(record.get("CreateTime"), f"{where}.CreateTime"),
-    }
-    for name, key in TRACKING_FIELDS:
-        if name.endswith("rate"):
-            row[name] = _percent(check, record.get(key), f"{where}.{key}")
-        else:
-            row[name] = _count(check, record, key, where)
-    return row
-
-
-def invalid_row(check: Checker, record: Mapping[str, Any], where: str) -> dict[str, Any]:
-    return {
-        "time": check.text(record.get("LastUpdateTime"), f"{where}.LastUpdateTime"),
-        "utc_time": _epoch(check, record.get("UtcLastUpdateTime"), f"{where}.UtcLastUpdateTime"),
-        "address": check.text(record.get("ToAddress"), f"{where}.ToAddress"),
-    }
-
-
-_DETAIL_TEXT = ("AccountName", "ErrorClassification", "Message", "Subject")
-
-
-def detail_row(check: Checker, record: Mapping[str, Any], where: str) -> dict[str, Any]:
-    # The common case in one pass: a page of 100 records is read thousands of times in a long
-    # read. Anything unexpected goes through the checks below, which say what is wrong.
-    status = record.get("Status")
-    stamp = record.get("LastUpdateTime")
-    epoch = record.get("UtcLastUpdateTime")
-    recipient = record.get("ToAddress")
-    if (
-        type(status) is int
-        and type(stamp) is str
-        and stamp.strip()
-        and type(epoch) is str
-        and epoch.isdigit()
-        and len(epoch) < 13
-        and type(recipient) is str
-        and recipient.strip()
-        and all(type(record.get(key, "")) is str for key in _DETAIL_TEXT)
-    ):
-        return {
-            "time": stamp,
-            "utc_time": int(epoch),
-            "sender": record.get("AccountName", ""),
-            "recipient": recipient,
-            "status": STATUS_NAMES.get(status, str(status)),
-            "classification": record.get("ErrorClassification", ""),
-            "message": record.get("Message", ""),
-            "subject": record.get("Subject", ""),
-        }
-    return _detail_row_checked(check, record, where)
-
-
-def _detail_row_checked(check: Checker, record: Mapping[str, Any], where: str) -> dict[str, Any]:
-    status = record.get("Status")
-    if not isinstance(status, int) or isinstance(status, bool):
-        raise check.bad(f"{where}.Status is {status!r}, not an int")
-    return {
-        "time": check.text(record.get("LastUpdateTime"), f"{where}.LastUpdateTime"),
-        "utc_time": _epoch(check, record.get("UtcLastUpdateTime"), f"{where}.UtcLastUpdateTime"),
-        "sender": check.text(record.get("AccountName"), f"{where}.AccountName", required=False),
-        "recipient": check.text(record.get("ToAddress"), f"{where}.ToAddress"),
-        "status": STATUS_NAMES.get(status, str(status)),
-        "classification": check.text(
-            record.get("ErrorClassification"), f"{where}.ErrorClassification", required=False
-        ),
-        "message": check.text(record.get("Message"), f"{where}.Message", required=False),
-        "subject": check.text(record.get("Subject"), f"{where}.Subject", required=False),
-    }
-
-
 def _given(**params: str) -> dict[str, str]:
     return {key: value for key, value in params.items() if value}
 
@@ -369,43 +271,3 @@ def _given(**params: str) -> dict[str, str]:
 def _container(data: Mapping[str, Any], key: str) -> Any:
     value = data.get(key)
     return {} if value is None else value
-
-
-def _count(check: Checker, record: Mapping[str, Any], key: str, where: str, also: str = "") -> int:
-    value = record.get(key)
-    if value is None and also:
-        value = record.get(also)
-    return check.count(0 if value in (None, "") else value, f"{where}.{key}")
-
-
-def _percent(check: Checker, value: Any, where: str) -> float:
-    """``"100.00%"``, ``"0%"``, ``"12.5"`` or a number: a percentage from 0 to 100."""
-    if value is None or value == "":
-        return 0.0
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str) and (match := _NUMBER.fullmatch(value)):
-        number = float(match[1])
-    else:
-        raise check.bad(f"{where} is {value!r}, not a percentage")
-    if not 0 <= number <= 100:
-        raise check.bad(f"{where} is {value!r}, not between 0 and 100 %")
-    return number
-
-
-def _day(check: Checker, value: Any, where: str) -> str:
-    text = check.text(value, where)
-    try:
-        return date.fromisoformat(text.strip()[:10]).isoformat()
-    except ValueError:
-        raise check.bad(f"{where} is {text[:40]!r}, not a yyyy-MM-dd day") from None
-
-
-def _epoch(check: Checker, value: Any, where: str) -> int:
-    """Seconds since 1970: an int in ``QueryInvalidAddress``, its text in
-    ``SenderStatisticsDetailByParam``."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
-        raise check.bad(f"{where} is {value!r}, not a time in seconds")
-    return value

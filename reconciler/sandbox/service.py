@@ -343,7 +343,8 @@ def serve_forever(
             f"  state file              {state_file}\n"
             f"  SendCloud count means   {count_means}\n"
             + (
-                f"  GetIpfilterList page    {ipfilter_page_size} entries\n"
+                f"  GetIpfilterList page    {ipfilter_page_size} "
+                f"{'entry' if ipfilter_page_size == 1 else 'entries'}\n"
                 if ipfilter_page_size
                 else ""
             )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import InputError
-from reconciler.files import write_atomic
+from reconciler.files import make_state_directory, write_atomic
 from reconciler.sandbox.demo import demo_state
 from reconciler.sandbox.records import Record, RecordList
 from reconciler.sandbox.traffic import TrafficConfig
@@ -126,6 +126,7 @@ class SandboxState:
                 extra,
                 self.traffic.to_dict() if self._traffic_saved else None,
             )
+            make_state_directory(self.path.parent)
             write_atomic(self.path, text)
 
     # --- DirectMail ---------------------------------------------------------------------------

@@ -192,8 +192,12 @@ def _value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+# The words of plan's own summary line ("Plan: 1 to add, 2 to change, 0 to delete.").
+_SUMMARY_WORDS = (("create", "add"), ("update", "change"), ("delete", "delete"))
+
+
 def _summary(summary: Mapping[str, int]) -> str:
-    return ", ".join(f"{summary.get(k, 0)} to {k}" for k in ("create", "update", "delete"))
+    return ", ".join(f"{summary.get(key, 0)} to {word}" for key, word in _SUMMARY_WORDS)
 
 
 def _change_label(item: Mapping[str, Any] | Key) -> str:

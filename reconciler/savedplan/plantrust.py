@@ -164,7 +164,8 @@ def recompute(document: Mapping[str, Any], accounts: Sequence[Account]) -> list[
         ("refusals", [r.as_dict() for r in again.refusals]),
     ):
         if document[part] != recomputed:
-            problems.append(f"its {part} differ ({_difference(document[part], recomputed)})")
+            verb = "differs" if part == "summary" else "differ"
+            problems.append(f"its {part} {verb} ({_difference(document[part], recomputed)})")
     return problems
 
 
