@@ -90,7 +90,7 @@ def _check(value: Any, *, check_text: bool) -> None:
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
-        if len(path) > MAX_DEPTH:
+        if isinstance(item, (dict, list)) and len(path) >= MAX_DEPTH:
             raise BadJSON(f"nested more than {MAX_DEPTH} levels deep (at {_where(path[:3])}...)")
         if isinstance(item, dict):
             for key, inner in item.items():
