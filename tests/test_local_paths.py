@@ -197,3 +197,27 @@ def test_a_sandbox_state_file_that_is_a_fifo_is_an_error_not_a_hang(
     result = _run(reconciler_bin, tmp_path, "plan", "examples", "--sandbox")
     assert result.returncode == 3, result
     assert "cannot read sandbox state file .reconciler/sandbox.json: it is a FIFO" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 30_000 + "]" * 30_000, '{"profiles": [], "profiles": [{"name": "p"}]}'],
+    ids=["nested-30000-deep", "duplicate-key"],
+)
+def test_an_odd_aliyun_cli_config_is_an_input_error(tmp_path: Path, text: str) -> None:
+    accounts = accounts_yaml("http://127.0.0.1:9").replace(
+        "  provider: aliyun-directmail\n",
+        "  provider: aliyun-directmail\n  credentials: {profile: p}\n",
+        1,
+    )
+    write(tmp_path / "m" / "accounts.yaml", accounts)
+    write(
+        tmp_path / "m" / "p.yaml",
+        "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: p}\n"
+        "spec: {account: dm, enabled: false}\n",
+    )
+    write(tmp_path / "home" / ".aliyun" / "config.json", text)
+    result = run_cli("plan", "m", cwd=tmp_path, env={"HOME": str(tmp_path / "home")})
+    assert result.code == 3, result
+    assert "home/.aliyun/config.json is not valid JSON" in result.err
+    assert "Traceback" not in result.err
