@@ -40,18 +40,12 @@ class BadJSON(ValueError):
 def loads(text: str) -> Any:
     """The value of the JSON ``text``; ``BadJSON`` for anything strict JSON refuses."""
     try:
-        value = json.loads(
-            text,
-            parse_constant=_constant,
-            parse_float=_float,
-            parse_int=_int,
-            object_pairs_hook=_object,
-        )
+        value = json.loads(text, **HOOKS)
     except json.JSONDecodeError as error:
         raise BadJSON(error.msg, error.lineno, error.colno) from None
     except RecursionError:
         raise BadJSON(f"nested more than {MAX_DEPTH} levels deep") from None
-    _check(value, check_text=_SURROGATE_ESCAPE.search(text) is not None)
+    check(value, check_text=_SURROGATE_ESCAPE.search(text) is not None)
     return value
 
 
@@ -84,9 +78,19 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _check(value: Any, *, check_text: bool) -> None:
+# What ``json.loads`` (or a parser taking its options) needs to refuse as ``loads`` does.
+HOOKS: dict[str, Any] = {
+    "parse_constant": _constant,
+    "parse_float": _float,
+    "parse_int": _int,
+    "object_pairs_hook": _object,
+}
+
+
+def check(value: Any, *, check_text: bool = True) -> None:
     """Refuse nesting beyond ``MAX_DEPTH`` and, if ``check_text``, strings (keys included)
-    that are not text. Iterative: the value may be nested as deep as the parser allowed."""
+    that are not text. Iterative: the value may be nested as deep as the parser allowed.
+    With ``HOOKS`` for a parser that is not ``loads`` (``requests``' ``Response.json``)."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from reconciler import strictjson
-from tests.cli_helpers import EXAMPLES, Result, run_cli
+from tests.cli_helpers import EXAMPLES, Result, accounts_yaml, run_cli, write
+from tests.hostile import Answer, HostileServer
 
 HEAD = '"format_version": 1'
 
@@ -138,3 +139,38 @@ def test_strict_json_reads_what_json_reads(text: str, value: object) -> None:
 def test_strict_json_allows_64_levels_and_no_more() -> None:
     with pytest.raises(strictjson.BadJSON, match="nested more than 64 levels deep"):
         strictjson.loads("[" * 65 + "]" * 65)
+
+
+# -- the same text in a provider's answer ----------------------------------------------------
+
+FAST_RETRY = "  retry: {attempts: 2, maxSeconds: 2, baseDelaySeconds: 0.01}\n"
+UNINTERCEPTS = (
+    "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: u}\n"
+    "spec:\n  account: sc\n  entries:\n    - email: a@example.com\n"
+)
+SC_LIST = b'{"result": true, "statusCode": 200, "message": "ok", "info": {"count": 1, "dataList": '
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        b'[{"apiUserName": "all", "email": "ev\\ud800il@example.com", "domain": "", "type": [1]}]',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'[{"apiUserName": "all", "email": "a@example.com", "domain": "", "type": [NaN]}]',
+    ],
+    ids=["lone-surrogate", "nested-100000-deep", "nan"],
+)
+def test_odd_text_in_a_provider_answer_is_a_bad_answer(tmp_path: Path, records: bytes) -> None:
+    """Live state goes into the saved plan and its digest: an answer that is not text there
+    would end in a traceback; it is a bad answer of the call (exit 1), and no plan is saved."""
+    answer = Answer(200, SC_LIST + records + b"}}")
+    with HostileServer(answers={"list": answer}) as server:
+        accounts = accounts_yaml(server.url).replace("  limits:", FAST_RETRY + "  limits:")
+        write(tmp_path / "m" / "accounts.yaml", accounts)
+        write(tmp_path / "m" / "sc.yaml", UNINTERCEPTS)
+        env = {"SENDCLOUD_API_USER": "u", "SENDCLOUD_API_KEY": "hostile-api-key"}
+        result = run_cli("plan", "m", "--out", "plan.json", cwd=tmp_path, env=env)
+    assert result.code == 1, result
+    assert "Traceback" not in result.err
+    assert "SendCloud unintercept/list failed" in result.err
+    assert not (tmp_path / "plan.json").exists()
