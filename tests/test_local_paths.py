@@ -221,3 +221,15 @@ def test_an_odd_aliyun_cli_config_is_an_input_error(tmp_path: Path, text: str) -
     assert result.code == 3, result
     assert "home/.aliyun/config.json is not valid JSON" in result.err
     assert "Traceback" not in result.err
+
+
+def test_export_passes_over_a_schema_copy_that_is_not_json(tmp_path: Path) -> None:
+    """export names the nearest copy of the schema in its modelines; a file at that place
+    that is nested past any schema is not one (it was a traceback in the parser)."""
+    copy_examples(tmp_path / "examples")
+    write(tmp_path / "schemas" / "manifest.schema.json", "[" * 100_000 + "]" * 100_000)
+    result = run_cli("export", "examples", "--sandbox", "--out", "out/x.yaml", cwd=tmp_path)
+    assert result.code == 0, result
+    modeline = (tmp_path / "out" / "x.yaml").read_text(encoding="utf-8").splitlines()[0]
+    assert modeline.startswith("# yaml-language-server: $schema=")
+    assert "../schemas/" not in modeline
