@@ -159,7 +159,9 @@ def _build_backend_is_here() -> str | None:
     except PackageNotFoundError:
         found = None
     wanted = tuple(int(p) for p in minimum.split("."))
-    if found is None or tuple(int(p) for p in found.split(".")[: len(wanted)]) < wanted:
+    numbers = re.match(r"\d+(\.\d+)*", found or "")
+    have = tuple(int(p) for p in numbers.group().split(".")) if numbers else ()
+    if have[: len(wanted)] < wanted:
         return (
             f"the build backend {requirement} is not installed here (found {found}): "
             "pip install -e '.[dev]' installs it"
