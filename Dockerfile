@@ -7,6 +7,8 @@ FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY reconciler ./reconciler
+# reconciler/schemas is a link to ../schemas: without them the wheel has no schema to validate with.
+COPY schemas ./schemas
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.12-slim

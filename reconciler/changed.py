@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from reconciler import files
 from reconciler.errors import InputError
 
 TIMEOUT = 60.0
@@ -51,7 +52,8 @@ def changed_accounts(ref: str, paths: Sequence[str]) -> set[str]:
         if not any(path == root or root in path.parents for root in roots):
             continue
         if path.is_file():
-            accounts |= _named(path.read_text(encoding="utf-8", errors="replace"))
+            data = files.read_bytes(path, files.MANIFEST_LIMIT, "manifest")
+            accounts |= _named(data.decode("utf-8", errors="replace"))
         old = _git(top, ["show", f"{commit}:{name}"], "", check=False)
         accounts |= _named(old)
     return accounts

@@ -10,7 +10,6 @@ so the plan still leaves it alone; each one is reported as a warning.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler import strictjson
 from reconciler.addresses import (
     canonical_domain,
     canonical_email,
@@ -296,7 +296,7 @@ def _same_schema(path: Path, published: str) -> bool:
     try:
         if not path.is_file():
             return False
-        found = json.loads(read_text(path, SCHEMA_LIMIT, "schema"))
+        found = strictjson.loads(read_text(path, SCHEMA_LIMIT, "schema"))
     except (OSError, ValueError, InputError):
         return False
     return isinstance(found, dict) and found.get("$id") == published

@@ -22,7 +22,12 @@ KIB = 1024
 MIB = 1024 * KIB
 CREDENTIAL_LIMIT = 64 * KIB
 MANIFEST_LIMIT = 64 * MIB
+# A saved plan takes about 630 bytes per entry it creates (20,000 creates: 12.6 MB), so this
+# holds plans of some 100,000 changes; ``plan --compare`` and ``apply FILE`` read within it too.
 PLAN_LIMIT = 64 * MIB
+# The sandbox's own state file (``sandbox --state``): about 100 bytes per entry, plus the
+# synthetic sending data.
+SANDBOX_STATE_LIMIT = 256 * MIB
 
 
 def _kind(mode: int) -> str:

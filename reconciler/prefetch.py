@@ -127,6 +127,7 @@ def _dashes_after(text: str, position: int) -> int:
 def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDesired]:
     """The accounts the manifests seem to select and what each seems to manage, from a quick
     look; raises on anything unexpected (the caller then reads after loading)."""
+    from reconciler.files import MANIFEST_LIMIT, read_text
     from reconciler.manifests import checks, load, yamlpos
     from reconciler.manifests.schema_errors import schema_problems
 
@@ -136,8 +137,7 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
     accounts: dict[str, AccountDesired] = {}
     managed: dict[str, set[str]] = {}
     for file in files:
-        with open(file, encoding="utf-8-sig") as stream:
-            text = stream.read()
+        text = read_text(file, MANIFEST_LIMIT, "manifest")
         for start, end in document_spans(text):
             head = text[start : min(end, start + HEAD)]
             kind = _KIND.search(head)

@@ -8,7 +8,7 @@ only PATH is applied as ``--plan`` would apply it.
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -268,17 +268,20 @@ def _report_text(outcomes: Sequence[Outcome], out: Output) -> str:
 
 
 def _is_saved_plan(path: str) -> bool:
-    """Whether ``path`` holds a saved plan rather than manifests: a JSON object with
-    ``format_version`` and ``changes`` (a manifest has ``apiVersion`` and ``kind``)."""
+    """Whether ``path`` holds a saved plan rather than manifests: a JSON object with the keys
+    ``format_version`` and ``changes`` (a manifest has ``apiVersion`` and ``kind``).
+
+    Read as every local input is (``files``: a regular file, within the plan bound) and not
+    parsed: a plan that is not valid JSON is still a plan, and loading it says what is wrong.
+    A file that cannot be read is left to the manifest loader, which says why."""
     try:
-        with open(path, "rb") as file:
-            if file.read(64).lstrip()[:1] != b"{":
-                return False
-            file.seek(0)
-            document = json.load(file)
-    except (OSError, ValueError):  # a directory, unreadable, or not JSON: the manifests say
+        data = files.read_bytes(path, files.PLAN_LIMIT, "")
+    except InputError:
         return False
-    return isinstance(document, dict) and {"format_version", "changes"} <= document.keys()
+    return data.lstrip()[:1] == b"{" and all(key.search(data) for key in _PLAN_KEYS)
+
+
+_PLAN_KEYS = (re.compile(rb'"format_version"\s*:'), re.compile(rb'"changes"\s*:'))
 
 
 def _in_effect(changes: Sequence[Change], stale: Sequence[StaleEntry]) -> bool:

@@ -19,13 +19,12 @@ runtime dependencies. Errors name the account and what is missing, never a value
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler import files
+from reconciler import files, strictjson
 from reconciler.credentials import sts
 from reconciler.errors import InputError
 from reconciler.model import Account, CredentialSource, RoleRef
@@ -124,7 +123,9 @@ def _profile(account: str, name: str | None, env: Mapping[str, str]) -> dict[str
     if not config.is_file():
         raise InputError(f"account {account!r}: the aliyun CLI configuration {config} is missing")
     try:
-        data = json.loads(files.read_text(config, files.CREDENTIAL_LIMIT, "aliyun CLI config"))
+        data = strictjson.loads(
+            files.read_text(config, files.CREDENTIAL_LIMIT, "aliyun CLI config")
+        )
     except ValueError:
         raise InputError(f"account {account!r}: {config} is not valid JSON") from None
     profiles = data.get("profiles") if isinstance(data, dict) else None

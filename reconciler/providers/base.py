@@ -13,7 +13,6 @@ from __future__ import annotations
 import abc
 import email.utils
 import functools
-import json
 import logging
 import threading
 import time
@@ -27,7 +26,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import BaseAdapter, HTTPAdapter
 
-from reconciler import __version__
+from reconciler import __version__, strictjson
 from reconciler.addresses import is_loopback
 from reconciler.errors import ProviderError
 from reconciler.model import Account, AccountDesired, AccountLive
@@ -422,9 +421,12 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def decode_json(response: requests.Response) -> dict[str, Any] | None:
-    """The JSON object a provider answered, or ``None`` if the body is not one."""
+    """The JSON object a provider answered, or ``None`` if the body is not one: strict JSON
+    (``strictjson``), so that a lone surrogate or deep nesting is a bad answer, not a traceback
+    (in the saved plan's digest, in the parser)."""
     try:
-        data = response.json()
-    except (ValueError, json.JSONDecodeError):
+        data = response.json(**strictjson.HOOKS)
+        strictjson.check(data)
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None

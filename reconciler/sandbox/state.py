@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import InputError
-from reconciler.files import make_state_directory, write_atomic
+from reconciler.files import SANDBOX_STATE_LIMIT, make_state_directory, read_text, write_atomic
 from reconciler.sandbox.demo import demo_state
 from reconciler.sandbox.records import Record, RecordList
 from reconciler.sandbox.traffic import TrafficConfig
@@ -70,8 +70,9 @@ class SandboxState:
         and, when a path is given, create the file."""
         if path is not None and path.exists():
             try:
-                return cls(json.loads(path.read_text(encoding="utf-8")), path)
-            except (OSError, ValueError, TypeError, KeyError) as exc:
+                text = read_text(path, SANDBOX_STATE_LIMIT, "sandbox state file")
+                return cls(json.loads(text), path)
+            except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
                 raise InputError(
                     f"cannot use the sandbox state file {path}: {_describe(exc)} "
                     "(delete it to start again from the demo state)"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler import files, strictjson
 from reconciler.errors import InputError
 
 FORMAT_VERSION = 1
@@ -77,12 +78,11 @@ def load(path: Path) -> dict[str, Any]:
     Anything else is an ``InputError`` (exit 3). Only the plan keys are checked: the
     comparison trusts nothing else in the file, and never applies it.
     """
+    text = files.read_text(path, files.PLAN_LIMIT, "--compare")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read --compare {path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"--compare {path} is not JSON: {exc}") from None
+        document = strictjson.loads(text)
+    except strictjson.BadJSON as exc:
+        raise InputError(f"--compare {exc.at(path)} is not JSON: {exc.message}") from None
     problem = _shape_problem(document)
     if problem:
         raise InputError(f"--compare {path} is not a plan made by plan --out: {problem}")

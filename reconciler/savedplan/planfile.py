@@ -16,14 +16,13 @@ stale.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler import __version__, files
+from reconciler import __version__, files, strictjson
 from reconciler.addresses import canonical_ip_entry
 from reconciler.dataclass_json import ShapeError, from_json, to_json
 from reconciler.errors import InputError
@@ -112,10 +111,8 @@ def _desired(want: AccountDesired) -> dict[str, Any]:
 
 
 def _file_digest(path: str) -> str:
-    try:
-        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError as exc:
-        raise InputError(f"cannot read manifest {path} again: {exc.strerror}") from None
+    data = files.read_bytes(path, files.MANIFEST_LIMIT, "manifest")
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 # -- loading a saved plan -------------------------------------------------------------------
@@ -145,10 +142,10 @@ def load(path: Path) -> SavedPlan:
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a saved plan (not UTF-8 text)") from None
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
+        document = strictjson.loads(text)
+    except strictjson.BadJSON as exc:
         raise InputError(
-            f"{path}:{exc.lineno}:{exc.colno}: not a saved plan: invalid JSON ({exc.msg}); "
+            f"{exc.at(path)}: not a saved plan: invalid JSON ({exc.message}); "
             "was it truncated or edited? Save it again with plan --out"
         ) from None
     if not isinstance(document, dict):
