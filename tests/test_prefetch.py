@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from reconciler.commands import common
 from reconciler.credentials import resolve
-from reconciler.errors import InputError
+from reconciler.errors import InputError, ManifestError
 from reconciler.manifests.load import load_manifests
 from reconciler.model import Account, Provider, SecretRef
 from reconciler.prefetch import _SEPARATOR, Prefetch, document_spans, guess_accounts
@@ -355,3 +355,40 @@ def test_the_quick_look_takes_comments_and_quotes(tmp_path: Path) -> None:
     account = SC_ACCOUNT.replace("kind: Account", "kind: 'Account'  # where to connect")
     path = write(tmp_path / "m.yaml", "# accounts\n---\n" + account + SC_SPEC + "---\n" + SC_LIST)
     assert [w.account.name for w in guess_accounts([str(path)], [])] == ["sc"]
+
+
+_GOOD = [SC_ACCOUNT + SC_SPEC, SC_LIST]
+_BAD = [  # Account documents validation refuses, written in the ways YAML allows
+    SC_ACCOUNT.replace("sc}", "b1}")
+    + "spec: {provider: sendcloud, endpoint: 'http://0.0.0.0:9'}\n",
+    "{apiVersion: reconciler/v1, kind: Account, metadata: {name: b2},\n"
+    " spec: {provider: sendcloud, endpoint: 'http://0.0.0.0:9'}}\n",
+    'apiVersion: reconciler/v1\nkind: "Acc\\\n  ount"\nmetadata: {name: b3}\n'
+    "spec: {provider: sendcloud, endpoint: 'http://0.0.0.0:9'}\n",
+    "  apiVersion: reconciler/v1\n  kind: Account\n  metadata: {name: b4}\n"
+    "  spec: {provider: sendcloud, endpoint: 'http://0.0.0.0:9'}\n",
+    SC_ACCOUNT.replace("sc}", "b5}") + SC_SPEC.replace("sendcloud,", "sendcloud, region: x,"),
+]
+_SEPARATORS = ["---\n", "--- # next\n", "--- !!map\n"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from(range(len(_GOOD) + len(_BAD))), min_size=1, max_size=5),
+    st.lists(st.sampled_from(_SEPARATORS), min_size=5, max_size=5),
+)
+def test_no_guess_while_any_account_document_fails(
+    tmp_path_factory: pytest.TempPathFactory, picks: list[int], separators: list[str]
+) -> None:
+    pieces = [(_GOOD + _BAD)[pick] for pick in picks]
+    text = pieces[0] + "".join(s + p for s, p in zip(separators, pieces[1:], strict=False))
+    path = write(tmp_path_factory.mktemp("m") / "m.yaml", text)
+    if any(pick >= len(_GOOD) for pick in picks):
+        with pytest.raises(ValueError):
+            guess_accounts([str(path)], [])
+
+
+@pytest.mark.parametrize("bad", _BAD)
+def test_each_bad_account_document_is_refused_by_validation(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ManifestError):
+        load_manifests([str(write(tmp_path / "m.yaml", bad))])
