@@ -33,6 +33,7 @@ _KIND = re.compile(r"^kind:(.*)", re.MULTILINE)
 # The whole value of a ``kind:`` line as the quick look accepts it: one word, maybe quoted.
 _KIND_VALUE = re.compile(r"[ \t]*(['\"]?)(\w+)\1(?:[ \t]+#.*)?[ \t\r]*")
 _CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)  # a line that is not blank or a comment
+_OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
 _ACCOUNT = re.compile(r"\baccount:[ \t]*['\"]?([^'\"\s,}#]+)")
 HEAD = 4096  # characters of a document searched for its kind and account
 # Threads waiting on the network wake sooner while the loader holds the interpreter.
@@ -204,7 +205,10 @@ def _kind(text: str, start: int, end: int) -> str | None:
 def _odd_markers(text: str) -> bool:
     """True if a line of ``text`` starts with ``---`` but is not a separator line: YAML may
     start a document there (``--- !tag``, ``--- {kind: ...}``), which the quick look cannot
-    place."""
+    place; or if ``text`` holds a line break that PyYAML knows and the quick look does not
+    (NEL, LS, PS: a document may start after one)."""
+    if any(mark in text for mark in _OTHER_BREAKS):
+        return True
     line = 0 if text.startswith("---") else _dashes_after(text, 0)
     while line >= 0:
         if _SEPARATOR.match(text, line) is None:

@@ -342,8 +342,13 @@ SC_SPEC = "spec: {provider: sendcloud, endpoint: 'http://127.0.0.1:9/apiv2'}\n"
         SC_LIST + "---\nkind: Acount\nmetadata: {name: sc}\n",
         # The same account twice.
         SC_ACCOUNT + SC_SPEC + "---\n" + SC_ACCOUNT + SC_SPEC + "---\n" + SC_LIST,
+        # A line break that PyYAML knows and regular expressions do not.
+        SC_LIST + "\u2028---\u2028" + SC_ACCOUNT + SC_SPEC,
     ],
-    ids=["escaped", "tagged-start", "flow", "indented", "quoted-key", "late", "typo", "twice"],
+    ids=[
+        *("escaped", "tagged-start", "flow", "indented", "quoted-key", "late", "typo", "twice"),
+        "line-separator",
+    ],
 )
 def test_the_quick_look_gives_up_on_what_it_cannot_place(tmp_path: Path, text: str) -> None:
     path = write(tmp_path / "m.yaml", SC_ACCOUNT + SC_SPEC + "---\n" + text)
