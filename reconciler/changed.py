@@ -151,11 +151,17 @@ def _blobs(top: Path, commit: str, names: Sequence[str]) -> dict[str, str | None
         batch = "".join(f"{blob[1]}\n" for blob in wanted).encode("ascii")
         out = _git(top, ["cat-file", "--batch"], "", stdin=batch)
         position = 0
-        for name, _oid, size in wanted:
+        for name, _oid, _size in wanted:
+            # "<oid> blob <size>" then the content, or "<oid> missing" (a partial clone).
             header_end = out.index(b"\n", position)
-            start = header_end + 1
-            found[name] = _decoded(out[start : start + size])
-            position = start + size + 1
+            header = out[position:header_end].split()
+            position = header_end + 1
+            if len(header) != 3 or header[1] != b"blob":
+                found[name] = None
+                continue
+            size = int(header[2])
+            found[name] = _decoded(out[position : position + size])
+            position += size + 1
     return found
 
 
@@ -173,6 +179,7 @@ def _text(cwd: Path, args: list[str], problem: str) -> str:
 def _git(cwd: Path, args: list[str], problem: str, *, stdin: bytes | None = None) -> bytes:
     """What ``git ARGS`` writes on stdout; ``InputError`` (``problem``, or one naming the
     command) if it fails."""
+    command = next(arg for arg in args if not arg.startswith("-"))
     try:
         proc = subprocess.run(
             ["git", *args],
@@ -185,10 +192,9 @@ def _git(cwd: Path, args: list[str], problem: str, *, stdin: bytes | None = None
     except FileNotFoundError:
         raise InputError("--changed-since needs git, which is not installed") from None
     except subprocess.TimeoutExpired:
-        command = next(a for a in args if not a.startswith("-"))
         raise InputError(f"git {command} took over {TIMEOUT:g} s (--changed-since)") from None
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        what = problem or f"--changed-since: git {args[0]} failed in {cwd}"
+        what = problem or f"--changed-since: git {command} failed in {cwd}"
         raise InputError(what + (f" ({detail[-1]})" if detail and not problem else ""))
     return proc.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import files
+from reconciler import changed, files
 from reconciler.sandbox import Sandbox
 from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import accounts_yaml, run_cli, write
@@ -231,3 +231,24 @@ def test_a_version_at_the_ref_that_cannot_be_read_counts_as_changed(
     reads, err = _reads(shared, sandbox)
     assert reads == 2
     assert "Skipped" not in err
+
+
+def test_a_blob_missing_from_the_repository_cannot_be_read(shared: Path) -> None:
+    # As in a partial clone: the tree names the blob, the object store does not have it.
+    names = ["m/accounts.yaml", "m/lists.yaml", "m/new.yaml"]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD", "HEAD:m/accounts.yaml"],
+        cwd=shared,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    blob = head[1]
+    (shared / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    found = changed._blobs(shared, head[0], names)
+    # The one after it is read whole all the same; one not in the commit is absent.
+    assert found == {
+        "m/accounts.yaml": None,
+        "m/lists.yaml": (shared / "m" / "lists.yaml").read_text(encoding="utf-8"),
+    }
