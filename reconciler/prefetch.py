@@ -1,14 +1,18 @@
 """Read live state while the manifests are still being parsed and checked.
 
 What to read is known from a quick look at the files: the ``Account`` documents (small, parsed
-in full) and, for every other document, its kind and ``spec.account`` (found in its first
-lines, the entries after them are not parsed). A thread reads live state for that guess while
-the main thread loads the manifests for real; reading waits on the network, so the two
-overlap. Once the manifests are loaded, the guess is kept only if it is exactly what loading
-found — the same accounts, defined the same way, managing the same resources — and so is the
-error it met, if any (reading again would repeat the calls that failed); otherwise it is
-thrown away and live state is read again as without it, so that errors and results are the
-same either way.
+in full and put through every check ``validate`` makes of them on their own) and, for every
+other document, its kind and ``spec.account`` (found in its first lines, the entries after them
+are not parsed). A thread reads live state for that guess while the main thread loads the
+manifests for real; reading waits on the network, so the two overlap. Once the manifests are
+loaded, the guess is kept only if it is exactly what loading found — the same accounts, defined
+the same way, managing the same resources — and so is the error it met, if any (reading again
+would repeat the calls that failed); otherwise it is thrown away and live state is read again
+as without it, so that errors and results are the same either way.
+
+Nothing is resolved or sent for an account before its ``Account`` document has passed those
+checks: if any ``Account`` document fails one (or the quick look meets a document it cannot
+place), there is no early read at all, and loading reports the error before anything is read.
 """
 
 from __future__ import annotations
@@ -25,12 +29,17 @@ from reconciler.errors import ReconcilerError
 from reconciler.model import AccountDesired, AccountLive
 
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
-_KIND = re.compile(r"^kind:[ \t]*['\"]?(\w+)", re.MULTILINE)
+_KIND = re.compile(r"^kind:(.*)", re.MULTILINE)
+# The whole value of a ``kind:`` line as the quick look accepts it: one word, maybe quoted.
+_KIND_VALUE = re.compile(r"[ \t]*(['\"]?)(\w+)\1(?:[ \t]+#.*)?[ \t\r]*")
+_CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)  # a line that is not blank or a comment
+_OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
 _ACCOUNT = re.compile(r"\baccount:[ \t]*['\"]?([^'\"\s,}#]+)")
 HEAD = 4096  # characters of a document searched for its kind and account
 # Threads waiting on the network wake sooner while the loader holds the interpreter.
 SWITCH_INTERVAL = 0.0005
 RESOURCES = {"IpProtection": "protection", "IpWhitelist": "whitelist", "UninterceptList": "list"}
+KINDS = frozenset(("Account", "DeliveryCheck", *RESOURCES))
 
 
 @dataclass
@@ -80,8 +89,11 @@ class Prefetch:
 
         try:
             guess = guess_accounts(self._paths, self._accounts)
-            if not guess:
-                return
+        except BaseException:  # no early read: loading reports what is wrong, if anything
+            return
+        if not guess:
+            return
+        try:
             self._guess = guess
             wants, clients = self._stack.enter_context(live.connect(guess, announce=False))
             self._early = Early(clients, live.read(wants, clients))
@@ -96,6 +108,8 @@ class Prefetch:
 def _same(guess: Sequence[AccountDesired], wants: Sequence[AccountDesired]) -> bool:
     def shape(want: AccountDesired) -> tuple[Any, ...]:
         managed = (want.protection is None, want.whitelist is None, want.unintercepts is None)
+        # The whole definition (endpoint, region, credential references, limits, retry; not
+        # where it is written): what was read is the live state of exactly these accounts.
         return (want.account, *managed)
 
     return [shape(w) for w in guess] == [shape(w) for w in wants]
@@ -126,39 +140,41 @@ def _dashes_after(text: str, position: int) -> int:
 
 def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDesired]:
     """The accounts the manifests seem to select and what each seems to manage, from a quick
-    look; raises on anything unexpected (the caller then reads after loading)."""
-    from reconciler.files import MANIFEST_LIMIT, read_text
-    from reconciler.manifests import checks, load, yamlpos
-    from reconciler.manifests.schema_errors import schema_problems
+    look; raises on anything unexpected (the caller then reads after loading). Every Account
+    document found must pass ``alone.checked_account``, else this raises: no account is read
+    early in a run whose manifests are refused for an account's definition."""
+    from reconciler import files as local
+    from reconciler.manifests import alone, load, yamlpos
 
-    files, problems = load.discover(paths)
+    found, problems = load.discover(paths)
     if problems:
         raise ValueError("the manifests cannot all be found")
     accounts: dict[str, AccountDesired] = {}
     managed: dict[str, set[str]] = {}
-    for file in files:
-        text = read_text(file, MANIFEST_LIMIT, "manifest")
+    for file in found:
+        text = local.read_text(file, local.MANIFEST_LIMIT, "manifest")
+        if _odd_markers(text):
+            raise ValueError("a line starts with --- but does not separate documents")
         for start, end in document_spans(text):
-            head = text[start : min(end, start + HEAD)]
-            kind = _KIND.search(head)
-            if kind is None:
-                continue
-            if kind.group(1) == "Account":
+            kind = _kind(text, start, end)
+            if kind == "Account":
                 # Lines before the piece kept as empty lines: positions (a credential's
                 # reference in an error) are the file's, not the piece's.
                 piece = "\n" * text.count("\n", 0, start) + text[start:end]
-                documents, found = yamlpos.parse_documents(piece, file)
-                if found or len(documents) != 1 or schema_problems(documents[0]):
+                documents, found_problems = yamlpos.parse_documents(piece, file)
+                if found_problems or len(documents) != 1:
                     raise ValueError("an Account document is not valid on its own")
-                account = checks.build_account(documents[0], [])
+                account = alone.checked_account(documents[0])
+                if account is None:
+                    raise ValueError("an Account document is not valid on its own")
                 if account.name in accounts:
                     raise ValueError("an account is defined twice")
                 accounts[account.name] = AccountDesired(account)
-            elif kind.group(1) in RESOURCES:
-                target = _ACCOUNT.search(head)
+            elif kind in RESOURCES:
+                target = _ACCOUNT.search(text, start, min(end, start + HEAD))
                 if target is None:
                     raise ValueError("a document's account is not in its first lines")
-                managed.setdefault(target.group(1), set()).add(RESOURCES[kind.group(1)])
+                managed.setdefault(target.group(1), set()).add(RESOURCES[kind])
     guess = []
     for name, want in accounts.items():
         resources = managed.get(name, set())
@@ -171,3 +187,34 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
         want.unintercepts = {} if "list" in resources else None
         guess.append(want)
     return guess
+
+
+def _kind(text: str, start: int, end: int) -> str | None:
+    """The kind of the document written in ``text[start:end]`` (looked for in its first
+    ``HEAD`` characters), or None for a piece without a document (blank lines and comments);
+    raises if the piece holds something else, or a kind written otherwise than as one word on
+    a ``kind:`` line."""
+    line = _KIND.search(text, start, min(end, start + HEAD))
+    if line is None:
+        if _CONTENT.search(text, start, end) is not None:
+            raise ValueError("a document's kind is not on a kind: line of its first lines")
+        return None
+    value = _KIND_VALUE.fullmatch(line.group(1))
+    if value is None or value.group(2) not in KINDS:
+        raise ValueError("a document's kind is not one the quick look knows")
+    return value.group(2)
+
+
+def _odd_markers(text: str) -> bool:
+    """True if a line of ``text`` starts with ``---`` but is not a separator line: YAML may
+    start a document there (``--- !tag``, ``--- {kind: ...}``), which the quick look cannot
+    place; or if ``text`` holds a line break that PyYAML knows and the quick look does not
+    (NEL, LS, PS: a document may start after one)."""
+    if any(mark in text for mark in _OTHER_BREAKS):
+        return True
+    line = 0 if text.startswith("---") else _dashes_after(text, 0)
+    while line >= 0:
+        if _SEPARATOR.match(text, line) is None:
+            return True
+        line = _dashes_after(text, line + 3)
+    return False

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         state = load(args.paths, out)
         wants = select(state, args.account)
         if args.changed_since is not None:
-            wants = _changed_only(wants, args, out)
+            wants = _changed_only(wants, args, state.files, out)
         if args.out:
             check_writable(Path(args.out), state.files)
     except BaseException:
@@ -163,13 +163,13 @@ def _prefetch(args: argparse.Namespace) -> Prefetch | None:
 
 
 def _changed_only(
-    wants: list[AccountDesired], args: argparse.Namespace, out: Output
+    wants: list[AccountDesired], args: argparse.Namespace, files: Sequence[str], out: Output
 ) -> list[AccountDesired]:
-    """The accounts whose documents differ from ``--changed-since``; the others are named on
-    stderr as skipped."""
+    """The accounts whose documents differ from ``--changed-since`` (``files``: the manifests
+    loaded); the others are named on stderr as skipped."""
     from reconciler.changed import changed_accounts
 
-    touched = changed_accounts(args.changed_since, args.paths)
+    touched = changed_accounts(args.changed_since, args.paths, files)
     kept = [want for want in wants if want.account.name in touched]
     skipped = [want.account.name for want in wants if want.account.name not in touched]
     if skipped:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from reconciler import files
 from reconciler.errors import InputError
+from reconciler.manifests.checks import endpoint_problem
 from reconciler.model import (
     DEFAULT_CREDENTIALS,
     OPTIONAL_CREDENTIALS,
@@ -34,7 +35,17 @@ def resolve_all(
 
     Accounts with a ``credential_source`` (chain, profile, role) obtain their keys, in
     manifest order; STS refusing a role or token is a provider error. Temporary keys come
-    with how to renew them (``refresh.TemporaryKeys.renew``)."""
+    with how to renew them (``refresh.TemporaryKeys.renew``).
+
+    First of all, every account's endpoint must be one ``validate`` accepts: whatever route
+    an account took here, no credential of an account is read, and none is sent, for an
+    endpoint the manifests' checks refuse (plain http to a host that is not loopback)."""
+    for account in accounts:
+        wrong = endpoint_problem(account.endpoint)
+        if wrong is not None:
+            raise InputError(
+                f"account {account.name!r}: {wrong[0]}; no credential was read and nothing was sent"
+            )
     env = os.environ if environ is None else environ
     resolved: dict[str, dict[str, str]] = {}
     problems: dict[str, list[str]] = {account.name: [] for account in accounts}

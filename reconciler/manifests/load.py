@@ -22,13 +22,8 @@ from typing import Any
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.manifests import checks, delivery, yamlpos
+from reconciler.manifests.alone import document_problems
 from reconciler.manifests.document import Document
-from reconciler.manifests.schema_errors import (
-    describe_type,
-    schema_problems,
-    without_unknown_keys,
-    yaml11_boolean_problems,
-)
 from reconciler.model import (
     AccountDesired,
     DeletionThreshold,
@@ -360,25 +355,11 @@ def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[P
         documents, parse_problems = yamlpos.load_file(file)
         problems.extend(parse_problems)
         for doc in documents:
-            if not isinstance(doc.data, dict):
-                build.add(
-                    doc.position(),
-                    f"a manifest document must be a mapping with apiVersion, kind, metadata and "
-                    f"spec, not {describe_type(doc.data)}",
-                )
-                continue
-            account_name = _account_name(doc.data)
+            account_name = _account_name(doc.data) if isinstance(doc.data, dict) else None
             if account_name is not None:
                 build.account_names.add(account_name)
-            found = schema_problems(doc)
+            readable, found = document_problems(doc)
             problems.extend(found)
-            problems.extend(yaml11_boolean_problems(doc, found))
-            # A document with an alias has a hole where the alias stood; it was reported.
-            if doc.aliases:
-                continue
-            # Misspelt keys aside, the document may be readable: check its addresses and
-            # references too, so that one run lists every error.
-            readable = doc if not found else without_unknown_keys(doc)
             if readable is not None:
                 valid.append((readable.data["kind"], readable))
     _build(valid, build)
