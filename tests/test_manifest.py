@@ -713,7 +713,7 @@ def test_projected_validation_finds_what_full_validation_finds(
 ) -> None:
     from jsonschema import Draft202012Validator
 
-    from reconciler.manifests.schema_errors import _errors
+    from reconciler.manifests.schema_errors import iter_errors
 
     account = "prod-sc" if kind == UL else "prod-dm"
     data = {
@@ -724,6 +724,6 @@ def test_projected_validation_finds_what_full_validation_finds(
     }
     full = Draft202012Validator(manifest_schema()).iter_errors(data)
     expected = sorted((tuple(map(str, e.absolute_path)), str(e.validator)) for e in full)
-    projected = sorted((tuple(map(str, path)), str(e.validator)) for e, path in _errors(data))
+    projected = sorted((tuple(map(str, path)), str(e.validator)) for e, path in iter_errors(data))
     assert projected == expected
     assert expected  # every case has errors to find

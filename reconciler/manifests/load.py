@@ -23,10 +23,10 @@ from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.manifests import checks, delivery, yamlpos
 from reconciler.manifests.document import Document
+from reconciler.manifests.readable import list_only, without_unknown_keys
 from reconciler.manifests.schema_errors import (
     describe_type,
     schema_problems,
-    without_unknown_keys,
     yaml11_boolean_problems,
 )
 from reconciler.model import (
@@ -322,6 +322,16 @@ def _senders(doc: Document, problems: list[Problem]) -> tuple[IpEntry, ...]:
     return tuple(senders)
 
 
+def _check_list(build: _Build, kind: str, doc: Document) -> None:
+    """The entry checks of a document that is otherwise unusable (``readable.list_only``)."""
+    if kind == "IpWhitelist":
+        checks.whitelist_entries(doc, build.problems)
+    elif kind == "UninterceptList":
+        checks.unintercept_entries(doc, build.problems)
+    else:
+        _senders(doc, build.problems)
+
+
 def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
     # Accounts first, so that a resource may come before its account in the files.
     for kind, doc in valid:
@@ -381,6 +391,10 @@ def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[P
             readable = doc if not found else without_unknown_keys(doc)
             if readable is not None:
                 valid.append((readable.data["kind"], readable))
+            elif (listed := list_only(doc)) is not None:
+                # A required key misspelt or missing: the document cannot be used, but
+                # its addresses can still be checked.
+                _check_list(build, *listed)
     _build(valid, build)
     errors = [problem for problem in problems if not problem.warning]
     if errors:
