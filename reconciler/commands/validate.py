@@ -14,10 +14,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.format != "text":
         from reconciler.output import problem_report
 
-        _, warnings = load_manifests(args.paths)
+        _, warnings = load_manifests(args.paths, judge_lock_out=True)
         out.write(problem_report.render(args.format, warnings))
         return ExitCode.OK
-    state = load(args.paths, out)
+    state = load(args.paths, out, judge_lock_out=True)
     wants = list(state.accounts.values())
     whitelist = sum(len(w.whitelist) for w in wants if w.whitelist is not None)
     unintercept = sum(len(w.unintercepts) for w in wants if w.unintercepts is not None)

@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
-from reconciler.manifests import checks, delivery, yamlpos
+from reconciler.manifests import checks, delivery, lockout, yamlpos
 from reconciler.manifests.document import Document
 from reconciler.manifests.readable import list_only, without_unknown_keys
 from reconciler.manifests.schema_errors import (
@@ -125,6 +125,9 @@ class _Build:
         default_factory=dict
     )
     checks: list[DeliveryCheck] = field(default_factory=list)
+    # Accounts whose IpProtection or IpWhitelist document has errors: their final state is
+    # not what the manifests say, so the offline lock-out judgement leaves them alone.
+    doubtful: set[str] = field(default_factory=set)
 
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(position, message, hint))
@@ -339,8 +342,18 @@ def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
             account = checks.build_account(doc, build.problems)
             build.accounts[account.name] = AccountDesired(account)
     for kind, doc in valid:
+        errors = _error_count(build.problems)
         if kind != "Account" and _unique_name(build, doc, kind):
             _apply_resource(build, doc, kind)
+        if kind in _LOCK_OUT_KINDS and _error_count(build.problems) > errors:
+            build.doubtful.add(doc.data["spec"]["account"])
+
+
+_LOCK_OUT_KINDS = ("IpProtection", "IpWhitelist")
+
+
+def _error_count(problems: list[Problem]) -> int:
+    return sum(1 for problem in problems if not problem.warning)
 
 
 def _account_name(data: Mapping[str, Any]) -> str | None:
@@ -350,19 +363,23 @@ def _account_name(data: Mapping[str, Any]) -> str | None:
 
 
 def load_manifests(
-    paths: Sequence[str | os.PathLike[str]],
+    paths: Sequence[str | os.PathLike[str]], *, judge_lock_out: bool = False
 ) -> tuple[DesiredState, list[Problem]]:
     """Read, validate and combine the manifests under ``paths``.
 
     Returns the desired state and the warnings. Raises ``ManifestError`` carrying every error of
     the run — missing paths, YAML, schema and semantic errors of all files — if there is any.
+    ``judge_lock_out`` (``validate``): accounts the manifests alone lock out are errors too
+    (``manifests.lockout``); ``plan`` leaves that to safety rule 3, which ``--force`` overrides.
     """
     # Building is as allocation-heavy as parsing; see ``yamlpos.paused_gc``.
     with yamlpos.paused_gc():
-        return _load(paths)
+        return _load(paths, judge_lock_out)
 
 
-def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[Problem]]:
+def _load(
+    paths: Sequence[str | os.PathLike[str]], judge_lock_out: bool
+) -> tuple[DesiredState, list[Problem]]:
     files, problems = _discover(paths)
     build = _Build(problems)
     valid: list[tuple[str, Document]] = []
@@ -391,11 +408,18 @@ def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[P
             readable = doc if not found else without_unknown_keys(doc)
             if readable is not None:
                 valid.append((readable.data["kind"], readable))
+                if found and readable.data["kind"] in _LOCK_OUT_KINDS:
+                    # A misspelt prune or ignore was dropped: the list is not what was meant.
+                    build.doubtful.add(readable.data["spec"]["account"])
             elif (listed := list_only(doc)) is not None:
                 # A required key misspelt or missing: the document cannot be used, but
                 # its addresses can still be checked.
                 _check_list(build, *listed)
     _build(valid, build)
+    if judge_lock_out:
+        problems.extend(
+            lockout.lock_out_problems(build.accounts, build.whitelist_at, build.doubtful)
+        )
     errors = [problem for problem in problems if not problem.warning]
     if errors:
         raise ManifestError(errors)
