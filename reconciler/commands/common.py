@@ -17,10 +17,9 @@ from reconciler.output.console import Output, Style, counted, escape
 from reconciler.plan import Plan
 
 
-def load(paths: Sequence[str], out: Output, *, judge_lock_out: bool = False) -> DesiredState:
-    """The desired state of the manifests at ``paths``; their warnings are printed.
-    ``judge_lock_out``: see ``load_manifests``."""
-    state, warnings = load_manifests(paths, judge_lock_out=judge_lock_out)
+def load(paths: Sequence[str], out: Output) -> DesiredState:
+    """The desired state of the manifests at ``paths``; their warnings are printed."""
+    state, warnings = load_manifests(paths)
     for warning in warnings:
         out.problem(warning)
     return state
