@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.manifests import checks, delivery, lockout, yamlpos
 from reconciler.manifests.document import Document
@@ -34,7 +33,6 @@ from reconciler.model import (
     DeletionThreshold,
     DeliveryCheck,
     DesiredState,
-    IpEntry,
     ListPolicy,
     Provider,
     UninterceptEntry,
@@ -293,7 +291,7 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
         ):
             desired.protection = bool(spec["enabled"])
             desired.protection_position = doc.position(("spec", "enabled"))
-            desired.senders = _senders(doc, build.problems)
+            desired.senders = checks.senders(doc, build.problems)
     elif kind == "IpWhitelist":
         whitelist = checks.whitelist_entries(doc, build.problems)
         if desired is not None and _once_per_account(build, build.whitelist_at, doc, kind, account):
@@ -313,28 +311,6 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
             _merge_unintercepts(build, desired, doc, entries)
 
 
-def _senders(doc: Document, problems: list[Problem]) -> tuple[IpEntry, ...]:
-    """``IpProtection.spec.senders``, canonical, each with its position (SPEC §5 rule 3)."""
-    senders: list[IpEntry] = []
-    for index, raw in enumerate(doc.data["spec"].get("senders", ())):
-        position = doc.position(("spec", "senders", index))
-        try:
-            senders.append(IpEntry(canonical_ip_entry(raw), position=position))
-        except ValueError as error:
-            problems.append(Problem(position, f"invalid sender '{raw.strip()}': {error}"))
-    return tuple(senders)
-
-
-def _check_list(build: _Build, kind: str, doc: Document) -> None:
-    """The entry checks of a document that is otherwise unusable (``readable.list_only``)."""
-    if kind == "IpWhitelist":
-        checks.whitelist_entries(doc, build.problems)
-    elif kind == "UninterceptList":
-        checks.unintercept_entries(doc, build.problems)
-    else:
-        _senders(doc, build.problems)
-
-
 def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
     # Accounts first, so that a resource may come before its account in the files.
     for kind, doc in valid:
@@ -342,18 +318,14 @@ def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
             account = checks.build_account(doc, build.problems)
             build.accounts[account.name] = AccountDesired(account)
     for kind, doc in valid:
-        errors = _error_count(build.problems)
+        found = len(build.problems)
         if kind != "Account" and _unique_name(build, doc, kind):
             _apply_resource(build, doc, kind)
-        if kind in _LOCK_OUT_KINDS and _error_count(build.problems) > errors:
+        if kind in _LOCK_OUT_KINDS and any(not p.warning for p in build.problems[found:]):
             build.doubtful.add(doc.data["spec"]["account"])
 
 
 _LOCK_OUT_KINDS = ("IpProtection", "IpWhitelist")
-
-
-def _error_count(problems: list[Problem]) -> int:
-    return sum(1 for problem in problems if not problem.warning)
 
 
 def _account_name(data: Mapping[str, Any]) -> str | None:
@@ -414,7 +386,7 @@ def _load(
             elif (listed := list_only(doc)) is not None:
                 # A required key misspelt or missing: the document cannot be used, but
                 # its addresses can still be checked.
-                _check_list(build, *listed)
+                checks.list_entries(*listed, build.problems)
     _build(valid, build)
     if judge_lock_out:
         problems.extend(
