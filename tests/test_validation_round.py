@@ -80,6 +80,25 @@ def test_a_misspelt_or_missing_required_key_does_not_hide_the_entry_errors(
     assert "m.yaml:22:13: error: invalid sender '192.0.2.999'" in text
 
 
+def test_a_name_given_twice_does_not_hide_the_entry_errors(tmp_path: Path) -> None:
+    doc = "apiVersion: reconciler/v1\nkind: {}\nmetadata: {{name: a}}\nspec:\n  account: {}\n"
+    errors = _validate(
+        tmp_path,
+        doc.format("UninterceptList", "sc") + "  entries: [{email: a@example.com}]\n---\n"
+        + doc.format("UninterceptList", "sc") + "  entries: [{email: not-an-email}]\n---\n"
+        + doc.format("IpWhitelist", "dm") + "  entries: [203.0.113.7]\n---\n"
+        + doc.format("IpWhitelist", "dm") + "  entries: [10.0.0.1]\n",
+    )  # fmt: skip
+    assert [line.split(": error: ")[0] for line in errors] == [
+        "m.yaml:10:18",  # UninterceptList 'a' is defined twice
+        "m.yaml:13:21",
+        "m.yaml:24:18",  # IpWhitelist 'a' is defined twice
+        "m.yaml:27:13",
+    ], errors
+    assert "invalid email: 'not-an-email'" in errors[1]
+    assert "whitelist entry '10.0.0.1' is not public" in errors[3]
+
+
 def test_entries_that_break_the_schema_beside_a_misspelt_key_are_reported_once(
     tmp_path: Path,
 ) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.manifests import checks, delivery, lockout, yamlpos
 from reconciler.manifests.document import Document
-from reconciler.manifests.readable import list_only, without_unknown_keys
+from reconciler.manifests.readable import LIST_FIELDS, list_only, without_unknown_keys
 from reconciler.manifests.schema_errors import (
     describe_type,
     schema_problems,
@@ -318,9 +318,13 @@ def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
             account = checks.build_account(doc, build.problems)
             build.accounts[account.name] = AccountDesired(account)
     for kind, doc in valid:
+        if kind == "Account":
+            continue
         found = len(build.problems)
-        if kind != "Account" and _unique_name(build, doc, kind):
+        if _unique_name(build, doc, kind):
             _apply_resource(build, doc, kind)
+        elif kind in LIST_FIELDS:  # a name given twice hides none of the entries' errors
+            checks.list_entries(kind, doc, build.problems)
         if kind in _LOCK_OUT_KINDS and any(not p.warning for p in build.problems[found:]):
             build.doubtful.add(doc.data["spec"]["account"])
 
