@@ -194,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
         "validate",
         "check manifests offline",
         "Check manifests against the schemas and the semantic rules, offline: no network, "
-        "no credentials.",
+        "no credentials. IP protection switched on with a whitelist the manifests decide whole "
+        "(prune, nothing ignored) that ends up empty or leaves a declared sender out is an "
+        "error, as plan and apply would refuse it (lock-out).",
         parents=[common],
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or directories")

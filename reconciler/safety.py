@@ -148,6 +148,12 @@ def _lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) 
     return refusals
 
 
+def lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
+    """Rule 3 on a final whitelist known another way: ``validate`` knows it from the manifests
+    alone when they manage it whole (``prune``, nothing ignored) and switch protection on."""
+    return _lock_out(account, final, senders)
+
+
 def _bounds(address: str) -> tuple[int, int] | None:
     try:
         return ip_entry_bounds(address)

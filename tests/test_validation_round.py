@@ -45,6 +45,78 @@ def test_a_misspelt_key_does_not_hide_the_address_errors(tmp_path: Path) -> None
     assert len(errors) == 5, text
 
 
+def test_a_misspelt_or_missing_required_key_does_not_hide_the_entry_errors(
+    tmp_path: Path,
+) -> None:
+    errors = _validate(
+        tmp_path,
+        "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: a}\nspec:\n"
+        "  acount: sc\n  entries:\n    - {email: not-an-email}\n    - {domain: nodot}\n---\n"
+        "apiVersion: reconciler/v1\nkind: IpWhitelist\nmetadata: {name: w}\nspec:\n"
+        "  entries: [300.1.1.1, 10.0.0.1]\n---\n"
+        "apiVersion: reconciler/v1\nkind: IpProtection\nmetadata: {name: p}\nspec:\n"
+        "  acount: dm\n  enabled: true\n  senders: [192.0.2.999]\n",
+    )
+    assert [line.split(": error: ")[0] for line in errors] == [
+        "m.yaml:4:1",  # missing required key 'account'
+        "m.yaml:5:3",  # unknown key 'acount'
+        "m.yaml:7:15",
+        "m.yaml:8:16",
+        "m.yaml:13:1",  # missing required key 'account', nothing misspelt
+        "m.yaml:14:13",
+        "m.yaml:14:24",
+        "m.yaml:19:1",
+        "m.yaml:20:3",
+        "m.yaml:22:13",
+    ], errors
+    text = "\n".join(errors)
+    assert "m.yaml:4:1: error: missing required key 'account' in spec" in text
+    assert "m.yaml:5:3: error: unknown key 'acount' in spec (did you mean 'account'?" in text
+    assert "m.yaml:7:15: error: invalid email: 'not-an-email'" in text
+    assert "m.yaml:8:16: error: invalid domain: 'nodot'" in text
+    assert "m.yaml:14:13: error: invalid whitelist entry '300.1.1.1'" in text
+    assert "m.yaml:14:24: error: whitelist entry '10.0.0.1' is not public" in text
+    assert "m.yaml:20:3: error: unknown key 'acount' in spec" in text
+    assert "m.yaml:22:13: error: invalid sender '192.0.2.999'" in text
+
+
+def test_a_name_given_twice_does_not_hide_the_entry_errors(tmp_path: Path) -> None:
+    doc = "apiVersion: reconciler/v1\nkind: {}\nmetadata: {{name: a}}\nspec:\n  account: {}\n"
+    errors = _validate(
+        tmp_path,
+        doc.format("UninterceptList", "sc") + "  entries: [{email: a@example.com}]\n---\n"
+        + doc.format("UninterceptList", "sc") + "  entries: [{email: not-an-email}]\n---\n"
+        + doc.format("IpWhitelist", "dm") + "  entries: [203.0.113.7]\n---\n"
+        + doc.format("IpWhitelist", "dm") + "  entries: [10.0.0.1]\n",
+    )  # fmt: skip
+    assert [line.split(": error: ")[0] for line in errors] == [
+        "m.yaml:10:18",  # UninterceptList 'a' is defined twice
+        "m.yaml:13:21",
+        "m.yaml:24:18",  # IpWhitelist 'a' is defined twice
+        "m.yaml:27:13",
+    ], errors
+    assert "invalid email: 'not-an-email'" in errors[1]
+    assert "whitelist entry '10.0.0.1' is not public" in errors[3]
+
+
+def test_entries_that_break_the_schema_beside_a_misspelt_key_are_reported_once(
+    tmp_path: Path,
+) -> None:
+    # The list itself breaks the schema: its schema errors stand, and the addresses the
+    # schema accepted are not checked a second time as if the list were usable.
+    errors = _validate(
+        tmp_path,
+        "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: a}\nspec:\n"
+        "  acount: sc\n  entries:\n    - {email: 7}\n    - {email: not-an-email}\n"
+        "    - {email: a@example.com, tpyes: [bounce]}\n",
+    )
+    text = "\n".join(errors)
+    assert "m.yaml:7:15: error: expected a string, got an integer (7)" in text
+    assert "unknown key 'tpyes'" in text and "unknown key 'acount'" in text
+    assert "not-an-email" not in text
+    assert len(errors) == 4, text
+
+
 @pytest.mark.parametrize(
     ("first", "second", "key"),
     [

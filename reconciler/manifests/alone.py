@@ -10,10 +10,10 @@ from __future__ import annotations
 from reconciler.errors import Problem
 from reconciler.manifests import checks
 from reconciler.manifests.document import Document
+from reconciler.manifests.readable import without_unknown_keys
 from reconciler.manifests.schema_errors import (
     describe_type,
     schema_problems,
-    without_unknown_keys,
     yaml11_boolean_problems,
 )
 from reconciler.model import Account

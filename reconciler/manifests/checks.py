@@ -1,4 +1,5 @@
-"""Semantic checks of single documents that passed the schema, and the objects built from them.
+"""Semantic checks of single documents that passed the schema (or whose checked part did), and
+the objects built from them.
 
 Each function takes one document and appends Problems (errors and warnings) to a list instead of
 raising, so that one run reports everything. Checks across documents live in ``manifest.py``.
@@ -259,6 +260,29 @@ def whitelist_entries(doc: Document, problems: list[Problem]) -> dict[str, IpEnt
             )
         )
     return entries
+
+
+def senders(doc: Document, problems: list[Problem]) -> tuple[IpEntry, ...]:
+    """``IpProtection.spec.senders``, canonical, each with its position (SPEC §5 rule 3)."""
+    found: list[IpEntry] = []
+    for index, raw in enumerate(doc.data["spec"].get("senders", ())):
+        position = doc.position(("spec", "senders", index))
+        try:
+            found.append(IpEntry(canonical_ip_entry(raw), position=position))
+        except ValueError as error:
+            problems.append(Problem(position, f"invalid sender '{raw.strip()}': {error}"))
+    return tuple(found)
+
+
+def list_entries(kind: str, doc: Document, problems: list[Problem]) -> None:
+    """The entry checks alone, for a document that is otherwise unusable: a required key is
+    misspelt or missing (``readable.list_only``)."""
+    if kind == "IpWhitelist":
+        whitelist_entries(doc, problems)
+    elif kind == "UninterceptList":
+        unintercept_entries(doc, problems)
+    else:
+        senders(doc, problems)
 
 
 def unintercept_entries(doc: Document, problems: list[Problem]) -> list[UninterceptEntry]:

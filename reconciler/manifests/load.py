@@ -19,17 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import ManifestError, Position, Problem
-from reconciler.manifests import checks, delivery, yamlpos
+from reconciler.manifests import checks, delivery, lockout, yamlpos
 from reconciler.manifests.alone import document_problems
 from reconciler.manifests.document import Document
+from reconciler.manifests.readable import LIST_FIELDS, list_only
 from reconciler.model import (
     AccountDesired,
     DeletionThreshold,
     DeliveryCheck,
     DesiredState,
-    IpEntry,
     ListPolicy,
     Provider,
     UninterceptEntry,
@@ -120,6 +119,9 @@ class _Build:
         default_factory=dict
     )
     checks: list[DeliveryCheck] = field(default_factory=list)
+    # Accounts whose IpProtection or IpWhitelist document has errors: their final state is
+    # not what the manifests say, so the offline lock-out judgement leaves them alone.
+    doubtful: set[str] = field(default_factory=set)
 
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(position, message, hint))
@@ -285,7 +287,7 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
         ):
             desired.protection = bool(spec["enabled"])
             desired.protection_position = doc.position(("spec", "enabled"))
-            desired.senders = _senders(doc, build.problems)
+            desired.senders = checks.senders(doc, build.problems)
     elif kind == "IpWhitelist":
         whitelist = checks.whitelist_entries(doc, build.problems)
         if desired is not None and _once_per_account(build, build.whitelist_at, doc, kind, account):
@@ -305,18 +307,6 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
             _merge_unintercepts(build, desired, doc, entries)
 
 
-def _senders(doc: Document, problems: list[Problem]) -> tuple[IpEntry, ...]:
-    """``IpProtection.spec.senders``, canonical, each with its position (SPEC §5 rule 3)."""
-    senders: list[IpEntry] = []
-    for index, raw in enumerate(doc.data["spec"].get("senders", ())):
-        position = doc.position(("spec", "senders", index))
-        try:
-            senders.append(IpEntry(canonical_ip_entry(raw), position=position))
-        except ValueError as error:
-            problems.append(Problem(position, f"invalid sender '{raw.strip()}': {error}"))
-    return tuple(senders)
-
-
 def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
     # Accounts first, so that a resource may come before its account in the files.
     for kind, doc in valid:
@@ -324,8 +314,18 @@ def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
             account = checks.build_account(doc, build.problems)
             build.accounts[account.name] = AccountDesired(account)
     for kind, doc in valid:
-        if kind != "Account" and _unique_name(build, doc, kind):
+        if kind == "Account":
+            continue
+        found = len(build.problems)
+        if _unique_name(build, doc, kind):
             _apply_resource(build, doc, kind)
+        elif kind in LIST_FIELDS:  # a name given twice hides none of the entries' errors
+            checks.list_entries(kind, doc, build.problems)
+        if kind in _LOCK_OUT_KINDS and any(not p.warning for p in build.problems[found:]):
+            build.doubtful.add(doc.data["spec"]["account"])
+
+
+_LOCK_OUT_KINDS = ("IpProtection", "IpWhitelist")
 
 
 def _account_name(data: Mapping[str, Any]) -> str | None:
@@ -335,19 +335,23 @@ def _account_name(data: Mapping[str, Any]) -> str | None:
 
 
 def load_manifests(
-    paths: Sequence[str | os.PathLike[str]],
+    paths: Sequence[str | os.PathLike[str]], *, judge_lock_out: bool = False
 ) -> tuple[DesiredState, list[Problem]]:
     """Read, validate and combine the manifests under ``paths``.
 
     Returns the desired state and the warnings. Raises ``ManifestError`` carrying every error of
     the run — missing paths, YAML, schema and semantic errors of all files — if there is any.
+    ``judge_lock_out`` (``validate``): accounts the manifests alone lock out are errors too
+    (``manifests.lockout``); ``plan`` leaves that to safety rule 3, which ``--force`` overrides.
     """
     # Building is as allocation-heavy as parsing; see ``yamlpos.paused_gc``.
     with yamlpos.paused_gc():
-        return _load(paths)
+        return _load(paths, judge_lock_out)
 
 
-def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[Problem]]:
+def _load(
+    paths: Sequence[str | os.PathLike[str]], judge_lock_out: bool
+) -> tuple[DesiredState, list[Problem]]:
     files, problems = _discover(paths)
     build = _Build(problems)
     valid: list[tuple[str, Document]] = []
@@ -362,7 +366,18 @@ def _load(paths: Sequence[str | os.PathLike[str]]) -> tuple[DesiredState, list[P
             problems.extend(found)
             if readable is not None:
                 valid.append((readable.data["kind"], readable))
+                if found and readable.data["kind"] in _LOCK_OUT_KINDS:
+                    # A misspelt prune or ignore was dropped: the list is not what was meant.
+                    build.doubtful.add(readable.data["spec"]["account"])
+            elif isinstance(doc.data, dict) and not doc.aliases and (listed := list_only(doc)):
+                # A required key misspelt or missing: the document cannot be used, but
+                # its addresses can still be checked.
+                checks.list_entries(*listed, build.problems)
     _build(valid, build)
+    if judge_lock_out:
+        problems.extend(
+            lockout.lock_out_problems(build.accounts, build.whitelist_at, build.doubtful)
+        )
     errors = [problem for problem in problems if not problem.warning]
     if errors:
         raise ManifestError(errors)

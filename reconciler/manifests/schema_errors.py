@@ -7,8 +7,6 @@ position of the offending key or value, with the right answer where the schema k
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import difflib
 import math
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -239,7 +237,7 @@ def schema_problems(doc: Document) -> list[Problem]:
     """Every way ``doc`` breaks the manifest schema, one Problem each."""
     problems: list[Problem] = []
     seen: set[tuple[object, str]] = set()
-    for error, path in _errors(doc.data):
+    for error, path in iter_errors(doc.data):
         if doc.under_alias(path):
             continue  # the alias itself was reported; its missing value would only repeat it
         for problem in _problems_for(doc, error, path):
@@ -250,30 +248,7 @@ def schema_problems(doc: Document) -> list[Problem]:
     return problems
 
 
-def without_unknown_keys(doc: Document) -> Document | None:
-    """``doc`` without the keys the schema does not know, if that makes it valid; else None.
-
-    The semantic checks can then run on a document whose only fault is a misspelt key, and
-    report its bad addresses in the same run. Positions stay those of the original."""
-    data = copy.deepcopy(doc.data)
-    stripped = False
-    for error, path in list(_errors(doc.data)):
-        if error.validator != "additionalProperties" or not isinstance(error.instance, Mapping):
-            return None
-        target: Any = data
-        for part in path:
-            target = target[part]
-        allowed = error.schema.get("properties", {})
-        for key in [key for key in target if key not in allowed]:
-            del target[key]
-            stripped = True
-    if not stripped:
-        return None
-    readable = dataclasses.replace(doc, data=data)
-    return readable if not any(True for _ in _errors(data)) else None
-
-
-def _errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
+def iter_errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
     """Schema errors with their paths in ``data``, validating each distinct entry shape once.
 
     A list of 100,000 entries costs jsonschema some 5 s, yet entries that differ only in strings
