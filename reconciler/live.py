@@ -101,17 +101,18 @@ def read(
 
 
 def to_read(want: AccountDesired) -> AccountDesired:
-    """What to read of an account: what it manages, and for the lock-out rule (SPEC §5 rule 3,
-    judged on the final state) the other half of IP protection when only one half is managed:
-    the whitelist when only the switch is managed, the switch when only the whitelist is."""
-    if (want.protection is None) == (want.whitelist is None):
-        return want
+    """What to read of an account: what it manages, and what the lock-out rule (SPEC §5 rule 3,
+    judged on the final state) needs of the half of IP protection it does not manage: the
+    switch when only the whitelist is managed; the whitelist when only the switch is, and only
+    if it ends up on (switched off, no whitelist can lock anyone out)."""
     if want.account.provider is not Provider.ALIYUN_DM:
         return want
     # Only whether each half is managed matters to ``read``, not its desired value.
-    if want.protection is None:
+    if want.whitelist is None and want.protection is True:
+        return replace(want, whitelist={})
+    if want.protection is None and want.whitelist is not None:
         return replace(want, protection=False)
-    return replace(want, whitelist={})
+    return want
 
 
 def _use_sandbox(

@@ -27,6 +27,8 @@ from reconciler.model import AccountDesired, AccountLive
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 _KIND = re.compile(r"^kind:[ \t]*['\"]?(\w+)", re.MULTILINE)
 _ACCOUNT = re.compile(r"\baccount:[ \t]*['\"]?([^'\"\s,}#]+)")
+_ENABLED = re.compile(r"\benabled:[ \t]*(\w+)")
+_OFF = {"false", "no", "off"}  # YAML 1.1 spellings of false
 HEAD = 4096  # characters of a document searched for its kind and account
 # Threads waiting on the network wake sooner while the loader holds the interpreter.
 SWITCH_INTERVAL = 0.0005
@@ -94,8 +96,11 @@ class Prefetch:
 
 
 def _same(guess: Sequence[AccountDesired], wants: Sequence[AccountDesired]) -> bool:
+    from reconciler.live import to_read
+
     def shape(want: AccountDesired) -> tuple[Any, ...]:
-        managed = (want.protection is None, want.whitelist is None, want.unintercepts is None)
+        read = to_read(want)  # what is read depends on whether protection ends on
+        managed = (read.protection is None, read.whitelist is None, read.unintercepts is None)
         return (want.account, *managed)
 
     return [shape(w) for w in guess] == [shape(w) for w in wants]
@@ -135,6 +140,7 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
         raise ValueError("the manifests cannot all be found")
     accounts: dict[str, AccountDesired] = {}
     managed: dict[str, set[str]] = {}
+    enabled: dict[str, bool] = {}  # IpProtection.spec.enabled: the whitelist is read if on
     for file in files:
         with open(file, encoding="utf-8-sig") as stream:
             text = stream.read()
@@ -156,6 +162,9 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
                 if target is None:
                     raise ValueError("a document's account is not in its first lines")
                 managed.setdefault(target.group(1), set()).add(RESOURCES[kind.group(1)])
+                if kind.group(1) == "IpProtection":
+                    switch = _ENABLED.search(head)
+                    enabled[target.group(1)] = switch is None or switch.group(1).lower() not in _OFF
     guess = []
     for name, want in accounts.items():
         resources = managed.get(name, set())
@@ -163,7 +172,7 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
             continue
         if not names and not resources:
             continue
-        want.protection = True if "protection" in resources else None
+        want.protection = enabled.get(name, True) if "protection" in resources else None
         want.whitelist = {} if "whitelist" in resources else None
         want.unintercepts = {} if "list" in resources else None
         guess.append(want)
