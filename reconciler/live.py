@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -16,6 +17,7 @@ from reconciler.model import Account, AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.limits import share_limits
+from reconciler.providers.pools import SharedPool, origin
 
 # Accounts read at once, and threads fetching list pages for all of them: the threads a plan
 # uses stay bounded however many accounts it reads (an account's own ``concurrency`` still
@@ -35,7 +37,8 @@ def connect(
     sandbox (its fixed credentials, an ephemeral loopback port) instead of the real providers.
 
     Yields the accounts as they will be used (endpoints may differ) and the clients by name.
-    Clients of accounts with the same credential share its limits (``credential``), and all
+    Clients of accounts with the same credential share its limits (``credential``), clients of
+    accounts at the same endpoint origin share its connections (``providers.pools``), and all
     share one pool of threads for list pages.
     """
     with ExitStack() as stack:
@@ -46,12 +49,13 @@ def connect(
             secrets = {w.account.name: fixed[w.account.provider] for w in desired}
         else:
             secrets = resolve_all([w.account for w in desired])
-        clients = {
-            want.account.name: stack.enter_context(
-                client_for(want.account, secrets[want.account.name])
-            )
-            for want in desired
-        }
+        pools = _pools([w.account for w in desired], secrets)
+        clients = {}
+        for want in desired:
+            pool = pools[origin(want.account.endpoint)]
+            client = client_for(want.account, secrets[want.account.name], pool.adapter)
+            client.pool = pool
+            clients[want.account.name] = stack.enter_context(client)
         groups: dict[object, list[ProviderClient]] = {}
         for want in desired:
             key = credential(want.account, secrets[want.account.name])
@@ -64,6 +68,32 @@ def connect(
         for client in clients.values():
             client.executor = pages
         yield list(desired), clients
+
+
+def _pools(
+    accounts: Sequence[Account], secrets: Mapping[str, Mapping[str, str]]
+) -> dict[tuple[str, str, int | None], SharedPool]:
+    """One pool of connections per endpoint origin, as large as the calls its accounts'
+    credentials may have in flight at once (the strictest ``concurrency`` of each credential,
+    as ``share_limits`` gives it), and never larger than the threads that make calls."""
+    in_flight: dict[tuple[str, str, str], int] = {}
+    for account in accounts:
+        key = credential(account, secrets[account.name])
+        in_flight[key] = min(
+            in_flight.get(key, account.limits.concurrency), account.limits.concurrency
+        )
+    sizes: dict[tuple[str, str, int | None], int] = {}
+    counted: set[tuple[object, ...]] = set()
+    for account in accounts:
+        where = origin(account.endpoint)
+        key = credential(account, secrets[account.name])
+        if (where, key) not in counted:
+            counted.add((where, key))
+            sizes[where] = sizes.get(where, 0) + in_flight[key]
+    return {
+        where: SharedPool(min(size, PAGE_WORKERS + ACCOUNT_WORKERS))
+        for where, size in sizes.items()
+    }
 
 
 def credential(account: Account, secrets: Mapping[str, str]) -> tuple[str, str, str]:
@@ -92,12 +122,39 @@ def read(
         by_key.setdefault(id(clients[want.account.name].limiter), []).append(want)
     turns = [w for w in chain.from_iterable(zip_longest(*by_key.values())) if w is not None]
     workers = min(ACCOUNT_WORKERS, len(desired))
+    reading = _Reading(clients[want.account.name] for want in desired)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
         futures = {
-            want.account.name: pool.submit(clients[want.account.name].read, to_read(want))
+            want.account.name: pool.submit(reading.read, clients[want.account.name], want)
             for want in turns
         }
     return {want.account.name: futures[want.account.name].result() for want in desired}
+
+
+class _Reading:
+    """Reads accounts and, once every account using a pool of connections has been read,
+    releases that pool's idle connections: accounts at many endpoints do not keep one open
+    to each while the others are read."""
+
+    def __init__(self, clients: Iterable[ProviderClient]) -> None:
+        self._left: dict[int, int] = {}
+        self._lock = threading.Lock()
+        for client in clients:
+            pool = getattr(client, "pool", None)
+            if pool is not None:
+                self._left[id(pool)] = self._left.get(id(pool), 0) + 1
+
+    def read(self, client: ProviderClient, want: AccountDesired) -> AccountLive:
+        try:
+            return client.read(to_read(want))
+        finally:
+            pool = getattr(client, "pool", None)
+            if pool is not None:
+                with self._lock:
+                    self._left[id(pool)] -= 1
+                    done = self._left[id(pool)] == 0
+                if done:
+                    pool.release()
 
 
 def to_read(want: AccountDesired) -> AccountDesired:
