@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
-from itertools import chain, zip_longest
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -109,9 +109,11 @@ def read(
 ) -> dict[str, AccountLive]:
     """Live state of what each account manages, read through its client.
 
-    Accounts are read concurrently, at most ``ACCOUNT_WORKERS`` at once, taking turns between
-    credentials so that one throttled key does not hold every worker while the others wait.
-    If reads fail, the error of the first such account, in manifest order, is raised.
+    Accounts are read concurrently, at most ``ACCOUNT_WORKERS`` at once, and those of one
+    credential at most as many at once as it may have calls in flight: more would only wait
+    on its limits while holding workers that other credentials could use. The credentials
+    with the most accounts start first (theirs is the longest read). If reads fail, the error
+    of the first such account, in manifest order, is raised.
     """
     if len(desired) <= 1:
         return {
@@ -120,15 +122,34 @@ def read(
     by_key: dict[int, list[AccountDesired]] = {}
     for want in desired:
         by_key.setdefault(id(clients[want.account.name].limiter), []).append(want)
-    turns = [w for w in chain.from_iterable(zip_longest(*by_key.values())) if w is not None]
-    workers = min(ACCOUNT_WORKERS, len(desired))
+    lanes: list[deque[AccountDesired]] = []
+    for wants in sorted(by_key.values(), key=len, reverse=True):
+        queue = deque(wants)
+        lanes.extend([queue] * min(len(wants), *(w.account.limits.concurrency for w in wants)))
     reading = _Reading(clients[want.account.name] for want in desired)
+    found: dict[str, AccountLive] = {}
+    failed: dict[str, Exception] = {}
+
+    def lane(queue: deque[AccountDesired]) -> None:
+        while queue:
+            try:
+                want = queue.popleft()
+            except IndexError:  # another lane took the last one
+                return
+            name = want.account.name
+            try:
+                found[name] = reading.read(clients[name], want)
+            except Exception as exc:  # raised below, in manifest order
+                failed[name] = exc
+
+    workers = min(ACCOUNT_WORKERS, len(lanes))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
-        futures = {
-            want.account.name: pool.submit(reading.read, clients[want.account.name], want)
-            for want in turns
-        }
-    return {want.account.name: futures[want.account.name].result() for want in desired}
+        for done in [pool.submit(lane, queue) for queue in lanes]:
+            done.result()
+    for want in desired:
+        if want.account.name in failed:
+            raise failed[want.account.name]
+    return {want.account.name: found[want.account.name] for want in desired}
 
 
 class _Reading:
