@@ -73,9 +73,15 @@ def document(costs: Mapping[str, AccountCost]) -> dict[str, Any]:
     }
 
 
+# Accounts a text plan names in its cost; a fleet's others are counted ("and N more"), and
+# listed in full in the JSON plan.
+FEW = 5
+
+
 def summary(costs: Mapping[str, AccountCost]) -> list[str]:
     """Text lines: ``Cost: 1,012 reads, 40 writes, about 4 s at 10 req/s`` for one account;
-    with several, the totals and then each account that apply would write to."""
+    with several, the totals and then each account that apply would write to: all of them
+    in manifest order up to ``FEW``, else the ``FEW`` slowest to apply and how many more."""
     if not costs:
         return []
     reads = sum(c.reads for c in costs.values())
@@ -85,12 +91,27 @@ def summary(costs: Mapping[str, AccountCost]) -> list[str]:
         return [f"Cost: {_calls(reads, writes)}, {_time(cost.writes, cost.requests_per_second)}"]
     apply = f"apply {_seconds(apply_seconds(costs))}" if writes else "nothing to apply"
     lines = [f"Cost: {_calls(reads, writes)} over {len(costs):,} accounts; {apply}"]
+    writing = [(name, c) for name, c in costs.items() if c.writes]
+    shown = writing
+    if len(writing) > FEW:  # the slowest first; sorted is stable: ties in manifest order
+        shown = sorted(writing, key=lambda item: -item[1].writes / item[1].requests_per_second)
+        shown = shown[:FEW]
     lines.extend(
         f"  {name}: {_calls(c.reads, c.writes)}, {_time(c.writes, c.requests_per_second)}"
-        for name, c in costs.items()
-        if c.writes
+        for name, c in shown
     )
+    if len(writing) > len(shown):
+        more = len(writing) - len(shown)
+        lines.append(
+            f"  and {_n(more, 'more account')} to write to (--format json lists every account)"
+        )
     return lines
+
+
+def ends_plan(costs: Mapping[str, AccountCost]) -> bool:
+    """Whether the text plan ends with its cost, after the ``Plan:`` line: for a few accounts;
+    a fleet's plan shows its cost first and ends with the ``Plan:`` line."""
+    return len(costs) <= FEW
 
 
 def _calls(reads: int, writes: int) -> str:

@@ -178,11 +178,7 @@ def _unintercepts(
             kept[entry.key] = entry
         elif entry.value not in ignore:
             ignore[entry.value] = None
-            warnings.append(
-                f"{account}: unintercept {entry.target.value} {entry.value!r} (apiUser "
-                f"{entry.api_user}) cannot be written in a manifest ({reason}); it is listed "
-                "under ignore, so plans leave it alone"
-            )
+            warnings.append(unwritable_warning(account, entry, reason))
     written = list(kept.values())
     del kept  # a million keys: not needed to sort
     ordered = in_order(written)
@@ -191,6 +187,14 @@ def _unintercepts(
     if ignore:
         spec["ignore"] = [_literal_pattern(value) for value in ignore]
     return _document("UninterceptList", account, spec)
+
+
+def unwritable_warning(account: str, entry: UninterceptEntry, reason: str) -> str:
+    return (
+        f"{account}: unintercept {entry.target.value} {entry.value!r} (apiUser "
+        f"{entry.api_user}) cannot be written in a manifest ({reason}); it is listed "
+        "under ignore, so plans leave it alone"
+    )
 
 
 def in_order(entries: Iterable[UninterceptEntry]) -> list[UninterceptEntry]:

@@ -14,6 +14,7 @@ YAML 1.1 reader would take for another type) is written by a fast path, all else
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
@@ -110,12 +111,50 @@ def to_yaml(documents: Iterable[Mapping[str, Any]], schema: str) -> str:
     return "".join(chunks(documents, schema))
 
 
-def chunks(documents: Iterable[Mapping[str, Any]], schema: str) -> Iterator[str]:
+class Streamed:
+    """A document whose one long list is made while it is written: ``document`` (its ``spec``
+    holding what comes before the list), the list ``spec.<name>`` (``items``), then the keys
+    ``later()`` gives, known only once the list is written. The text is the same as that of
+    the whole document rendered with the list as ``Items``."""
+
+    def __init__(
+        self,
+        document: Mapping[str, Any],
+        name: str,
+        items: Iterable[Any],
+        later: Callable[[], Mapping[str, Any]],
+    ) -> None:
+        assert _plain(name)
+        self.document, self.name, self.items, self.later = document, name, items, later
+
+    def pieces(self) -> Iterator[str]:
+        for key, value in self.document.items():
+            if key != "spec":
+                yield _dump({key: value})
+                continue
+            yield "spec:\n"
+            for name, inner in value.items():
+                yield _nested({name: inner}, "spec:\n")
+            items = iter(self.items)
+            first = next(items, _NOTHING)
+            if first is _NOTHING:
+                yield _nested({self.name: []}, "spec:\n")
+            else:
+                yield f"  {self.name}:\n"
+                yield from _list(self.name, itertools.chain([first], items))
+            for name, inner in self.later().items():
+                yield _nested({name: inner}, "spec:\n")
+
+
+_NOTHING = object()
+
+
+def chunks(documents: Iterable[Mapping[str, Any] | Streamed], schema: str) -> Iterator[str]:
     """The text of ``to_yaml`` in pieces, each ending with a line break."""
     modeline = f"# yaml-language-server: $schema={schema}\n"
     for number, document in enumerate(documents):
         yield ("---\n" if number else "") + modeline
-        yield from _document(document)
+        yield from document.pieces() if isinstance(document, Streamed) else _document(document)
 
 
 def _document(document: Mapping[str, Any]) -> Iterator[str]:
@@ -148,7 +187,7 @@ def _nested(data: Mapping[str, Any], head: str) -> str:
     return text[len(head) :]
 
 
-def _list(name: str, items: Items) -> Iterator[str]:
+def _list(name: str, items: Iterable[Any]) -> Iterator[str]:
     """The items of ``spec.<name>``, ``CHUNK`` to a piece."""
     head = f"spec:\n  {name}:\n"
     piece: list[str] = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
-from itertools import chain, zip_longest
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ from reconciler.model import Account, AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.limits import share_limits
+from reconciler.providers.pools import SharedPool, origin
 
 # Accounts read at once, and threads fetching list pages for all of them: the threads a plan
 # uses stay bounded however many accounts it reads (an account's own ``concurrency`` still
@@ -37,7 +39,8 @@ def connect(
     sandbox (its fixed credentials, an ephemeral loopback port) instead of the real providers.
 
     Yields the accounts as they will be used (endpoints may differ) and the clients by name.
-    Clients of accounts with the same credential share its limits (``credential``), and all
+    Clients of accounts with the same credential share its limits (``credential``), clients of
+    accounts at the same endpoint origin share its connections (``providers.pools``), and all
     share one pool of threads for list pages.
     """
     with ExitStack() as stack:
@@ -48,12 +51,13 @@ def connect(
             secrets = {w.account.name: fixed[w.account.provider] for w in desired}
         else:
             secrets = resolve_all([w.account for w in desired])
-        clients = {
-            want.account.name: stack.enter_context(
-                client_for(want.account, secrets[want.account.name])
-            )
-            for want in desired
-        }
+        pools = _pools([w.account for w in desired], secrets)
+        clients = {}
+        for want in desired:
+            pool = pools[origin(want.account.endpoint)]
+            client = client_for(want.account, secrets[want.account.name], pool.adapter)
+            client.pool = pool
+            clients[want.account.name] = stack.enter_context(client)
         groups: dict[object, list[ProviderClient]] = {}
         for want in desired:
             key = credential(want.account, secrets[want.account.name])
@@ -66,6 +70,32 @@ def connect(
         for client in clients.values():
             client.executor = pages
         yield list(desired), clients
+
+
+def _pools(
+    accounts: Sequence[Account], secrets: Mapping[str, Mapping[str, str]]
+) -> dict[tuple[str, str, int | None], SharedPool]:
+    """One pool of connections per endpoint origin, as large as the calls its accounts'
+    credentials may have in flight at once (the strictest ``concurrency`` of each credential,
+    as ``share_limits`` gives it), and never larger than the threads that make calls."""
+    in_flight: dict[tuple[str, str, str], int] = {}
+    for account in accounts:
+        key = credential(account, secrets[account.name])
+        in_flight[key] = min(
+            in_flight.get(key, account.limits.concurrency), account.limits.concurrency
+        )
+    sizes: dict[tuple[str, str, int | None], int] = {}
+    counted: set[tuple[object, ...]] = set()
+    for account in accounts:
+        where = origin(account.endpoint)
+        key = credential(account, secrets[account.name])
+        if (where, key) not in counted:
+            counted.add((where, key))
+            sizes[where] = sizes.get(where, 0) + in_flight[key]
+    return {
+        where: SharedPool(min(size, PAGE_WORKERS + ACCOUNT_WORKERS))
+        for where, size in sizes.items()
+    }
 
 
 def credential(account: Account, secrets: Mapping[str, str]) -> tuple[str, str, str]:
@@ -81,11 +111,13 @@ def read(
 ) -> dict[str, AccountLive]:
     """Live state of what each account manages, read through its client.
 
-    Accounts are read concurrently, at most ``ACCOUNT_WORKERS`` at once, taking turns between
-    credentials so that one throttled key does not hold every worker while the others wait.
-    If reads fail, every failed account's error is raised together (``ProviderErrors``, in
-    manifest order); an error that refuses an account's keys names the credential references
-    to fix, at their positions.
+    Accounts are read concurrently, at most ``ACCOUNT_WORKERS`` at once, and those of one
+    credential at most as many at once as it may have calls in flight: more would only wait
+    on its limits while holding workers that other credentials could use. The credentials
+    with the most accounts start first (theirs is the longest read). If reads fail, every
+    failed account's error is raised together (``ProviderErrors``, in manifest order); an
+    error that refuses an account's keys names the credential references to fix, at their
+    positions.
     """
     if len(desired) <= 1:
         try:
@@ -99,42 +131,86 @@ def read(
     by_key: dict[int, list[AccountDesired]] = {}
     for want in desired:
         by_key.setdefault(id(clients[want.account.name].limiter), []).append(want)
-    turns = [w for w in chain.from_iterable(zip_longest(*by_key.values())) if w is not None]
-    workers = min(ACCOUNT_WORKERS, len(desired))
+    lanes: list[deque[AccountDesired]] = []
+    for wants in sorted(by_key.values(), key=len, reverse=True):
+        queue = deque(wants)
+        lanes.extend([queue] * min(len(wants), *(w.account.limits.concurrency for w in wants)))
+    reading = _Reading(clients[want.account.name] for want in desired)
+    found: dict[str, AccountLive] = {}
+    failed: dict[str, Exception] = {}
+
+    def lane(queue: deque[AccountDesired]) -> None:
+        while queue:
+            try:
+                want = queue.popleft()
+            except IndexError:  # another lane took the last one
+                return
+            name = want.account.name
+            try:
+                found[name] = reading.read(clients[name], want)
+            except Exception as exc:  # raised below, in manifest order
+                failed[name] = exc
+
+    workers = min(ACCOUNT_WORKERS, len(lanes))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
-        futures = {
-            want.account.name: pool.submit(clients[want.account.name].read, to_read(want))
-            for want in turns
-        }
-    failed: list[ProviderError] = []
+        for done in [pool.submit(lane, queue) for queue in lanes]:
+            done.result()
+    errors: list[ProviderError] = []
     for want in desired:
-        error = futures[want.account.name].exception()
+        error = failed.get(want.account.name)
         if isinstance(error, ProviderError):
             blame(want.account, error)
-            failed.append(error)
+            errors.append(error)
         elif error is not None:
-            if not failed:
+            if not errors:
                 raise error
             break
-    if len(failed) > 1:
-        raise ProviderErrors(failed)
-    if failed:
-        raise failed[0]
-    return {want.account.name: futures[want.account.name].result() for want in desired}
+    if len(errors) > 1:
+        raise ProviderErrors(errors)
+    if errors:
+        raise errors[0]
+    return {want.account.name: found[want.account.name] for want in desired}
+
+
+class _Reading:
+    """Reads accounts and, once every account using a pool of connections has been read,
+    releases that pool's idle connections: accounts at many endpoints do not keep one open
+    to each while the others are read."""
+
+    def __init__(self, clients: Iterable[ProviderClient]) -> None:
+        self._left: dict[int, int] = {}
+        self._lock = threading.Lock()
+        for client in clients:
+            pool = getattr(client, "pool", None)
+            if pool is not None:
+                self._left[id(pool)] = self._left.get(id(pool), 0) + 1
+
+    def read(self, client: ProviderClient, want: AccountDesired) -> AccountLive:
+        try:
+            return client.read(to_read(want))
+        finally:
+            pool = getattr(client, "pool", None)
+            if pool is not None:
+                with self._lock:
+                    self._left[id(pool)] -= 1
+                    done = self._left[id(pool)] == 0
+                if done:
+                    pool.release()
 
 
 def to_read(want: AccountDesired) -> AccountDesired:
-    """What to read of an account: what it manages, and for the lock-out rule (SPEC §5 rule 3,
-    judged on the final state) the other half of IP protection when only one half is managed:
-    the whitelist when only the switch is managed, the switch when only the whitelist is."""
-    if (want.protection is None) == (want.whitelist is None):
-        return want
+    """What to read of an account: what it manages, and what the lock-out rule (SPEC §5 rule 3,
+    judged on the final state) needs of the half of IP protection it does not manage: the
+    switch when only the whitelist is managed; the whitelist when only the switch is, and only
+    if it ends up on (switched off, no whitelist can lock anyone out)."""
     if want.account.provider is not Provider.ALIYUN_DM:
         return want
     # Only whether each half is managed matters to ``read``, not its desired value.
-    if want.protection is None:
+    if want.whitelist is None and want.protection is True:
+        return replace(want, whitelist={})
+    if want.protection is None and want.whitelist is not None:
         return replace(want, protection=False)
-    return replace(want, whitelist={})
+    return want
 
 
 def _use_sandbox(

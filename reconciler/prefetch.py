@@ -35,6 +35,8 @@ _KIND_VALUE = re.compile(r"[ \t]*(['\"]?)(\w+)\1(?:[ \t]+#.*)?[ \t\r]*")
 _CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)  # a line that is not blank or a comment
 _OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
 _ACCOUNT = re.compile(r"\baccount:[ \t]*['\"]?([^'\"\s,}#]+)")
+_ENABLED = re.compile(r"\benabled:[ \t]*(\w+)")
+_OFF = {"false", "no", "off"}  # YAML 1.1 spellings of false
 HEAD = 4096  # characters of a document searched for its kind and account
 # Threads waiting on the network wake sooner while the loader holds the interpreter.
 SWITCH_INTERVAL = 0.0005
@@ -106,10 +108,13 @@ class Prefetch:
 
 
 def _same(guess: Sequence[AccountDesired], wants: Sequence[AccountDesired]) -> bool:
+    from reconciler.live import to_read
+
     def shape(want: AccountDesired) -> tuple[Any, ...]:
-        managed = (want.protection is None, want.whitelist is None, want.unintercepts is None)
         # The whole definition (endpoint, region, credential references, limits, retry; not
         # where it is written): what was read is the live state of exactly these accounts.
+        read = to_read(want)  # what is read depends on whether protection ends on
+        managed = (read.protection is None, read.whitelist is None, read.unintercepts is None)
         return (want.account, *managed)
 
     return [shape(w) for w in guess] == [shape(w) for w in wants]
@@ -151,6 +156,7 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
         raise ValueError("the manifests cannot all be found")
     accounts: dict[str, AccountDesired] = {}
     managed: dict[str, set[str]] = {}
+    enabled: dict[str, bool] = {}  # IpProtection.spec.enabled: the whitelist is read if on
     for file in found:
         text = local.read_text(file, local.MANIFEST_LIMIT, "manifest")
         if _odd_markers(text):
@@ -175,6 +181,9 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
                 if target is None:
                     raise ValueError("a document's account is not in its first lines")
                 managed.setdefault(target.group(1), set()).add(RESOURCES[kind])
+                if kind == "IpProtection":
+                    switch = _ENABLED.search(text, start, min(end, start + HEAD))
+                    enabled[target.group(1)] = switch is None or switch.group(1).lower() not in _OFF
     guess = []
     for name, want in accounts.items():
         resources = managed.get(name, set())
@@ -182,7 +191,7 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
             continue
         if not names and not resources:
             continue
-        want.protection = True if "protection" in resources else None
+        want.protection = enabled.get(name, True) if "protection" in resources else None
         want.whitelist = {} if "whitelist" in resources else None
         want.unintercepts = {} if "list" in resources else None
         guess.append(want)

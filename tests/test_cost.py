@@ -136,3 +136,54 @@ def test_a_plan_without_writes_says_nothing_is_left_to_apply() -> None:
     assert cost.summary(idle) == ["Cost: 2 reads, 0 writes, nothing to apply"]
     idle["sc"] = cost.AccountCost(reads=1, writes=0, requests_per_second=10, shared_by="sc")
     assert cost.summary(idle) == ["Cost: 3 reads, 0 writes over 2 accounts; nothing to apply"]
+
+
+def test_a_fleet_plan_ends_with_its_summary(tmp_path: Path) -> None:
+    """Eight SendCloud accounts on one sandbox, account ``sc<i>`` adding i + 1 entries: the
+    text plan names the five slowest to apply (slowest first), counts the others, and ends
+    with the ``Plan:`` line; the JSON plan has the cost of every account."""
+    sc = accounts_yaml("URL").split("---\n")[1]
+    names = [f"sc{i}" for i in range(8)]
+    documents = [
+        f"apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  account: {name}\n  prune: false\n  entries:\n"
+        + "".join(f"    - email: {name}-{n}@example.com\n" for n in range(i + 1))
+        for i, name in enumerate(names)
+    ]
+    with Sandbox(tmp_path / "state.json", initial_state=_state(0)) as server:
+        accounts = sc.replace("URL", server.url)
+        write(
+            tmp_path / "m" / "accounts.yaml",
+            "---\n".join(accounts.replace("{name: sc}", f"{{name: {n}}}") for n in names),
+        )
+        write(tmp_path / "m" / "lists.yaml", "---\n".join(documents))
+        text = run_cli("plan", "m", cwd=tmp_path, env=SANDBOX_ENV)
+        as_json = run_cli("plan", "m", "--format", "json", cwd=tmp_path, env=SANDBOX_ENV)
+    assert text.code == 0, text
+    lines = text.out.splitlines()
+    assert lines[-8:] == [
+        "Cost: 8 reads, 36 writes over 8 accounts; apply under 1 s",
+        "  sc7: 1 read, 8 writes, under 1 s at 1000 req/s",
+        "  sc6: 1 read, 7 writes, under 1 s at 1000 req/s",
+        "  sc5: 1 read, 6 writes, under 1 s at 1000 req/s",
+        "  sc4: 1 read, 5 writes, under 1 s at 1000 req/s",
+        "  sc3: 1 read, 4 writes, under 1 s at 1000 req/s",
+        "  and 3 more accounts to write to (--format json lists every account)",
+        "Plan: 36 to add, 0 to change, 0 to delete.",
+    ]
+    accounts_cost = as_json.json["cost"]["accounts"]
+    assert list(accounts_cost) == names
+    assert [accounts_cost[n]["writes"] for n in names] == list(range(1, 9))
+
+
+def test_a_few_accounts_keep_their_cost_after_the_summary() -> None:
+    plan = Plan(accounts=[replace(SC, name=f"sc{i}") for i in range(5)])
+    plan.changes = [_change(f"sc{i}", Action.CREATE, Resource.UNINTERCEPT) for i in range(5)]
+    plan.cost = cost.estimate(plan, {}, {f"sc{i}": (10.0, f"sc{i}") for i in range(5)})
+    from reconciler.output.console import Style
+    from reconciler.output.render import plan_text
+
+    lines = plan_text(plan, Style(color=False)).splitlines()
+    assert lines[-7] == "Plan: 5 to add, 0 to change, 0 to delete."
+    assert lines[-6].startswith("Cost: 0 reads, 5 writes over 5 accounts")
+    assert [line.split(":")[0] for line in lines[-5:]] == [f"  sc{i}" for i in range(5)]

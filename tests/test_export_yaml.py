@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler import export as exporting
-from reconciler import export_yaml
+from reconciler import export_stream as streamed
+from reconciler import export_yaml, live
 from reconciler.export_yaml import Flow, Items, chunks, to_yaml
 from reconciler.sandbox import Sandbox
 from tests.cli_helpers import EXAMPLES, accounts_yaml, run_cli, write
@@ -175,18 +176,21 @@ def test_whole_documents_keep_their_anchors() -> None:
 
 
 class _Kept:
-    """Wraps ``export_accounts`` to keep what it made, for the reference rendering."""
+    """Wraps the command's ``export_stream.documents`` to make, beside it, the export the
+    whole list in memory gives (``export_accounts`` of ``live.read``), for the reference
+    rendering: the streamed export must write the same bytes."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.results: list[exporting.Export] = []
-        original = exporting.export_accounts
+        original = streamed.documents
 
-        def keep(*args: Any) -> exporting.Export:
-            result = original(*args)
-            self.results.append(result)
-            return result
+        def keep(accounts: Any, definitions: Any, found: Any, clients: Any, warnings: Any) -> Any:
+            wants = [exporting.reading(account) for account in accounts]
+            whole = exporting.export_accounts(accounts, definitions, live.read(wants, clients))
+            self.results.append(whole)
+            return original(accounts, definitions, found, clients, warnings)
 
-        monkeypatch.setattr(exporting, "export_accounts", keep)
+        monkeypatch.setattr(streamed, "documents", keep)
 
     def text(self, directory: Path) -> str:
         (result,) = self.results
@@ -301,3 +305,107 @@ def test_an_error_on_a_later_page_writes_nothing(tmp_path: Path, out: list[str])
     assert old.read_text() == "old: export\n"
     assert sorted(path.name for path in old.parent.iterdir()) == ["live.yaml"]
     assert any(int(r.form.get("start", "0")) > 0 for r in server.requests)
+
+
+# -- a list spooled in sorted runs (export_stream) -------------------------------------------
+
+
+def _spooled_records() -> list[dict[str, Any]]:
+    """235 records over several apiUsers and both targets, in no order: keys listed twice
+    with the same types (another case of the value), entries no manifest can hold, and
+    apiUsers holding characters that the spool escapes."""
+    records = []
+    users = ["all", "marketing", "Marketing", "a: b", "tab\there", "用户", "ops"]
+    for i in range(230):
+        user = users[i % len(users)]
+        if i % 5 == 0:
+            records.append(_record(user, f"d{(i * 37) % 230:03d}.example", [1, 2], domain=True))
+        else:
+            records.append(_record(user, f"User{(i * 53) % 230:03d}@Example.com", [1, 2, 4, 8]))
+    records += [
+        _record("all", "user001@example.com", [1, 2, 4, 8]),  # a repeat of a key, other case
+        _record("marketing", "USER009@EXAMPLE.COM", [1, 2, 4, 8]),
+        _record("all", "no-types@example.com", []),
+        _record("all", "bad*@", [1]),
+        _record("ops", "no-types@example.com", []),  # ignored once: the same value
+    ]
+    return records
+
+
+def _list_of(records: list[dict[str, Any]]) -> Any:
+    """A SendCloud that pages through ``records`` (``count`` the total), as they are."""
+
+    def script(request: HostileRequest) -> Answer:
+        if request.action != "list":
+            return Answer(404)
+        start, limit = int(request.form.get("start", "0")), int(request.form.get("limit", "100"))
+        info = {"count": len(records), "dataList": records[start : start + limit]}
+        return Answer.json({"result": True, "statusCode": 200, "message": "ok", "info": info})
+
+    return script
+
+
+def test_a_list_spooled_in_many_runs_is_written_as_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streamed, "RUN", 7)  # 235 records: 34 runs on disk, merged
+    kept = _Kept(monkeypatch)
+    with HostileServer(script=_list_of(_spooled_records())) as server:
+        write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url))
+        result = run_cli(
+            "export", "m", "--account", "sc", "--out", "out/live.yaml",
+            cwd=tmp_path, env=SANDBOX_ENV,
+        )  # fmt: skip
+        whole = kept.text(tmp_path / "out")
+        to_stdout = run_cli("export", "m", "--account", "sc", cwd=tmp_path, env=SANDBOX_ENV)
+    assert result.code == 0, result
+    text = (tmp_path / "out" / "live.yaml").read_text(encoding="utf-8")
+    assert text == whole
+    assert text.count("\n    - ") > 200
+    assert result.err.count("cannot be written in a manifest") == 2
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["live.yaml"]
+    assert to_stdout.code == 0, to_stdout
+    assert to_stdout.out == kept.text(tmp_path)
+
+
+@pytest.mark.parametrize("out", [["--out", "out/live.yaml"], []], ids=["file", "stdout"])
+def test_a_key_listed_twice_with_other_types_is_refused_as_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: list[str]
+) -> None:
+    """Found only when the runs are merged, after part of the file was written: the same
+    error as reading the list whole, and nothing written."""
+    monkeypatch.setattr(streamed, "RUN", 7)
+    records = _spooled_records()
+    records.append(_record("all", "USER001@example.com", [8]))
+    old = write(tmp_path / "out" / "live.yaml", "old: export\n")
+    with HostileServer(script=_list_of(records)) as server:
+        write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url))
+        result = run_cli("export", "m", "--account", "sc", *out, cwd=tmp_path, env=SANDBOX_ENV)
+        # What plan reads of the same list says the same.
+        write(
+            tmp_path / "m" / "list.yaml",
+            "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: l}\n"
+            "spec: {account: sc, prune: false, entries: []}\n",
+        )
+        plan = run_cli("plan", "m", "--account", "sc", cwd=tmp_path, env=SANDBOX_ENV)
+    assert result.code == 4, result
+    expected = "email USER001@example.com (apiUser all) is listed twice with different types"
+    assert expected in result.err and "sc" in result.err
+    assert result.out == "" and "Traceback" not in result.err
+    assert old.read_text() == "old: export\n"
+    assert sorted(path.name for path in old.parent.iterdir()) == ["live.yaml"]
+    assert expected in plan.err
+
+
+def test_an_error_after_runs_went_to_disk_leaves_no_spool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streamed, "RUN", 30)  # the first page alone fills three runs
+    with HostileServer(script=_failing_later_page) as server:
+        write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url))
+        result = run_cli(
+            "export", "m", "--account", "sc", "--out", "out/live.yaml",
+            cwd=tmp_path, env=SANDBOX_ENV,
+        )  # fmt: skip
+    assert result.code not in (0, 130), result
+    assert not (tmp_path / "out").exists()

@@ -105,11 +105,17 @@ def plan_text(plan: Plan, style: Style) -> str:
         lines.extend(f"  {r.rule}: {escape(r.message)}" for r in plan.refusals)
     if lines:
         lines.append("")
-    lines.append(summary_line(plan))
+    costs: list[str] = []
+    last = True  # the cost after the summary line (a few accounts), or before it (a fleet)
     if plan.cost:
         from reconciler import cost
 
-        lines.extend(cost.summary(plan.cost))
+        costs, last = cost.summary(plan.cost), cost.ends_plan(plan.cost)
+    if not last:
+        lines.extend(costs)
+    lines.append(summary_line(plan))
+    if last:
+        lines.extend(costs)
     return "\n".join(lines) + "\n"
 
 

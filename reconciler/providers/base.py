@@ -128,6 +128,9 @@ class ProviderClient(abc.ABC):
         # Where list pages are fetched when set: ``live.connect`` shares one pool (and gives
         # clients of one credential one set of limits, see ``limits.share_limits``).
         self.executor: Executor | None = None
+        # The connections this client's adapter shares with other accounts at its endpoint
+        # origin, when ``live.connect`` made it (``pools.SharedPool``); None: its own.
+        self.pool: Any = None
         self.calls = 0  # attempts sent, for the cost a plan shows
         self._calls_lock = threading.Lock()
         self.retrier = Retrier(self.provider_name, account.retry)

@@ -7,8 +7,8 @@ HTTP status says.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import requests
 
@@ -29,6 +29,7 @@ from reconciler.providers.base import (
     decode_json,
     incomplete_list,
     log,
+    naming_errors,
     retry_after,
 )
 
@@ -42,6 +43,7 @@ LIST = "unintercept/list"
 ALREADY_GONE = "already gone"
 
 R = TypeVar("R")
+T = TypeVar("T")
 Page = tuple[list[UninterceptEntry], int]
 
 
@@ -82,21 +84,39 @@ class SendCloudClient(ProviderClient):
         # Each page joins the entries as it comes in, in order, while later pages are still
         # on their way: once the last one arrives, little is left to do.
         merged = _Merged()
-        pages = [merged.add(self._page(0, -1))]
+        _, total = self.list_into(merged)
+        entry = merged.conflict
+        if entry is not None:
+            raise Checker(PROVIDER, LIST).inconsistent(conflict_message(entry))
+        return list(merged.entries.values()), total - merged.repeats  # the same record twice is one
+
+    @naming_errors
+    def refuse_twice(self, entry: UninterceptEntry) -> NoReturn:
+        """Raise what ``list_all`` raises for a list holding ``entry``'s key twice with other
+        types, for a list read with ``list_into``."""
+        raise Checker(PROVIDER, LIST).inconsistent(conflict_message(entry))
+
+    @naming_errors
+    def list_into(self, sink: Sink) -> tuple[int, int]:
+        """Page through the whole list as ``list_all`` does, giving each page's entries to
+        ``sink.add`` in list order as soon as it and those before it are in, and keeping
+        nothing of them: the rows read and the total to judge them by (rows below the total:
+        SPEC §5 rule 4). Entries listed twice are the sink's to join."""
+        pages = [_shape(sink.add(self._page(0, -1)))]
         count = pages[0][1]
         if count > PAGE_SIZE:  # only a total can exceed a page
             pages += self._map(
                 lambda start: self._page(start, count),
                 range(PAGE_SIZE, count, PAGE_SIZE),
-                merged.add,
+                lambda page: _shape(sink.add(page)),
             )
-        while len(pages[-1][0]) >= PAGE_SIZE and not _read_to_total(pages):
+        while pages[-1][0] >= PAGE_SIZE and not _read_to_total(pages):
             if len(pages) >= MAX_PAGES:
                 raise Checker(PROVIDER, LIST).bad(
                     f"no short page after {MAX_PAGES:,} pages of {PAGE_SIZE}"
                 )
-            pages.append(merged.add(self._page(len(pages) * PAGE_SIZE, -1)))
-        return _reconcile(pages, merged)
+            pages.append(_shape(sink.add(self._page(len(pages) * PAGE_SIZE, -1))))
+        return _reconcile(pages)
 
     def add(self, entry: UninterceptEntry) -> None:
         def took_effect() -> dict[str, Any] | None:
@@ -154,27 +174,34 @@ class SendCloudClient(ProviderClient):
         )
 
     def _map(
-        self, fetch: Callable[[int], R], starts: Sequence[int], then: Callable[[R], R]
-    ) -> list[R]:
+        self, fetch: Callable[[int], R], starts: Sequence[int], then: Callable[[R], T]
+    ) -> list[T]:
         """``fetch`` every start, at most ``limits.concurrency`` at once, results in order;
         in the shared pool of ``executor`` when there is one. Each result goes through
-        ``then`` in this thread, in order, as soon as it and those before it are in."""
+        ``then`` in this thread, in order, as soon as it and those before it are in; only
+        what ``then`` returns is kept."""
         workers = min(self.account.limits.concurrency, len(starts))
         if workers <= 1:
             return [then(fetch(start)) for start in starts]
         own = self.executor is None
         pool = self.executor or ThreadPoolExecutor(workers, thread_name_prefix="sendcloud-list")
-        futures = [pool.submit(fetch, start) for start in starts]
+        futures: list[Future[R] | None] = [pool.submit(fetch, start) for start in starts]
         try:
-            return [then(future.result()) for future in futures]
+            results = []
+            for index, future in enumerate(futures):
+                assert future is not None
+                results.append(then(future.result()))
+                futures[index] = None  # its page is joined: let it go
+            return results
         finally:
             # After a failure, pages not yet started are not fetched for nothing.
-            for future in futures:
+            pending = [future for future in futures if future is not None]
+            for future in pending:
                 future.cancel()
             if own:
                 pool.shutdown(wait=True)
             else:
-                wait(futures)
+                wait(pending)
 
     def _find(self, entry: UninterceptEntry) -> UninterceptEntry | None:
         """The live entry with ``entry``'s key, if any: one filtered ``list`` call.
@@ -234,10 +261,21 @@ class SendCloudClient(ProviderClient):
         )
 
 
-def _read_to_total(pages: Sequence[Page]) -> bool:
+def _read_to_total(pages: Sequence[tuple[int, int]]) -> bool:
     """Whether a ``count`` above one page (so: the total) shows that every entry is read."""
     counts = [count for _, count in pages if count > PAGE_SIZE]
-    return bool(counts) and sum(len(rows) for rows, _ in pages) >= max(counts)
+    return bool(counts) and sum(rows for rows, _ in pages) >= max(counts)
+
+
+def _shape(page: Page) -> tuple[int, int]:
+    """What paging keeps of a page once its entries are joined: its rows and its count."""
+    return len(page[0]), page[1]
+
+
+class Sink(Protocol):
+    """Where ``list_into`` gives each page, in list order."""
+
+    def add(self, page: Page) -> Page: ...
 
 
 class _Merged:
@@ -265,14 +303,21 @@ class _Merged:
         return page
 
 
-def _reconcile(pages: Sequence[Page], merged: _Merged) -> Page:
-    """The entries of every page, once each, and the total to judge them by (see list_all);
-    ``merged`` has joined every page of ``pages``."""
+def conflict_message(entry: UninterceptEntry) -> str:
+    """What is wrong with a list holding ``entry`` twice with different types."""
+    return (
+        f"{entry.target.value} {entry.value} (apiUser {entry.api_user}) is listed "
+        "twice with different types"
+    )
+
+
+def _reconcile(pages: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """The rows of every page, and the total to judge them by (see ``list_all``)."""
     check = Checker(PROVIDER, LIST)
-    rows = sum(len(page) for page, _ in pages)
+    rows = sum(page for page, _ in pages)
     counts = [count for _, count in pages if count >= 0]
     as_total = all(count == rows for count in counts)
-    as_page = all(count in (-1, len(page)) for page, count in pages)
+    as_page = all(count in (-1, page) for page, count in pages)
     total = rows
     if not (as_total or as_page):
         if max(counts) <= rows:
@@ -282,13 +327,7 @@ def _reconcile(pages: Sequence[Page], merged: _Merged) -> Page:
                 f"{', '.join(str(c) for c in counts)}: neither the total nor each page's rows"
             )
         total = max(counts)  # fewer than the total: the plan refuses the list (rule 4)
-    entry = merged.conflict
-    if entry is not None:
-        raise check.inconsistent(
-            f"{entry.target.value} {entry.value} (apiUser {entry.api_user}) is listed "
-            "twice with different types"
-        )
-    return list(merged.entries.values()), total - merged.repeats  # the same record twice is one
+    return rows, total
 
 
 def _target(entry: UninterceptEntry) -> dict[str, str]:

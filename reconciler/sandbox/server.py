@@ -52,6 +52,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.dispatch = dispatch
         self._connections: dict[Any, threading.Thread] = {}
         self._connections_lock = threading.Lock()
+        self.connections_accepted = 0  # every connection since the start
+        self.connections_peak = 0  # the most open at once
         self._wake, self._waker = socket.socketpair()
         super().__init__(address, _Handler)
 
@@ -79,7 +81,14 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         )
         with self._connections_lock:
             self._connections[request] = thread
+            self.connections_accepted += 1
+            self.connections_peak = max(self.connections_peak, len(self._connections))
         thread.start()
+
+    @property
+    def connections_open(self) -> int:
+        with self._connections_lock:
+            return len(self._connections)
 
     def shutdown_request(self, request: Any) -> None:
         with self._connections_lock:

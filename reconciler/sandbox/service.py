@@ -214,6 +214,19 @@ class Sandbox:
         with self._calls_lock:
             self._calls.clear()
 
+    @property
+    def connections(self) -> dict[str, int]:
+        """Client connections since the start: ``accepted``, ``open`` now and ``peak`` (the
+        most open at once), as the server counts them."""
+        server = self._server
+        if server is None:
+            return {"accepted": 0, "open": 0, "peak": 0}
+        return {
+            "accepted": server.connections_accepted,
+            "open": server.connections_open,
+            "peak": server.connections_peak,
+        }
+
     # --- dispatch -----------------------------------------------------------------------------
 
     def _dispatch(self, request: Request) -> Reply:

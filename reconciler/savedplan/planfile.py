@@ -263,7 +263,9 @@ def _managed(
     where = f"policies.{account.name}"
     want = AccountDesired(account)
     if PROTECTION in seen:
-        want.protection = bool(seen[PROTECTION]["enabled"])
+        # On: the whitelist is read again when the plan read it; off: it was not read, the
+        # switch ending off (``live.to_read``), and it is not read again.
+        want.protection = WHITELIST in seen
     # A whitelist without a policy beside the switch was read for the lock-out rule only: all
     # of it is in view, as the default policy has it (``recompute`` checks it against desired).
     for_rule_3 = {WHITELIST} if PROTECTION in seen and WHITELIST not in policies else set()

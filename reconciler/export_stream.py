@@ -1,0 +1,260 @@
+"""A SendCloud unintercept list exported in bounded memory, whatever its length.
+
+``export`` writes a list sorted by key (``export.in_order``), so it cannot write an entry before
+it has read them all; holding a million entries to sort them took ten times the memory of ten
+thousand. Instead each page goes, as it arrives, into a ``Spool``: a line per record, kept in
+memory up to ``RUN`` records, which are then sorted and written to a file of their own in a
+temporary directory. Once the list is read in full, the runs are merged in order, and each
+key's first record (as the plan keeps it) is written; a key listed again with other types is
+rule 4 (``InconsistentAnswer``). Nothing of it reaches the export's file unless every list
+proved complete: the caller writes into a temporary file and renames it only at the end.
+
+A line holds the sort key's parts, then what the entry needs to be written again, separated
+by NUL: ``flag, apiUser (lower case), target, value (lower case), value, sequence, apiUser,
+types``. The flag is ``0`` for apiUser ``all``, which sorts first. Characters up to line feed
+are escaped (``\\x01`` and the character moved above them), which keeps the order of the
+fields as strings and keeps NUL and line feed out of them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from reconciler import live
+from reconciler.errors import RefusedError
+from reconciler.export import (
+    _document,
+    _literal_pattern,
+    _unintercept_item,
+    _unwritable_unintercept,
+    export_account,
+    unwritable_warning,
+)
+from reconciler.export_yaml import Streamed
+from reconciler.model import (
+    ALL_API_USERS,
+    Account,
+    AccountDesired,
+    AccountLive,
+    Resource,
+    Target,
+    UninterceptEntry,
+)
+from reconciler.providers.base import ProviderClient
+from reconciler.providers.sendcloud import Page, SendCloudClient
+from reconciler.safety import Shortfall, shortfalls
+
+RUN = 50_000  # records sorted in memory before they go to a file
+_ESCAPED = re.compile("[\x00-\x0a]")
+_UNESCAPE = re.compile("\x01(.)", re.DOTALL)
+_SHIFT = 0x0B
+_TARGETS = {target.value: target for target in Target}
+
+
+def _escape(text: str) -> str:
+    if _ESCAPED.search(text) is None:
+        return text
+    return _ESCAPED.sub(lambda found: "\x01" + chr(ord(found.group()) + _SHIFT), text)
+
+
+def _unescape(text: str) -> str:
+    if "\x01" not in text:
+        return text
+    return _UNESCAPE.sub(lambda found: chr(ord(found.group(1)) - _SHIFT), text)
+
+
+def _line(entry: UninterceptEntry, sequence: int) -> str:
+    api_user, value = entry.api_user, entry.value
+    return (
+        "\x00".join(
+            (
+                "0" if api_user == ALL_API_USERS else "1",
+                _escape(api_user.lower()),
+                entry.target.value,
+                _escape(value.lower()),
+                _escape(value),
+                f"{sequence:010d}",
+                _escape(api_user),
+                str(sum(entry.types)),
+            )
+        )
+        + "\n"
+    )
+
+
+@dataclass
+class Record:
+    """A line read back: the entry and where it was in the list."""
+
+    entry: UninterceptEntry
+    sequence: int
+
+
+def _record(line: str) -> tuple[list[str], Record]:
+    parts = line[:-1].split("\x00")
+    bits = int(parts[7])
+    types = frozenset(bit for bit in (1, 2, 4, 8) if bits & bit)
+    entry = UninterceptEntry(_unescape(parts[6]), _TARGETS[parts[2]], _unescape(parts[4]), types)
+    return parts[:4], Record(entry, int(parts[5]))
+
+
+@dataclass
+class Spool:
+    """The records of one list, in sorted runs under ``directory`` (a ``Sink``)."""
+
+    directory: Path
+    name: str
+    records: int = 0
+    _buffer: list[str] = field(default_factory=list)
+    _runs: list[Path] = field(default_factory=list)
+
+    def add(self, page: Page) -> Page:
+        """Spool the records of ``page`` (the page after those added before it)."""
+        buffer = self._buffer
+        for entry in page[0]:
+            buffer.append(_line(entry, self.records))
+            self.records += 1
+            if len(buffer) >= RUN:
+                self._flush()
+                buffer = self._buffer
+        return page
+
+    def _flush(self) -> None:
+        self._buffer.sort()
+        path = self.directory / f"{self.name}.{len(self._runs)}"
+        with path.open("w", encoding="utf-8", newline="\n") as stream:
+            stream.writelines(self._buffer)
+        self._runs.append(path)
+        self._buffer = []
+
+    def groups(self) -> Iterator[list[Record]]:
+        """The records in key order, a key's records together (most keys have one)."""
+        self._buffer.sort()
+        streams: list[IO[str]] = []
+        try:
+            for run in self._runs:
+                streams.append(run.open(encoding="utf-8", newline="\n"))
+            group: list[Record] = []
+            head: list[str] = []
+            for line in heapq.merge(self._buffer, *streams):
+                parts, record = _record(line)
+                if group and parts != head:
+                    yield group
+                    group = []
+                head = parts
+                group.append(record)
+            if group:
+                yield group
+        finally:
+            for stream in streams:
+                stream.close()
+
+
+# -- reading every account, writing their documents -------------------------------------------
+
+
+@dataclass
+class Listed:
+    """A list read into ``spool``: the records read and the total to judge them by."""
+
+    spool: Spool
+    rows: int
+    total: int
+
+
+def read(
+    wants: Sequence[AccountDesired], clients: Mapping[str, ProviderClient], directory: Path
+) -> dict[str, AccountLive | Listed]:
+    """Live state of every account, a SendCloud list into a ``Spool`` under ``directory``;
+    accounts read concurrently, as ``live.read`` does; if reads fail, the error of the first
+    such account, in manifest order, is raised."""
+
+    def one(want: AccountDesired) -> AccountLive | Listed:
+        client = clients[want.account.name]
+        if isinstance(client, SendCloudClient) and want.unintercepts is not None:
+            spool = Spool(directory, f"list{wants.index(want)}")
+            return Listed(spool, *client.list_into(spool))
+        return client.read(live.to_read(want))
+
+    with ThreadPoolExecutor(max(1, min(live.ACCOUNT_WORKERS, len(wants)))) as pool:
+        futures = [pool.submit(one, want) for want in wants]
+    return {want.account.name: f.result() for want, f in zip(wants, futures, strict=True)}
+
+
+def documents(
+    accounts: Sequence[Account],
+    definitions: Sequence[Mapping[str, Any]],
+    found: Mapping[str, AccountLive | Listed],
+    clients: Mapping[str, ProviderClient],
+    warnings: list[str],
+) -> Iterator[Mapping[str, Any] | Streamed]:
+    """The documents ``export.export_accounts`` makes of the same live state, a spooled list
+    made while it is written. Once the last one is written, ``RefusedError`` if any list was
+    incomplete (the caller writes into a temporary file: nothing is written); a spooled list
+    holding a key twice with other types raises ``InconsistentAnswer`` once it is merged.
+    Warnings about entries no manifest can hold go to ``warnings``."""
+    problems: list[str] = []
+    for account, definition in zip(accounts, definitions, strict=True):
+        have = found[account.name]
+        if isinstance(have, Listed):
+            yield dict(definition)
+            client = clients[account.name]
+            assert isinstance(client, SendCloudClient)
+            yield _list_document(account.name, have, client, warnings, problems)
+            continue
+        problems.extend(s.message(account.name) for s in shortfalls(have))
+        one = export_account(account, definition, have)
+        warnings.extend(one.warnings)
+        yield from one.documents
+    if problems:
+        raise RefusedError(f"{'; '.join(problems)} — incomplete live state, nothing was written")
+
+
+def _list_document(
+    name: str, listed: Listed, client: SendCloudClient, warnings: list[str], problems: list[str]
+) -> Streamed:
+    """The UninterceptList of a spooled list: its entries by key, each key's first record; what
+    no manifest can hold under ``ignore``, in the order read (SPEC §5 rule 4 as ``list_all``
+    and ``shortfalls`` judge it)."""
+    ignored: list[tuple[int, UninterceptEntry, str]] = []
+    seen = {"keys": 0, "repeats": 0}
+    conflicts: list[Record] = []
+
+    def entries() -> Iterator[dict[str, Any]]:
+        for group in listed.spool.groups():
+            kept = min(group, key=lambda record: record.sequence)
+            seen["keys"] += 1
+            for record in group:
+                if record is kept:
+                    continue
+                if record.entry.types != kept.entry.types:
+                    conflicts.append(record)
+                else:
+                    seen["repeats"] += 1
+            reason = _unwritable_unintercept(kept.entry)
+            if reason is None:
+                yield _unintercept_item(kept.entry)
+            else:
+                ignored.append((kept.sequence, kept.entry, reason))
+
+    def later() -> dict[str, Any]:
+        if conflicts:
+            client.refuse_twice(min(conflicts, key=lambda record: record.sequence).entry)
+        total = listed.total - seen["repeats"]
+        if seen["keys"] < total:
+            problems.append(Shortfall(Resource.UNINTERCEPT, seen["keys"], total).message(name))
+        ignore: dict[str, None] = {}
+        for _, entry, reason in sorted(ignored, key=lambda item: item[0]):
+            if entry.value not in ignore:
+                ignore[entry.value] = None
+                warnings.append(unwritable_warning(name, entry, reason))
+        return {"ignore": [_literal_pattern(value) for value in ignore]} if ignore else {}
+
+    head = _document("UninterceptList", name, {})
+    return Streamed(head, "entries", entries(), later)
