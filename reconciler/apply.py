@@ -1,6 +1,6 @@
 """Carry out a Plan through provider clients: in order, with dependencies, into a report.
 
-Each account's changes run in phases (``model.phase``), make before break: whitelist
+Each account's changes run in phases (``kinds.slot``), make before break: whitelist
 additions, switching protection on, unintercept changes, switching protection off, whitelist
 deletions. The changes
 of one phase are independent of each other and run concurrently, within the account's limits
@@ -27,7 +27,8 @@ from types import FrameType
 from typing import Any, Literal
 
 from reconciler.errors import ProviderError
-from reconciler.model import Account, Action, Change, Phase, Resource, phase
+from reconciler.kinds import kind_of, slot
+from reconciler.model import Account, Action, Change
 from reconciler.plan import Plan
 from reconciler.providers.base import ProviderClient
 
@@ -148,10 +149,10 @@ def _execute_account(
     with ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix=f"apply-{account.name}"
     ) as pool:
-        for current in Phase:
+        for current in sorted({slot(change) for change in changes}):
             running: dict[Future[Outcome], int] = {}
             for index, change in enumerate(changes):
-                if phase(change) is not current:
+                if slot(change) != current:
                     continue
                 # Every change this one depends on ran in an earlier phase: `failed` is final.
                 blocker = _depends_on(change) & failed
@@ -182,16 +183,8 @@ def _apply_one(client: ProviderClient, change: Change, stop: threading.Event) ->
 
 
 def _group(change: Change) -> str:
-    if change.resource is Resource.IP_WHITELIST and change.action is Action.CREATE:
-        return "a whitelist addition"
-    if change.resource is Resource.IP_PROTECTION and change.after is False:
-        return "switching protection off"
-    return "an independent change"
+    return kind_of(change.resource).group(change)
 
 
-def _depends_on(change: Change) -> set[str]:
-    if change.resource is Resource.IP_PROTECTION and change.after is True:
-        return {"a whitelist addition"}
-    if change.resource is Resource.IP_WHITELIST and change.action is Action.DELETE:
-        return {"a whitelist addition", "switching protection off"}
-    return set()
+def _depends_on(change: Change) -> frozenset[str]:
+    return kind_of(change.resource).depends_on(change)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import Action, Provider, Resource
+from reconciler.model import Provider
 from reconciler.plan import Change, Plan
 
 
@@ -36,8 +36,9 @@ class AccountCost:
 
 def writes_of(change: Change, provider: Provider) -> int:
     """Calls apply makes for ``change``."""
-    update = change.action is Action.UPDATE and change.resource is Resource.UNINTERCEPT
-    return 2 if update and provider is Provider.SENDCLOUD else 1
+    from reconciler.kinds import kind_of
+
+    return kind_of(change.resource).writes(change)
 
 
 def estimate(

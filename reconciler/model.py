@@ -319,22 +319,11 @@ def _jsonable(value: Value) -> Any:
 
 class Phase(IntEnum):
     """When a change runs within its account, make before break: a plan lists an account's
-    changes in this order and apply runs them phase by phase."""
+    changes in this order and apply runs them phase by phase. Each kind places its changes
+    (``kinds.Kind.slot``); a kind added later may take a slot before or after these."""
 
     WHITELIST_ADDITIONS = 1
     PROTECTION_ON = 2
     UNINTERCEPT_CHANGES = 3
     PROTECTION_OFF = 4
     WHITELIST_DELETIONS = 5
-
-
-def phase(change: Change) -> Phase:
-    """The phase of ``change``."""
-    match change.resource:
-        case Resource.IP_WHITELIST:
-            if change.action is Action.DELETE:
-                return Phase.WHITELIST_DELETIONS
-            return Phase.WHITELIST_ADDITIONS
-        case Resource.IP_PROTECTION:
-            return Phase.PROTECTION_ON if change.after is True else Phase.PROTECTION_OFF
-    return Phase.UNINTERCEPT_CHANGES

@@ -2,7 +2,7 @@
 
 Lists are compared as dicts keyed by each entry's ``key`` (never an order-insensitive deep diff
 over whole lists, which is quadratic). Changes come out in execution order, per account: by
-``model.phase`` ("make before break": whitelist additions, protection on, unintercept changes
+``kinds.slot`` ("make before break": whitelist additions, protection on, unintercept changes
 (creates, updates, deletes), protection off, whitelist deletions).
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler import safety
+from reconciler import kinds, safety
 from reconciler.addresses import ip_entry_bounds
 from reconciler.model import (
     PROTECTION_KEY,
@@ -27,7 +27,6 @@ from reconciler.model import (
     UninterceptEntry,
     Value,
     id_order,
-    phase,
 )
 from reconciler.safety import Refusal
 
@@ -136,7 +135,7 @@ def diff_account(want: AccountDesired, have: AccountLive) -> tuple[list[Change],
         elif listed.incomplete:
             unintercept = []
     changes = wl_add + on + unintercept + off + wl_del
-    changes.sort(key=phase)  # stable: each phase keeps its own order
+    changes.sort(key=kinds.slot)  # stable: each phase keeps its own order
     return changes, refusals
 
 

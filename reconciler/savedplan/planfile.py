@@ -27,9 +27,9 @@ from reconciler.addresses import canonical_ip_entry
 from reconciler.dataclass_json import ShapeError, from_json, to_json
 from reconciler.errors import InputError
 from reconciler.jsonschemas import validator
+from reconciler.kinds import kind_of
 from reconciler.manifests.checks import endpoint_problem
 from reconciler.model import (
-    UNINTERCEPT_TYPES,
     Account,
     AccountDesired,
     AccountLive,
@@ -37,7 +37,6 @@ from reconciler.model import (
     IpEntry,
     ListPolicy,
     Provider,
-    Target,
     UninterceptEntry,
 )
 from reconciler.output import render
@@ -304,16 +303,7 @@ def value_from_json(resource: Resource, data: Mapping[str, Any] | None) -> Value
     """A change's ``before`` or ``after`` from its JSON form."""
     if data is None:
         return None
-    match resource:
-        case Resource.IP_PROTECTION:
-            return bool(data["enabled"])
-        case Resource.IP_WHITELIST:
-            return IpEntry(address=data["address"], id=data.get("id"))
-        case Resource.UNINTERCEPT:
-            target = Target.EMAIL if "email" in data else Target.DOMAIN
-            types_ = frozenset(UNINTERCEPT_TYPES[name] for name in data["types"])
-            return UninterceptEntry(data["apiUser"], target, data[target.value], types_)
-    raise AssertionError(resource)
+    return kind_of(resource).value_from_json(data)
 
 
 def _change(data: Mapping[str, Any], where: str) -> Change:

@@ -1,0 +1,106 @@
+"""``UninterceptList``: SendCloud's unintercept entries, keyed by ``(apiUser, email|domain)``
+case-insensitively; several documents of an account merge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from reconciler.kinds import Kind, register
+from reconciler.model import (
+    UNINTERCEPT_TYPES,
+    AccountDesired,
+    AccountLive,
+    Action,
+    Change,
+    Phase,
+    Provider,
+    Resource,
+    Target,
+    UninterceptEntry,
+    Value,
+)
+
+if TYPE_CHECKING:
+    from reconciler.providers.base import ProviderClient
+    from reconciler.providers.sendcloud import SendCloudClient
+
+
+class Unintercept(Kind):
+    resource = Resource.UNINTERCEPT
+    document = "UninterceptList"
+    provider = Provider.SENDCLOUD
+    list_name = "unintercept list"
+
+    def slot(self, change: Change) -> int:
+        return Phase.UNINTERCEPT_CHANGES
+
+    def text_columns(self, change: Change) -> tuple[str, str]:
+        entry, replaced = entries(change)
+        subject = f"{entry.target.value} {entry.value}"
+        types = (
+            f"types: {_types(replaced, ',')} -> {_types(entry, ',')}"
+            if replaced
+            else f"types={_types(entry, ',')}"
+        )
+        return subject, f"apiUser={entry.api_user}  {types}"
+
+    def markdown_cells(self, change: Change) -> tuple[str, str]:
+        from reconciler.output.markdown import code
+
+        entry, replaced = entries(change)
+        subject = f"{entry.target.value} {code(entry.value)}"
+        types = (
+            f"types {_types(replaced, ', ')} → {_types(entry, ', ')}"
+            if replaced
+            else f"types {_types(entry, ', ')}"
+        )
+        return subject, f"apiUser {code(entry.api_user)}; {types}"
+
+    def writes(self, change: Change) -> int:
+        # There is no update call: an update is a delete and an add.
+        return 2 if change.action is Action.UPDATE else 1
+
+    def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
+        if desired.unintercepts is not None:
+            sc = cast("SendCloudClient", client)
+            live.unintercepts, live.unintercept_total = sc.list_all()
+
+    def apply(self, client: ProviderClient, change: Change) -> str | None:
+        sc = cast("SendCloudClient", client)
+        match change.action:
+            case Action.CREATE:
+                assert isinstance(change.after, UninterceptEntry)
+                sc.add(change.after)
+            case Action.DELETE:
+                assert isinstance(change.before, UninterceptEntry)
+                return sc.delete(change.before)
+            case Action.UPDATE:
+                # There is no update call: delete, then add with the new types.
+                assert isinstance(change.before, UninterceptEntry)
+                assert isinstance(change.after, UninterceptEntry)
+                sc.delete(change.before)
+                sc.add(change.after)
+        return None
+
+    def value_from_json(self, data: Mapping[str, Any]) -> Value:
+        target = Target.EMAIL if "email" in data else Target.DOMAIN
+        types_ = frozenset(UNINTERCEPT_TYPES[name] for name in data["types"])
+        return UninterceptEntry(data["apiUser"], target, data[target.value], types_)
+
+
+def entries(change: Change) -> tuple[UninterceptEntry, UninterceptEntry | None]:
+    """The entry an unintercept change is about (the live one for a delete) and, for an
+    update, the live entry it replaces."""
+    entry = change.after if change.after is not None else change.before
+    assert isinstance(entry, UninterceptEntry)
+    replaced = change.before if change.action is Action.UPDATE else None
+    assert replaced is None or isinstance(replaced, UninterceptEntry)
+    return entry, replaced
+
+
+def _types(entry: UninterceptEntry, sep: str) -> str:
+    return sep.join(entry.type_names) or "(none)"
+
+
+KIND = register(Unintercept())
