@@ -26,12 +26,15 @@ def to_json(value: Any) -> Any:
     """A dataclass value as JSON, field by field, so that settings added to the model later
     are carried too. Fields outside the value (``compare=False``: positions) are left out, and
     so are unset ones (``None`` where that is the default: ``{"env": NAME}``, not
-    ``{"env": NAME, "file": null}``); enums become their values."""
+    ``{"env": NAME, "file": null}``), and empty ones marked ``omit_empty``; enums become their
+    values."""
     if is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: to_json(getattr(value, f.name))
             for f in fields(value)
-            if f.compare and not (getattr(value, f.name) is None and f.default is None)
+            if f.compare
+            and not (getattr(value, f.name) is None and f.default is None)
+            and not (f.metadata.get("omit_empty") and not getattr(value, f.name))
         }
     if isinstance(value, Enum):
         return value.value
@@ -65,6 +68,8 @@ def from_json(cls: type[Any], data: Any, where: str) -> Any:
 
 
 def _from_json(hint: Any, value: Any, where: str) -> Any:
+    if hint is Any:  # decoded by its owner (``kinds.decode``): a kind's own entry type
+        return value
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:

@@ -204,6 +204,16 @@ class ListPolicy:
         return self.prune and not self.ignores(*texts)
 
 
+# Saved plans leave these fields out while they are empty (``dataclass_json.to_json``).
+OMIT_EMPTY: Mapping[str, bool] = {"omit_empty": True}
+
+
+class Resource(str, Enum):
+    IP_PROTECTION = "ip_protection"
+    IP_WHITELIST = "ip_whitelist"
+    UNINTERCEPT = "unintercept"
+
+
 @dataclass
 class AccountDesired:
     """What the manifests want for one account. ``None`` means "not managed": left alone."""
@@ -216,6 +226,9 @@ class AccountDesired:
     whitelist_policy: ListPolicy = field(default_factory=ListPolicy)
     unintercepts: dict[str, UninterceptEntry] | None = None
     unintercept_policy: ListPolicy = field(default_factory=ListPolicy)
+    # Kinds declared only in ``reconciler/kinds/``: managed entries by key, and their policy.
+    lists: dict[Resource, dict[str, Any]] = field(default_factory=dict, metadata=OMIT_EMPTY)
+    policies: dict[Resource, ListPolicy] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
 @dataclass(frozen=True)
@@ -252,6 +265,9 @@ class AccountLive:
     whitelist_total: int | None = None
     unintercepts: list[UninterceptEntry] | None = None
     unintercept_total: int | None = None
+    # Kinds declared only in ``reconciler/kinds/``: the entries read, and the provider's total.
+    lists: dict[Resource, list[Any]] = field(default_factory=dict, metadata=OMIT_EMPTY)
+    totals: dict[Resource, int | None] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
 def id_order(ident: str | None) -> tuple[int, str]:
@@ -262,19 +278,6 @@ def id_order(ident: str | None) -> tuple[int, str]:
 
 
 # -- changes --------------------------------------------------------------------------------
-
-
-class Resource(str, Enum):
-    IP_PROTECTION = "ip_protection"
-    IP_WHITELIST = "ip_whitelist"
-    UNINTERCEPT = "unintercept"
-
-
-# How a list resource is named in messages.
-LIST_NAMES: Mapping[Resource, str] = {
-    Resource.IP_WHITELIST: "IP whitelist",
-    Resource.UNINTERCEPT: "unintercept list",
-}
 
 
 class Action(str, Enum):

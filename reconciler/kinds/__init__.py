@@ -13,7 +13,7 @@ Importing this package imports no provider client: ``validate`` loads no HTTP li
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reconciler.model import (
@@ -21,6 +21,7 @@ from reconciler.model import (
     AccountLive,
     Action,
     Change,
+    ListPolicy,
     Provider,
     Resource,
     Value,
@@ -40,6 +41,7 @@ class Kind(ABC):
     document: str  # the manifest ``kind`` it is written in
     provider: Provider
     list_name: str | None = None  # how a list kind is named in the safety rules' messages
+    list_call: str = ""  # the provider call that lists it (names it in a rule 4 refusal)
 
     @abstractmethod
     def slot(self, change: Change) -> int:
@@ -77,6 +79,50 @@ class Kind(ABC):
     def value_from_json(self, data: Mapping[str, Any]) -> Value:
         """A change's ``before``/``after`` as a saved plan holds it (not ``None``)."""
 
+    # -- a list kind (``list_name`` set): what rules 1, 2 and 4 and the diff need ---------
+
+    # Whether an update is carried out as delete then add: rules 1 and 2 count its delete half.
+    updates_delete = False
+    default_policy = ListPolicy()
+
+    def managed(self, want: AccountDesired) -> bool:
+        """Whether the manifests manage this kind for the account (then it is read)."""
+        return self.resource in want.lists
+
+    def manage(self, want: AccountDesired) -> None:
+        """Mark the kind managed on ``want`` (nothing wanted yet), so that it is read."""
+        want.lists.setdefault(self.resource, {})
+
+    def wanted(self, want: AccountDesired) -> Mapping[str, Any] | None:
+        """The wanted entries by key; ``None`` when the kind is not managed."""
+        return want.lists.get(self.resource)
+
+    def policy(self, want: AccountDesired) -> ListPolicy:
+        return want.policies.get(self.resource, self.default_policy)
+
+    def live(self, have: AccountLive) -> tuple[Sequence[Any] | None, int | None]:
+        """The live entries read (``None``: not read) and the provider's own total."""
+        return have.lists.get(self.resource), have.totals.get(self.resource)
+
+    def diff(self, account: str, want: AccountDesired, have: AccountLive) -> list[Change]:
+        """This kind's changes for one account (any order: the plan sorts them by slot)."""
+        wanted, (live, _total) = self.wanted(want), self.live(have)
+        if wanted is None or live is None:
+            return []
+        return keyed_diff(self, account, wanted, live, self.policy(want))
+
+    def differs(self, live: Any, wanted: Any) -> bool:
+        """Whether a live entry and the wanted one of the same key call for an update."""
+        return bool(live != wanted)
+
+    def ignore_texts(self, entry: Any) -> tuple[str | None, ...]:
+        """The texts of a live entry that ``ignore`` patterns are matched against."""
+        return (str(entry.key),)
+
+    def deletes_counted(self, changes: Sequence[Change], want: AccountDesired) -> int:
+        """Deletes that lose an entry (rules 1 and 2)."""
+        return sum(1 for c in changes if c.action is Action.DELETE)
+
     def __repr__(self) -> str:
         return f"<kind {self.resource.value}>"
 
@@ -105,6 +151,57 @@ def slot(change: Change) -> int:
     return _REGISTRY[change.resource].slot(change)
 
 
+def keyed_diff(
+    kind: Kind,
+    account: str,
+    want: Mapping[str, Any],
+    have: Iterable[Any],
+    policy: ListPolicy,
+) -> list[Change]:
+    """Creates, updates and deletes of a list keyed by each entry's ``key``, each group in key
+    order: one pass over the live list (a dict lookup per entry, never a deep diff of lists)."""
+    resource = kind.resource
+    updates: list[Change] = []
+    deletes: list[Change] = []
+    live: dict[str, Any] = {}
+    matched = 0
+    for entry in have:
+        key = entry.key
+        wanted = want.get(key)
+        if wanted is None:
+            if policy.sees_unnamed(*kind.ignore_texts(entry)):
+                deletes.append(Change(account, resource, Action.DELETE, key, entry))
+            continue
+        live[key] = entry
+        matched += 1
+        if kind.differs(entry, wanted):
+            updates.append(Change(account, resource, Action.UPDATE, key, entry, wanted))
+    if matched != len(live):  # a key listed twice: its last live record is the one compared
+        updates = [
+            Change(account, resource, Action.UPDATE, key, current, want[key])
+            for key, current in live.items()
+            if kind.differs(current, want[key])
+        ]
+    creates = [
+        Change(account, resource, Action.CREATE, key, None, want[key])
+        for key in want.keys() - live.keys()
+    ]
+    for group in (creates, updates, deletes):
+        group.sort(key=lambda c: c.key)
+    return creates + updates + deletes
+
+
+def list_kinds() -> Iterator[Kind]:
+    """The registered kinds that are lists (rules 1, 2 and 4 apply to them)."""
+    return (kind for kind in kinds() if kind.list_name is not None)
+
+
+def list_kind_read_by(provider: Provider, action: str) -> Kind:
+    """The list kind of ``provider`` that ``action`` reads (its first list kind otherwise)."""
+    own = [kind for kind in list_kinds() if kind.provider is provider]
+    return next((kind for kind in own if kind.list_call == action), own[0])
+
+
 def subject_entry(change: Change) -> Value:
     """The entry a change is about: the wanted one, or the live one for a delete."""
     return change.before if change.action is Action.DELETE else change.after
@@ -118,8 +215,11 @@ __all__ = [
     "Kind",
     "ip_protection",
     "ip_whitelist",
+    "keyed_diff",
     "kind_of",
     "kinds",
+    "list_kind_read_by",
+    "list_kinds",
     "register",
     "slot",
     "subject_entry",

@@ -6,7 +6,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.kinds import Kind, register
-from reconciler.model import AccountDesired, AccountLive, Change, Phase, Provider, Resource, Value
+from reconciler.model import (
+    PROTECTION_KEY,
+    AccountDesired,
+    AccountLive,
+    Action,
+    Change,
+    Phase,
+    Provider,
+    Resource,
+    Value,
+)
 
 if TYPE_CHECKING:
     from reconciler.providers.base import ProviderClient
@@ -39,6 +49,21 @@ class IpProtection(Kind):
         from reconciler.output.markdown import code
 
         return "enabled", f"{code(_bool(change.before))} → {code(_bool(change.after))}"
+
+    def managed(self, want: AccountDesired) -> bool:
+        return want.protection is not None
+
+    def manage(self, want: AccountDesired) -> None:
+        if want.protection is None:
+            want.protection = True
+
+    def diff(self, account: str, want: AccountDesired, have: AccountLive) -> list[Change]:
+        if want.protection is None or have.protection is None:
+            return []
+        if want.protection == have.protection:
+            return []
+        before, after = have.protection, want.protection
+        return [Change(account, self.resource, Action.UPDATE, PROTECTION_KEY, before, after)]
 
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.protection is not None:

@@ -3,9 +3,10 @@ address (``addresses.canonical_ip_entry``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from reconciler.addresses import ip_entry_bounds
 from reconciler.errors import ProviderError
 from reconciler.kinds import Kind, register
 from reconciler.kinds.ip_protection import SWITCHING_OFF
@@ -15,10 +16,12 @@ from reconciler.model import (
     Action,
     Change,
     IpEntry,
+    ListPolicy,
     Phase,
     Provider,
     Resource,
     Value,
+    id_order,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +36,7 @@ class IpWhitelist(Kind):
     resource = Resource.IP_WHITELIST
     document = "IpWhitelist"
     provider = Provider.ALIYUN_DM
+    list_call = "GetIpfilterList"
     list_name = "IP whitelist"
 
     def slot(self, change: Change) -> int:
@@ -57,6 +61,33 @@ class IpWhitelist(Kind):
 
         entry = _entry(change)
         return code(entry.address), f"id {code(entry.id)}" if entry.id else ""
+
+    def managed(self, want: AccountDesired) -> bool:
+        return want.whitelist is not None
+
+    def manage(self, want: AccountDesired) -> None:
+        if want.whitelist is None:
+            want.whitelist = {}
+
+    def wanted(self, want: AccountDesired) -> Mapping[str, Any] | None:
+        return want.whitelist
+
+    def policy(self, want: AccountDesired) -> ListPolicy:
+        return want.whitelist_policy
+
+    def live(self, have: AccountLive) -> tuple[Sequence[Any] | None, int | None]:
+        return have.whitelist, have.whitelist_total
+
+    def diff(self, account: str, want: AccountDesired, have: AccountLive) -> list[Change]:
+        if want.whitelist is None or have.whitelist is None:
+            return []
+        creates, deletes = _diff(account, want.whitelist, have.whitelist, want.whitelist_policy)
+        return creates + deletes
+
+    def deletes_counted(self, changes: Sequence[Change], want: AccountDesired) -> int:
+        # Collapsing a live duplicate loses no address: it is not counted as a deletion.
+        wanted = want.whitelist or {}
+        return sum(1 for c in changes if c.action is Action.DELETE and c.key not in wanted)
 
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.whitelist is not None:
@@ -88,6 +119,48 @@ def _entry(change: Change) -> IpEntry:
     entry = change.after if change.action is Action.CREATE else change.before
     assert isinstance(entry, IpEntry)
     return entry
+
+
+def _diff(
+    account: str, want: Mapping[str, IpEntry], have: Iterable[IpEntry], policy: ListPolicy
+) -> tuple[list[Change], list[Change]]:
+    seen: set[str] = set()
+    kept_ids: set[str | None] = set()
+    deletes: list[Change] = []
+    for entry in have:
+        if entry.key in want and entry.key not in seen:
+            seen.add(entry.key)
+            kept_ids.add(entry.id)
+            continue
+        # A second live id for an address already kept is a live duplicate: collapse it.
+        duplicate = entry.key in seen
+        if not duplicate and not policy.sees_unnamed(entry.address, entry.raw):
+            continue
+        deletes.append(Change(account, Resource.IP_WHITELIST, Action.DELETE, entry.key, entry))
+    # An id that holds a wanted address is never deleted, whatever else it is listed with.
+    deletes = [
+        c for c in deletes if not (isinstance(c.before, IpEntry) and c.before.id in kept_ids)
+    ]
+    creates = [
+        Change(account, Resource.IP_WHITELIST, Action.CREATE, key, None, entry)
+        for key, entry in want.items()
+        if key not in seen
+    ]
+    creates.sort(key=lambda c: _ip_order(c.key))
+    deletes.sort(key=lambda c: (_ip_order(c.key), _record_id(c.before)))
+    return creates, deletes
+
+
+def _ip_order(address: str) -> tuple[int, int, str]:
+    try:
+        first, last = ip_entry_bounds(address)
+    except ValueError:  # a live entry the provider holds in a form we cannot parse: last
+        return (1 << 32, 0, address)
+    return (first, last, address)
+
+
+def _record_id(entry: Value) -> tuple[int, str]:
+    return id_order(entry.id if isinstance(entry, IpEntry) else None)
 
 
 KIND = register(IpWhitelist())

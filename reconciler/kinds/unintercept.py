@@ -3,7 +3,7 @@ case-insensitively; several documents of an account merge."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.kinds import Kind, register
@@ -13,6 +13,7 @@ from reconciler.model import (
     AccountLive,
     Action,
     Change,
+    ListPolicy,
     Phase,
     Provider,
     Resource,
@@ -30,7 +31,32 @@ class Unintercept(Kind):
     resource = Resource.UNINTERCEPT
     document = "UninterceptList"
     provider = Provider.SENDCLOUD
+    list_call = "unintercept/list"
     list_name = "unintercept list"
+
+    updates_delete = True
+
+    def managed(self, want: AccountDesired) -> bool:
+        return want.unintercepts is not None
+
+    def manage(self, want: AccountDesired) -> None:
+        if want.unintercepts is None:
+            want.unintercepts = {}
+
+    def wanted(self, want: AccountDesired) -> Mapping[str, Any] | None:
+        return want.unintercepts
+
+    def policy(self, want: AccountDesired) -> ListPolicy:
+        return want.unintercept_policy
+
+    def live(self, have: AccountLive) -> tuple[Sequence[Any] | None, int | None]:
+        return have.unintercepts, have.unintercept_total
+
+    def differs(self, live: Any, wanted: Any) -> bool:
+        return bool(live.types != wanted.types)
+
+    def ignore_texts(self, entry: Any) -> tuple[str | None, ...]:
+        return (entry.value, entry.api_user)
 
     def slot(self, change: Change) -> int:
         return Phase.UNINTERCEPT_CHANGES
