@@ -31,6 +31,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         )
     if args.ipfilter_page_size is not None and args.ipfilter_page_size < 1:
         raise InputError("--ipfilter-page-size must be 1 or more")
+    if args.list_page_size is not None and args.list_page_size < 1:
+        raise InputError("--list-page-size must be 1 or more")
     if args.sts_min_duration < 1:
         raise InputError("--sts-min-duration must be 1 or more")
     # The sandbox itself reports a port it cannot bind.
@@ -42,6 +44,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         count_means=args.count_means,
         ipfilter_page_size=args.ipfilter_page_size,
         sts_min_duration=args.sts_min_duration,
+        list_page_size=args.list_page_size,
+        dns_published=args.dns_published,
         traffic={
             "failure_percent": args.failure_percent,
             "invalid_percent": args.invalid_percent,

@@ -16,12 +16,12 @@ from reconciler.model import AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
 from reconciler.providers.answers import Checker
 from reconciler.providers.base import (
-    ProviderClient,
     decode_json,
     incomplete_list,
     log,
     retry_after,
 )
+from reconciler.providers.directmail_lists import ListCalls
 from reconciler.providers.limits import SlidingWindow
 from reconciler.signing import canonical_query, v3_headers
 
@@ -48,7 +48,10 @@ QUOTAS: Mapping[str, tuple[int, float]] = {
 }
 
 
-class DirectMailClient(ProviderClient):
+class DirectMailClient(ListCalls):
+    """The IP-protection calls (SPEC §8) here, the tag, domain and sender-address calls of
+    SPEC §10 in ``ListCalls``, the sending-data calls (SPEC §9) through ``Telemetry``."""
+
     provider_name = PROVIDER
 
     def _configure(self, secrets: Mapping[str, str]) -> None:
