@@ -67,8 +67,7 @@ ACTIONS = frozenset(
 )
 
 _TAG_NAME = re.compile(r"[A-Za-z0-9_]{1,50}")
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+_DOMAIN = dns.DOMAIN_NAME
 _LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _ZONE = timezone(timedelta(hours=8))  # the provider's local time, as CreateTime shows it
 
@@ -163,7 +162,7 @@ def _create_tag(params: dict[str, str], state: SandboxState) -> dict[str, Any]:
 def _create_domain(params: dict[str, str], state: SandboxState) -> dict[str, Any]:
     lists = state.lists
     name = _required(params, "DomainName").strip().lower()
-    if len(name) > 50 or not _DOMAIN.fullmatch(name):
+    if not dns.is_domain_name(name):
         raise AcsError("InvalidDomainName.Malformed", f'The domain name "{name}" is not valid.')
     if lists.domain_named(name) is not None:
         raise _duplicate("InvalidDomainName.Duplicate", "DomainName", name)

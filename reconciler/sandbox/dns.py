@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+# A domain name as CreateDomain accepts it: two labels or more, lower case, at most 50 characters.
+DOMAIN_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 # Second-level labels under which a country's registrable zones sit (co.uk, com.cn...).
 _SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})
 SPF_INCLUDE = "include:spf1.dm.aliyun.com"
 MX_HOST = "mxdm.aliyun.com"
 TRACKING_TARGET = "tracedm.aliyuncs.com"
 DKIM_SELECTOR = "aliyun-cn-hangzhou"
+
+
+def is_domain_name(name: str) -> bool:
+    return len(name) <= 50 and DOMAIN_NAME.fullmatch(name) is not None
 
 
 def zone_of(name: str) -> str:
