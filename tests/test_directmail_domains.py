@@ -175,6 +175,22 @@ def test_the_sandbox_holds_ten_sender_addresses_at_most(sandbox: Sandbox) -> Non
         assert caught.value.code == "InvalidReplyAddress.Malformed"
 
 
+def test_the_sandbox_allows_ten_address_deletions_a_month(sandbox: Sandbox) -> None:
+    with dm_client(sandbox) as client:
+        client.create_domain(DOMAIN)
+        made = [client.create_mail_address(f"a{n}@{DOMAIN}", "batch") for n in range(10)]
+        for ident in made:
+            assert client.delete_mail_address(ident) is True
+        last = client.create_mail_address(f"last@{DOMAIN}", "batch")
+        with pytest.raises(ProviderError) as caught:
+            client.delete_mail_address(last)
+        assert caught.value.code == "MailAddress.DeletionLimitExceeded"
+        assert [a.id for a in client.list_mail_addresses()] == [last]
+        assert client.delete_mail_address("99999") is False  # gone is still gone
+    [(month, count)] = sandbox.snapshot()["directmail"]["mail_address_deletions"].items()
+    assert count == 10 and len(month) == 7
+
+
 def test_domains_and_addresses_page_through_small_pages(tmp_path: Path) -> None:
     with Sandbox(tmp_path / "s.json", list_page_size=2) as server:
         with dm_client(server) as client:
@@ -365,3 +381,28 @@ def test_sandbox_banner_shows_the_list_knobs(tmp_path: Path) -> None:
     )
     assert "  tag/domain/address page 2 rows\n" in out.text
     assert f"  DNS published           {DOMAIN}\n" in out.text
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ({"DomainName": "mail.example.com\nevil", "DomainStatus": "1"}, "not a domain name"),
+        ({"DomainName": "mail example.com", "DomainStatus": "1"}, "not a domain name"),
+        (
+            {"DomainName": DOMAIN, "DomainStatus": "1", "HostRecord": "a b", "DomainType": "t"},
+            "the ownership record's host 'a b' is not a DNS name",
+        ),
+        (
+            {"DomainName": DOMAIN, "DomainStatus": "1", "DkimRR": "k", "DkimPublicKey": "p\n@ A 1"},
+            "the dkim record's value holds a control character",
+        ),
+    ],
+)
+def test_desc_domain_values_that_could_break_a_zone_file_are_bad_answers(
+    answer: dict[str, Any], why: str
+) -> None:
+    with (
+        hostile(answers={"DescDomain": Answer.json(answer)}) as (_server, client),
+        pytest.raises(BadAnswer, match=why),
+    ):
+        client.describe_domain("7")

@@ -8,12 +8,18 @@ The values are returned as small frozen dataclasses that a kind can hold as live
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.providers.answers import Checker
 
+# What a record's host may hold (relative names, ``@``, the ``_dmarc``/``_domainkey`` labels),
+# and a domain name: nothing that could end a zone-file line or start another.
+_HOST = re.compile(r"@|[A-Za-z0-9_*-]+(?:\.[A-Za-z0-9_-]+)*")
+_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A DomainStatus of "1" means not verified; any other value (0, 2, 3, 4 have been seen) verified.
 UNVERIFIED = "1"
 
@@ -114,6 +120,14 @@ def tag_entry(check: Checker, record: Mapping[str, Any], where: str) -> Tag:
     )
 
 
+def domain_name(check: Checker, value: Any, where: str) -> str:
+    """A domain name, lower-cased: labels of letters, digits, ``-`` and ``_``."""
+    name = check.text(value, where).strip().lower()
+    if not _NAME.fullmatch(name):
+        raise check.bad(f"{where} {name[:60]!r} is not a domain name")
+    return name
+
+
 def domain_entry(check: Checker, record: Mapping[str, Any], where: str) -> Domain:
     def status(name: str, required: bool = False) -> str:
         return digits(check, record.get(name), f"{where}.{name}", required=required)
@@ -123,7 +137,7 @@ def domain_entry(check: Checker, record: Mapping[str, Any], where: str) -> Domai
 
     return Domain(
         id=check.text(record.get("DomainId"), f"{where}.DomainId").strip(),
-        name=check.text(record.get("DomainName"), f"{where}.DomainName").strip().lower(),
+        name=domain_name(check, record.get("DomainName"), f"{where}.DomainName"),
         status=status("DomainStatus", required=True),
         spf_status=status("SpfAuthStatus"),
         mx_status=status("MxAuthStatus"),
@@ -153,9 +167,10 @@ def address_entry(check: Checker, record: Mapping[str, Any], where: str) -> Send
 
 def domain_records(check: Checker, data: Mapping[str, Any]) -> DomainRecords:
     """The records of a ``DescDomain`` answer (SPEC §10), hosts relative to ``TlDomainName``."""
-    name = check.text(data.get("DomainName"), "DomainName").strip().lower()
-    zone = check.text(data.get("TlDomainName"), "TlDomainName", required=False).strip().lower()
-    zone = zone or name
+    name = domain_name(check, data.get("DomainName"), "DomainName")
+    zone = name
+    if data.get("TlDomainName") not in (None, ""):
+        zone = domain_name(check, data.get("TlDomainName"), "TlDomainName")
     if name != zone and not name.endswith(f".{zone}"):
         raise check.bad(f"TlDomainName {zone!r} is not the zone of DomainName {name!r}")
     status = digits(check, data.get("DomainStatus"), "DomainStatus", required=True)
@@ -183,6 +198,10 @@ def domain_records(check: Checker, data: Mapping[str, Any]) -> DomainRecords:
             continue  # a record the provider does not ask for
         if not host:
             raise check.bad(f"the {purpose} record {value[:40]!r} has no host")
+        if not _HOST.fullmatch(host):
+            raise check.bad(f"the {purpose} record's host {host[:60]!r} is not a DNS name")
+        if _CONTROL.search(value):
+            raise check.bad(f"the {purpose} record's value holds a control character")
         records.append(DnsRecord(purpose, kind, host, value, state))
     return DomainRecords(
         id=check.text(data.get("DomainId"), "DomainId", required=False).strip(),

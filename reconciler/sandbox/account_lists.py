@@ -6,6 +6,8 @@ something (so a state file without them reads as before):
 - ``tags``, ``domains``, ``mail_addresses``: the records, in the provider's field names;
 - ``dns_published``: the domains whose DNS records count as published, so that ``CheckDomain``
   verifies them (``reconciler sandbox --dns-published DOMAIN``);
+- ``mail_address_deletions``: sender addresses deleted this month, ``{"YYYY-MM": n}`` (the
+  provider allows 10 a month);
 - ``list_page_size``: the most rows one page of the three listings holds, whatever the
   ``PageSize`` asked (``--list-page-size N``); absent, a page holds what was asked, up to 100.
 
@@ -47,6 +49,7 @@ class AccountLists:
         self.addresses: RecordList[str] = RecordList(_by("MailAddressId"))
         self.dns_published: set[str] = set()
         self.page_size: int | None = None
+        self.deletions: dict[str, int] = {}  # month (YYYY-MM, UTC+8) -> addresses deleted
 
     @classmethod
     def load(cls, directmail: Mapping[str, Any]) -> AccountLists:
@@ -70,6 +73,12 @@ class AccountLists:
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
             raise ValueError("directmail.list_page_size must be a whole number, 1 or more")
         lists.page_size = size
+        deletions = directmail.get("mail_address_deletions", {})
+        if not isinstance(deletions, dict) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in deletions.values()
+        ):
+            raise ValueError('directmail.mail_address_deletions must map "YYYY-MM" to a count')
+        lists.deletions = dict(deletions)
         return lists
 
     def ids(self) -> Iterable[str]:
@@ -94,6 +103,8 @@ class AccountLists:
             knobs["dns_published"] = sorted(self.dns_published)
         if self.page_size is not None:
             knobs["list_page_size"] = self.page_size
+        if self.deletions:
+            knobs["mail_address_deletions"] = dict(self.deletions)
         return knobs
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,8 @@ unless said; ``*.NotFound`` are 404s):
   ``InvalidParameter`` (``PageNo``/``PageSize`` not a whole number from 1);
 - a sender address on a domain the account does not hold: ``InvalidMailAddressDomain.NotFound``;
 - ``DeleteDomain`` while the domain has sender addresses: ``InvalidDomain.HasMailAddress``;
+- an 11th ``DeleteMailAddress`` in a calendar month (UTC+8): ``MailAddress.DeletionLimitExceeded``
+  (the count is kept in the state file, ``mail_address_deletions``);
 - unknown ids: ``InvalidTag.NotFound``, ``InvalidDomainId.NotFound`` (the provider's),
   ``InvalidMailAddressId.NotFound``.
 
@@ -45,6 +47,7 @@ from reconciler.sandbox.state import SandboxState
 MAX_TAGS = 100
 MAX_DOMAINS = 5
 MAX_ADDRESSES = 10
+MAX_ADDRESS_DELETIONS = 10  # a month
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 SENDTYPES = ("batch", "trigger")
@@ -134,6 +137,16 @@ def perform(action: str, params: dict[str, str], state: SandboxState) -> dict[st
                 return {}
             case "DeleteMailAddress":
                 ident = _required(params, "MailAddressId")
+                _find(lists.addresses, ident, _NO_ADDRESS)
+                month = datetime.now(_ZONE).strftime("%Y-%m")
+                deleted = lists.deletions.get(month, 0)
+                if deleted >= MAX_ADDRESS_DELETIONS:
+                    raise AcsError(
+                        "MailAddress.DeletionLimitExceeded",
+                        f"{MAX_ADDRESS_DELETIONS} sender addresses were deleted this month, "
+                        "the limit.",
+                    )
+                lists.deletions = {month: deleted + 1}  # earlier months no longer count
                 _remove(lists.addresses, ident, _NO_ADDRESS, state)
                 return {}
     raise AssertionError(f"unrouted action {action}")
