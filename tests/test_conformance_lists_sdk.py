@@ -11,7 +11,14 @@ from alibabacloud_dm20151123 import models as dm
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from reconciler.sandbox import Sandbox
-from tests.test_conformance_sdk import v3_client
+
+# close_v1_sessions: the autouse fixture that closes the V1 SDK's sessions, here too.
+from tests.test_conformance_sdk import (
+    close_v1_sessions,  # noqa: F401
+    v1_call,
+    v1_client,
+    v3_client,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:datetime.datetime.utcnow\\(\\) is deprecated:DeprecationWarning"
@@ -296,3 +303,28 @@ def test_sdk_sees_the_domain_and_address_errors(sandbox: Sandbox) -> None:
             dm.CreateMailAddressRequest(account_name=f"y@{DOMAIN}", sendtype="batch")
         )
     ) == ("MailAddress.LimitExceeded", 400)
+
+
+def test_v1_sdk_drives_the_lists_with_form_parameters(sandbox: Sandbox) -> None:
+    """The older V1 signature, with the parameters in the form body: the sandbox accepts both
+    placements (SPEC §8)."""
+    client = v1_client()
+    tag_id = v1_call(client, sandbox, "CreateTag", TagName="newsletter")["TagId"]
+    listed = v1_call(client, sandbox, "QueryTagByParam", PageNo="1", PageSize="50")
+    assert listed["data"]["tag"] == [
+        {"TagId": tag_id, "TagName": "newsletter", "TagDescription": ""}
+    ]
+    domain_id = v1_call(client, sandbox, "CreateDomain", DomainName=DOMAIN)["DomainId"]
+    assert v1_call(client, sandbox, "CheckDomain", DomainId=domain_id)["DomainStatus"] == 1
+    assert v1_call(client, sandbox, "DescDomain", DomainId=domain_id)["TlDomainName"] == (
+        "example.com"
+    )
+    made = v1_call(
+        client, sandbox, "CreateMailAddress", AccountName=f"a@{DOMAIN}", Sendtype="batch"
+    )
+    assert v1_call(client, sandbox, "DeleteMailAddress", MailAddressId=made["MailAddressId"])
+    assert v1_call(client, sandbox, "DeleteDomain", DomainId=domain_id)
+    assert v1_call(client, sandbox, "DeleteTag", TagId=tag_id)
+    # Emptied lists leave the state file; the month's deletions are counted.
+    directmail = sandbox.snapshot()["directmail"]
+    assert directmail.keys() == {"ip_protection", "next_id", "ipfilters", "mail_address_deletions"}
