@@ -11,15 +11,24 @@ import pytest
 
 from reconciler.errors import ProviderError
 from reconciler.providers.answers import BadAnswer, InconsistentAnswer
+from reconciler.providers.directmail import DirectMailClient
 from reconciler.providers.directmail_entries import DnsRecord, SenderAddress
 from reconciler.providers.directmail_lists import ADDRESS_DUPLICATE
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.dns import records, zone_of
 from tests.hostile import Answer
 from tests.test_directmail_lists import hostile
-from tests.test_providers import dm_client
+from tests.test_providers import dm_client as paced_client
 
 DOMAIN = "mail.example.com"
+
+
+def dm_client(server: Sandbox) -> DirectMailClient:
+    """A client without the per-action quotas (5 listings, 10 deletions a second...): the
+    tests here make many calls in a second, and the quotas have a test of their own."""
+    client = paced_client(server)
+    client.quotas.clear()
+    return client
 
 
 def test_a_domain_is_created_described_checked_and_deleted(tmp_path: Path) -> None:
@@ -406,3 +415,25 @@ def test_desc_domain_values_that_could_break_a_zone_file_are_bad_answers(
         pytest.raises(BadAnswer, match=why),
     ):
         client.describe_domain("7")
+
+
+def test_the_documented_quotas_pace_the_list_calls(sandbox: Sandbox) -> None:
+    """QueryMailAddressByParam's quota (5 a second on the quota page) holds across calls: the
+    sixth of a second waits for the window (on a clock the test moves)."""
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    with paced_client(sandbox) as client:
+        window = client.quotas["QueryMailAddressByParam"]
+        window.clock, window.sleep = (lambda: now[0]), sleep
+        for _ in range(6):
+            client.list_mail_addresses()
+        assert (client.quotas["CheckDomain"].limit, client.quotas["CheckDomain"].window) == (
+            10,
+            60.0,
+        )
+    assert slept == [1.0]

@@ -45,6 +45,13 @@ QUOTAS: Mapping[str, tuple[int, float]] = {
     "SenderStatisticsByTagNameAndBatchID": (50, 60.0),
     "SenderStatisticsDetailByParam": (500, 60.0),
     "GetTrackListByMailFromAndTagName": (60, 60.0),
+    # Tags, domains and sender addresses (SPEC §10): those the quota page lists; the others
+    # are bounded by the account's limits only.
+    "CreateTag": (30, 10.0),
+    "CheckDomain": (10, 60.0),
+    "QueryMailAddressByParam": (5, 1.0),
+    "ModifyMailAddress": (300, 60.0),
+    "DeleteMailAddress": (10, 1.0),
 }
 
 
