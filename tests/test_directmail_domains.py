@@ -437,3 +437,18 @@ def test_the_documented_quotas_pace_the_list_calls(sandbox: Sandbox) -> None:
             60.0,
         )
     assert slept == [1.0]
+
+
+def test_a_truncated_listing_is_read_again_then_refused(tmp_path: Path) -> None:
+    """The sandbox's ``truncate`` fault cuts the new listings too; the client reads the listing
+    again from page 1 and, while every read is cut, refuses it (rule 4)."""
+    from reconciler.sandbox import Faults
+
+    with Sandbox(tmp_path / "s.json", faults=Faults(truncate_rate=1.0)) as server:
+        with dm_client(server) as client:
+            client.create_tag("a")
+            client.create_tag("b")
+            with pytest.raises(InconsistentAnswer, match="page 1 holds 1 rows of its PageSize"):
+                client.list_tags()
+        assert server.calls["QueryTagByParam"] == 3  # QUICK: three reads
+        assert server.faults.injected["truncate"] == 3
