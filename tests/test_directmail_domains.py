@@ -155,6 +155,9 @@ def test_sender_addresses_round_trip_and_hold_their_domain(sandbox: Sandbox) -> 
         assert [a.id for a in client.list_mail_addresses(keyword="notify")] == [ident]
         client.modify_mail_address(ident, "support@example.com")
         assert client.list_mail_addresses()[0].reply_to == "support@example.com"
+        client.modify_mail_address(batch, "")  # an empty reply-to is sent, and clears it
+        client.modify_mail_address(ident, "")
+        assert [a.reply_to for a in client.list_mail_addresses()] == ["", ""]
 
         with pytest.raises(ProviderError) as caught:
             client.create_mail_address(f"notify@{DOMAIN}", "batch")

@@ -150,6 +150,14 @@ def test_the_sandbox_refuses_the_101st_tag(sandbox: Sandbox) -> None:
             },
             "TotalCount was 2 on page 1 and is 3 on page 2",
         ),
+        # A page size that changes between pages.
+        (
+            {
+                "1": tag_page(tag("1"), tag("2"), total=5, size=2),
+                "2": tag_page(tag("4"), tag("5"), total=5, size=3, number=2),
+            },
+            "PageSize was 2 on page 1 and is 3 on page 2",
+        ),
         # The first page again where the second was asked for.
         (
             {"1": tag_page(tag("1"), total=2, size=1), "2": tag_page(tag("2"), total=2, size=1)},

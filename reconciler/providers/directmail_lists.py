@@ -242,6 +242,7 @@ class ListCalls(ProviderClient):
         entries: list[Entry] = []
         seen: set[str] = set()
         total: int | None = None
+        first_size = 0
         number = 1
         while True:
             data = self.call(action, {**params, "PageNo": str(number), "PageSize": str(PAGE_SIZE)})
@@ -254,10 +255,15 @@ class ListCalls(ProviderClient):
             if size == 0:
                 raise check.bad("PageSize is 0")
             if total is None:
-                total = page_total
+                total, first_size = page_total, size
             elif page_total != total:
                 raise check.inconsistent(
                     f"TotalCount was {total} on page 1 and is {page_total} on page {number}"
+                )
+            elif size != first_size:
+                # Pages of another size start elsewhere: rows would be skipped or repeated.
+                raise check.inconsistent(
+                    f"PageSize was {first_size} on page 1 and is {size} on page {number}"
                 )
             if "PageNumber" in data and check.count(data["PageNumber"], "PageNumber") != number:
                 raise check.inconsistent(
