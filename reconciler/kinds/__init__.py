@@ -12,9 +12,10 @@ Importing this package imports no provider client: ``validate`` loads no HTTP li
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.model import (
     AccountDesired,
@@ -123,6 +124,62 @@ class Kind(ABC):
         """Deletes that lose an entry (rules 1 and 2)."""
         return sum(1 for c in changes if c.action is Action.DELETE)
 
+    # -- saved plans: the live state a plan saw, in a compact keyed form ---------------------
+
+    def snapshot(self, want: AccountDesired, have: AccountLive, keep: Collection[str]) -> Any:
+        """What a saved plan records of this kind's live state (``None``: nothing): each live
+        entry the plan sees, or whose key is in ``keep``, in its ``as_dict`` form by key."""
+        wanted, (live, _total) = self.wanted(want), self.live(have)
+        if wanted is None or live is None:
+            return None
+        policy = self.policy(want)
+        entries = {
+            entry.key: entry.as_dict()  # the last of equal keys, as diff does
+            for entry in live
+            if entry.key in keep or policy.sees_unnamed(*self.ignore_texts(entry))
+        }
+        return dict(sorted(entries.items()))
+
+    # Whether a saved plan's snapshot holds the kind as one entry (else: entries by key).
+    single = False
+
+    def restore(
+        self, want: AccountDesired, seen: Mapping[str, Any], policy: ListPolicy | None
+    ) -> None:
+        """Mark the kind managed on ``want`` as a saved plan that saw it read it (``seen``: the
+        account's snapshot), with ``policy``: what to read again when the plan is applied."""
+        self.manage(want)
+        if policy is not None:
+            want.policies[self.resource] = policy
+
+    def needs_policy(self, seen: Mapping[str, Any], policies: Mapping[str, Any]) -> bool:
+        """Whether a saved plan that saw this list holds a policy for it."""
+        return True
+
+    def stale_text(self, key: str, seen: Any, now: Any) -> tuple[str, str]:
+        """``(subject, what)`` of an entry that changed since a saved plan saw it."""
+        return f"{self.resource.value} {key}", presence(seen, now, json_text)
+
+    def inconsistency(self, change: Change, seen: Mapping[str, Any]) -> str | None:
+        """Why ``change`` cannot come from the live entries a saved plan saw (``None``: it can)."""
+        for entry in (change.before, change.after):
+            if entry is not None and getattr(entry, "key", None) != change.key:
+                return "its key is not its entry's"
+        if (change.action is Action.CREATE) == (change.key in seen):
+            return "does not match the entries the plan saw"
+        if change.action is Action.UPDATE:
+            before = cast(Any, change.before)
+            if before.as_dict() != seen[change.key] or not self.differs(before, change.after):
+                return "does not match the entry the plan saw"
+        return None
+
+    def shows(self, change: Change, now: Any) -> bool:
+        """Whether ``now`` (a live entry in the snapshot form; None: absent) is the state
+        ``change`` leaves behind."""
+        if change.action is Action.DELETE:
+            return now is None
+        return bool(now == cast(Any, change.after).as_dict())
+
     def __repr__(self) -> str:
         return f"<kind {self.resource.value}>"
 
@@ -202,6 +259,19 @@ def list_kind_read_by(provider: Provider, action: str) -> Kind:
     return next((kind for kind in own if kind.list_call == action), own[0])
 
 
+def presence(seen: Any, now: Any, describe: Callable[[Any], str]) -> str:
+    """``was absent, now present (...)``: an entry that came, went or changed."""
+    if seen is None:
+        return f"was absent, now present ({describe(now)})"
+    if now is None:
+        return f"was present ({describe(seen)}), now absent"
+    return f"was present ({describe(seen)}), now present ({describe(now)})"
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 def subject_entry(change: Change) -> Value:
     """The entry a change is about: the wanted one, or the live one for a delete."""
     return change.before if change.action is Action.DELETE else change.after
@@ -215,11 +285,13 @@ __all__ = [
     "Kind",
     "ip_protection",
     "ip_whitelist",
+    "json_text",
     "keyed_diff",
     "kind_of",
     "kinds",
     "list_kind_read_by",
     "list_kinds",
+    "presence",
     "register",
     "slot",
     "subject_entry",

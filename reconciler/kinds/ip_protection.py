@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.kinds import Kind, register
@@ -12,6 +12,7 @@ from reconciler.model import (
     AccountLive,
     Action,
     Change,
+    ListPolicy,
     Phase,
     Provider,
     Resource,
@@ -65,6 +66,35 @@ class IpProtection(Kind):
         before, after = have.protection, want.protection
         return [Change(account, self.resource, Action.UPDATE, PROTECTION_KEY, before, after)]
 
+    # One entry, under its own key, in a saved plan's snapshot.
+    single = True
+
+    def snapshot(self, want: AccountDesired, have: AccountLive, keep: Collection[str]) -> Any:
+        # Read for rule 3 too (judged on the final state) when only the whitelist is managed.
+        if have.protection is None:
+            return None
+        if want.protection is None and want.whitelist is None:
+            return None
+        return {"enabled": have.protection}
+
+    def restore(
+        self, want: AccountDesired, seen: Mapping[str, Any], policy: ListPolicy | None
+    ) -> None:
+        # On: the whitelist is read again when the plan read it; off: it was not read, the
+        # switch ending off (``live.to_read``), and it is not read again.
+        want.protection = Resource.IP_WHITELIST.value in seen
+
+    def stale_text(self, key: str, seen: Any, now: Any) -> tuple[str, str]:
+        return self.resource.value, f"enabled {_known(seen)} -> {_known(now)}"
+
+    def inconsistency(self, change: Change, seen: Mapping[str, Any]) -> str | None:
+        if change.before != seen["enabled"] or change.after == change.before:
+            return "does not match the protection switch the plan saw"
+        return None
+
+    def shows(self, change: Change, now: Any) -> bool:
+        return bool(now == {"enabled": change.after})
+
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.protection is not None:
             live.protection = cast("DirectMailClient", client).get_ip_protection()
@@ -75,6 +105,10 @@ class IpProtection(Kind):
 
     def value_from_json(self, data: Mapping[str, Any]) -> Value:
         return bool(data["enabled"])
+
+
+def _known(value: Any) -> str:
+    return "unknown" if value is None else ("true" if value["enabled"] else "false")
 
 
 def _bool(value: object) -> str:

@@ -3,12 +3,12 @@ address (``addresses.canonical_ip_entry``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.addresses import ip_entry_bounds
+from reconciler.addresses import canonical_ip_entry, ip_entry_bounds
 from reconciler.errors import ProviderError
-from reconciler.kinds import Kind, register
+from reconciler.kinds import Kind, presence, register
 from reconciler.kinds.ip_protection import SWITCHING_OFF
 from reconciler.model import (
     AccountDesired,
@@ -89,6 +89,61 @@ class IpWhitelist(Kind):
         wanted = want.whitelist or {}
         return sum(1 for c in changes if c.action is Action.DELETE and c.key not in wanted)
 
+    def snapshot(self, want: AccountDesired, have: AccountLive, keep: Collection[str]) -> Any:
+        # The whole unmanaged whitelist is recorded when the manifests switch protection on:
+        # its entries decide whether that locks mail out (rule 3, on the final state).
+        unmanaged = want.whitelist is None and want.protection is True
+        if have.whitelist is None or (want.whitelist is None and not unmanaged):
+            return None
+        addresses: dict[str, list[str]] = {}
+        for ip in have.whitelist:
+            if (
+                unmanaged
+                or ip.key in keep
+                or want.whitelist_policy.sees_unnamed(ip.address, ip.raw)
+            ):
+                addresses.setdefault(ip.key, []).append(ip.id or "")
+        return {a: sorted(ids, key=id_order) for a, ids in sorted(addresses.items())}
+
+    def restore(
+        self, want: AccountDesired, seen: Mapping[str, Any], policy: ListPolicy | None
+    ) -> None:
+        want.whitelist = {}
+        if policy is not None:
+            want.whitelist_policy = policy
+
+    def needs_policy(self, seen: Mapping[str, Any], policies: Mapping[str, Any]) -> bool:
+        # A whitelist without a policy beside the switch was read for the lock-out rule only:
+        # all of it is in view, as the default policy has it.
+        return not (Resource.IP_PROTECTION.value in seen and self.resource.value not in policies)
+
+    def stale_text(self, key: str, seen: Any, now: Any) -> tuple[str, str]:
+        return f"{self.resource.value} {key}", presence(seen, now, _ids)
+
+    def inconsistency(self, change: Change, seen: Mapping[str, Any]) -> str | None:
+        entry = _entry(change)
+        if entry.address != change.key:
+            return "its key is not its address"
+        if change.action is Action.CREATE:
+            if change.key in seen:
+                return "creates an address the plan saw present"
+            try:
+                canonical = canonical_ip_entry(change.key)
+            except ValueError as exc:
+                return f"invalid address: {exc}"
+            if canonical != change.key:
+                return f"address not normalized (the plan writes {canonical})"
+        elif entry.id not in seen.get(change.key, ()):
+            return "deletes a record id the plan did not see"
+        return None
+
+    def shows(self, change: Change, now: Any) -> bool:
+        if change.action is Action.CREATE:
+            return now is not None
+        # The record deleted, whatever other records hold.
+        assert isinstance(change.before, IpEntry)
+        return now is None or (isinstance(now, list) and change.before.id not in now)
+
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.whitelist is not None:
             dm = cast("DirectMailClient", client)
@@ -113,6 +168,10 @@ class IpWhitelist(Kind):
 
     def value_from_json(self, data: Mapping[str, Any]) -> Value:
         return IpEntry(address=data["address"], id=data.get("id"))
+
+
+def _ids(ids: list[str]) -> str:
+    return f"id{'s' if len(ids) != 1 else ''} {', '.join(ids)}"
 
 
 def _entry(change: Change) -> IpEntry:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.kinds import Kind, register
+from reconciler.kinds import Kind, json_text, presence, register
 from reconciler.model import (
     UNINTERCEPT_TYPES,
     AccountDesired,
@@ -87,6 +87,29 @@ class Unintercept(Kind):
         # There is no update call: an update is a delete and an add.
         return 2 if change.action is Action.UPDATE else 1
 
+    def restore(
+        self, want: AccountDesired, seen: Mapping[str, Any], policy: ListPolicy | None
+    ) -> None:
+        want.unintercepts = {}
+        if policy is not None:
+            want.unintercept_policy = policy
+
+    def stale_text(self, key: str, seen: Any, now: Any) -> tuple[str, str]:
+        entry = now if now is not None else seen
+        target = "email" if "email" in entry else "domain"
+        subject = f"{self.resource.value} {target}:{entry[target]} apiUser={entry['apiUser']}"
+        if seen is not None and now is not None:
+            if seen["types"] == now["types"]:  # the spelling changed
+                return subject, f"was {json_text(seen)}, now {json_text(now)}"
+            return subject, f"types {_listed(seen)} -> {_listed(now)}"
+        return subject, presence(seen, now, lambda e: f"types {_listed(e)}")
+
+    def shows(self, change: Change, now: Any) -> bool:
+        if change.action is Action.DELETE:
+            return now is None
+        assert isinstance(change.after, UninterceptEntry)
+        return isinstance(now, dict) and now.get("types") == change.after.type_names
+
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.unintercepts is not None:
             sc = cast("SendCloudClient", client)
@@ -123,6 +146,10 @@ def entries(change: Change) -> tuple[UninterceptEntry, UninterceptEntry | None]:
     replaced = change.before if change.action is Action.UPDATE else None
     assert replaced is None or isinstance(replaced, UninterceptEntry)
     return entry, replaced
+
+
+def _listed(entry: Mapping[str, Any]) -> str:
+    return ",".join(entry["types"]) or "(none)"
 
 
 def _types(entry: UninterceptEntry, sep: str) -> str:
