@@ -42,6 +42,9 @@ class Kind(ABC):
     document: str  # the manifest ``kind`` it is written in
     provider: Provider
     list_name: str | None = None  # how a list kind is named in the safety rules' messages
+    # ``validate``'s count of the entries: singular and plural, and whether shown when none.
+    nouns: tuple[str, str] = ("entry", "entries")
+    always_counted = False
     list_call: str = ""  # the provider call that lists it (names it in a rule 4 refusal)
 
     @abstractmethod
@@ -93,6 +96,11 @@ class Kind(ABC):
     def manage(self, want: AccountDesired) -> None:
         """Mark the kind managed on ``want`` (nothing wanted yet), so that it is read."""
         want.lists.setdefault(self.resource, {})
+
+    def quick_look(self, want: AccountDesired, head: str) -> None:
+        """Mark the kind managed on ``want`` from the first lines (``head``) of one of its
+        documents, before the manifests are loaded (``prefetch``): what an early read reads."""
+        self.manage(want)
 
     def wanted(self, want: AccountDesired) -> Mapping[str, Any] | None:
         """The wanted entries by key; ``None`` when the kind is not managed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,6 +23,9 @@ from reconciler.model import (
 if TYPE_CHECKING:
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
+
+_ENABLED = re.compile(r"\benabled:[ \t]*(\w+)")
+_OFF = {"false", "no", "off"}  # YAML 1.1 spellings of false
 
 # Failure groups: a whitelist deletion waits for switching protection off (make before break).
 SWITCHING_OFF = "switching protection off"
@@ -57,6 +61,11 @@ class IpProtection(Kind):
     def manage(self, want: AccountDesired) -> None:
         if want.protection is None:
             want.protection = True
+
+    def quick_look(self, want: AccountDesired, head: str) -> None:
+        # Whether protection ends on decides whether the whitelist is read (rule 3).
+        switch = _ENABLED.search(head)
+        want.protection = switch is None or switch.group(1).lower() not in _OFF
 
     def diff(self, account: str, want: AccountDesired, have: AccountLive) -> list[Change]:
         if want.protection is None or have.protection is None:

@@ -37,6 +37,8 @@ class IpWhitelist(Kind):
     document = "IpWhitelist"
     provider = Provider.ALIYUN_DM
     list_call = "GetIpfilterList"
+    nouns = ("whitelist entry", "whitelist entries")
+    always_counted = True
     list_name = "IP whitelist"
 
     def slot(self, change: Change) -> int:

@@ -32,6 +32,8 @@ class Unintercept(Kind):
     document = "UninterceptList"
     provider = Provider.SENDCLOUD
     list_call = "unintercept/list"
+    nouns = ("unintercept entry", "unintercept entries")
+    always_counted = True
     list_name = "unintercept list"
 
     updates_delete = True
