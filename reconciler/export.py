@@ -29,6 +29,7 @@ from reconciler.errors import InputError, RefusedError
 from reconciler.export_yaml import Flow, Items, chunks
 from reconciler.files import read_text
 from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
+from reconciler.kinds import kinds
 from reconciler.manifests import yamlpos
 from reconciler.model import (
     ALL_API_USERS,
@@ -37,7 +38,6 @@ from reconciler.model import (
     AccountDesired,
     AccountLive,
     IpEntry,
-    Provider,
     Target,
     UninterceptEntry,
 )
@@ -85,7 +85,11 @@ def export_accounts(
 def reading(account: Account) -> AccountDesired:
     """An AccountDesired that manages everything its provider has, so that reading it returns
     the whole live state of the account."""
-    return AccountDesired(account, protection=False, whitelist={}, unintercepts={})
+    want = AccountDesired(account)
+    for kind in kinds():
+        if kind.provider is account.provider:
+            kind.manage(want)
+    return want
 
 
 def account_document(account: Account) -> dict[str, Any]:
@@ -110,19 +114,16 @@ def account_document(account: Account) -> dict[str, Any]:
 def export_account(account: Account, definition: Mapping[str, Any], live: AccountLive) -> Export:
     """The manifests of one account: its definition, then each resource its provider holds."""
     result = Export(documents=[dict(definition)])
-    if account.provider is Provider.ALIYUN_DM:
-        if live.protection is not None:
-            result.documents.append(
-                _document("IpProtection", account.name, {"enabled": live.protection})
-            )
-        if live.whitelist is not None:
-            result.documents.append(_whitelist(account.name, live.whitelist, result.warnings))
-    elif live.unintercepts is not None:
-        result.documents.append(_unintercepts(account.name, live.unintercepts, result.warnings))
+    for kind in kinds():
+        if kind.provider is account.provider:
+            written = kind.export(account.name, live, result.warnings)
+            if written is not None:
+                result.documents.append(written)
     return result
 
 
-def _document(kind: str, account: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+def document(kind: str, account: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A manifest document of ``kind`` for ``account``, holding ``spec``."""
     return {
         "apiVersion": API_VERSION,
         "kind": kind,
@@ -131,7 +132,9 @@ def _document(kind: str, account: str, spec: Mapping[str, Any]) -> dict[str, Any
     }
 
 
-def _whitelist(account: str, live: Iterable[IpEntry], warnings: list[str]) -> dict[str, Any]:
+def whitelist_document(
+    account: str, live: Iterable[IpEntry], warnings: list[str]
+) -> dict[str, Any]:
     entries: dict[str, tuple[int, int]] = {}
     ignore: dict[str, None] = {}
     for entry in live:
@@ -152,8 +155,8 @@ def _whitelist(account: str, live: Iterable[IpEntry], warnings: list[str]) -> di
         "entries": Items(sorted(entries, key=lambda address: (*entries[address], address)))
     }
     if ignore:
-        spec["ignore"] = [_literal_pattern(raw) for raw in ignore]
-    return _document("IpWhitelist", account, spec)
+        spec["ignore"] = [literal_pattern(raw) for raw in ignore]
+    return document("IpWhitelist", account, spec)
 
 
 def _unwritable_address(raw: str) -> str | None:
@@ -165,7 +168,7 @@ def _unwritable_address(raw: str) -> str | None:
     return f"it overlaps the non-public network {network}" if network else None
 
 
-def _unintercepts(
+def unintercept_document(
     account: str, live: Iterable[UninterceptEntry], warnings: list[str]
 ) -> dict[str, Any]:
     # The plan compares an account's entries by key and keeps the last live entry of a key;
@@ -185,8 +188,8 @@ def _unintercepts(
     # Each entry's mapping is made only as it is written (a million of them would not fit).
     spec: dict[str, Any] = {"entries": Items(ordered, _unintercept_item)}
     if ignore:
-        spec["ignore"] = [_literal_pattern(value) for value in ignore]
-    return _document("UninterceptList", account, spec)
+        spec["ignore"] = [literal_pattern(value) for value in ignore]
+    return document("UninterceptList", account, spec)
 
 
 def unwritable_warning(account: str, entry: UninterceptEntry, reason: str) -> str:
@@ -244,7 +247,7 @@ def _unintercept_item(entry: UninterceptEntry) -> dict[str, Any]:
     return item
 
 
-def _literal_pattern(text: str) -> str:
+def literal_pattern(text: str) -> str:
     """A glob pattern (``ignore``) that matches exactly ``text``."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 

@@ -29,11 +29,11 @@ from typing import IO, Any
 from reconciler import live
 from reconciler.errors import RefusedError
 from reconciler.export import (
-    _document,
-    _literal_pattern,
     _unintercept_item,
     _unwritable_unintercept,
+    document,
     export_account,
+    literal_pattern,
     unwritable_warning,
 )
 from reconciler.export_yaml import Streamed
@@ -254,7 +254,7 @@ def _list_document(
             if entry.value not in ignore:
                 ignore[entry.value] = None
                 warnings.append(unwritable_warning(name, entry, reason))
-        return {"ignore": [_literal_pattern(value) for value in ignore]} if ignore else {}
+        return {"ignore": [literal_pattern(value) for value in ignore]} if ignore else {}
 
-    head = _document("UninterceptList", name, {})
+    head = document("UninterceptList", name, {})
     return Streamed(head, "entries", entries(), later)

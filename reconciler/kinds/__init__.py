@@ -132,6 +132,13 @@ class Kind(ABC):
         """Deletes that lose an entry (rules 1 and 2)."""
         return sum(1 for c in changes if c.action is Action.DELETE)
 
+    # -- export ---------------------------------------------------------------------------
+
+    def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
+        """The manifest document of the live state (``None``: not read); a live entry that
+        no manifest could express is left out, listed under ``ignore``, with a warning."""
+        return None
+
     # -- saved plans: the live state a plan saw, in a compact keyed form ---------------------
 
     def snapshot(self, want: AccountDesired, have: AccountLive, keep: Collection[str]) -> Any:

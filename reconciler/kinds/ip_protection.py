@@ -104,6 +104,13 @@ class IpProtection(Kind):
     def shows(self, change: Change, now: Any) -> bool:
         return bool(now == {"enabled": change.after})
 
+    def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
+        from reconciler.export import document
+
+        if have.protection is None:
+            return None
+        return document(self.document, account, {"enabled": have.protection})
+
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.protection is not None:
             live.protection = cast("DirectMailClient", client).get_ip_protection()

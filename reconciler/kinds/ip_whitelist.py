@@ -146,6 +146,13 @@ class IpWhitelist(Kind):
         assert isinstance(change.before, IpEntry)
         return now is None or (isinstance(now, list) and change.before.id not in now)
 
+    def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
+        from reconciler.export import whitelist_document
+
+        if have.whitelist is None:
+            return None
+        return whitelist_document(account, have.whitelist, warnings)
+
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.whitelist is not None:
             dm = cast("DirectMailClient", client)

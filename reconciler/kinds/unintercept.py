@@ -112,6 +112,13 @@ class Unintercept(Kind):
         assert isinstance(change.after, UninterceptEntry)
         return isinstance(now, dict) and now.get("types") == change.after.type_names
 
+    def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
+        from reconciler.export import unintercept_document
+
+        if have.unintercepts is None:
+            return None
+        return unintercept_document(account, have.unintercepts, warnings)
+
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.unintercepts is not None:
             sc = cast("SendCloudClient", client)
