@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from reconciler.errors import Position, Problem
 from reconciler.model import (
     AccountDesired,
     AccountLive,
     Action,
     Change,
+    DeliveryCheck,
     ListPolicy,
     Provider,
     Resource,
@@ -29,7 +31,21 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
+
+
+class Loader(Protocol):
+    """What a kind's ``load`` is given of the manifests being loaded (``manifests.load``)."""
+
+    problems: list[Problem]
+
+    def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
+        """Report a problem."""
+
+    def once_per_account(self, doc: Document, kind: str) -> bool:
+        """Whether ``doc`` is the first ``kind`` document of its account (else an error)."""
+
 
 # Failure groups (``Kind.group``) that later changes may depend on (``Kind.depends_on``).
 INDEPENDENT = "an independent change"
@@ -46,6 +62,31 @@ class Kind(ABC):
     nouns: tuple[str, str] = ("entry", "entries")
     always_counted = False
     list_call: str = ""  # the provider call that lists it (names it in a rule 4 refusal)
+
+    # -- manifests ------------------------------------------------------------------------
+
+    entries_field: str | None = None  # the spec's list checked entry by entry, if any
+
+    def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
+        """The entries of ``doc``'s list, normalized, in document order; each bad one is a
+        problem. Also run alone on a document otherwise unusable (a required key misspelt)."""
+        return []
+
+    @abstractmethod
+    def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
+        """Add schema-valid ``doc`` to ``desired`` (``None``: it names no usable account; its
+        entries are checked all the same)."""
+
+    def check_state(
+        self,
+        accounts: Mapping[str, AccountDesired],
+        checks: Sequence[DeliveryCheck],
+        problems: list[Problem],
+    ) -> None:
+        """Checks across documents, once every document is loaded (none by default)."""
+        return
+
+    # -- the plan -------------------------------------------------------------------------
 
     @abstractmethod
     def slot(self, change: Change) -> int:
@@ -298,6 +339,7 @@ from reconciler.kinds import ip_protection, ip_whitelist, unintercept  # noqa: E
 __all__ = [
     "INDEPENDENT",
     "Kind",
+    "Loader",
     "ip_protection",
     "ip_whitelist",
     "json_text",

@@ -6,7 +6,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.kinds import Kind, register
+from reconciler.errors import Problem
+from reconciler.kinds import Kind, Loader, register
 from reconciler.model import (
     PROTECTION_KEY,
     AccountDesired,
@@ -21,6 +22,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
 
@@ -35,6 +37,21 @@ class IpProtection(Kind):
     resource = Resource.IP_PROTECTION
     document = "IpProtection"
     provider = Provider.ALIYUN_DM
+
+    entries_field = "senders"
+
+    def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
+        from reconciler.manifests import checks
+
+        return list(checks.senders(doc, problems))
+
+    def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
+        from reconciler.manifests import checks
+
+        if desired is not None and loader.once_per_account(doc, self.document):
+            desired.protection = bool(doc.data["spec"]["enabled"])
+            desired.protection_position = doc.position(("spec", "enabled"))
+            desired.senders = checks.senders(doc, loader.problems)
 
     def slot(self, change: Change) -> int:
         return Phase.PROTECTION_ON if change.after is True else Phase.PROTECTION_OFF

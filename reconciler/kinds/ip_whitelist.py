@@ -7,8 +7,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.addresses import canonical_ip_entry, ip_entry_bounds
-from reconciler.errors import ProviderError
-from reconciler.kinds import Kind, presence, register
+from reconciler.errors import Problem, ProviderError
+from reconciler.kinds import Kind, Loader, presence, register
 from reconciler.kinds.ip_protection import SWITCHING_OFF
 from reconciler.model import (
     AccountDesired,
@@ -25,6 +25,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
 
@@ -40,6 +41,22 @@ class IpWhitelist(Kind):
     nouns = ("whitelist entry", "whitelist entries")
     always_counted = True
     list_name = "IP whitelist"
+
+    entries_field = "entries"
+
+    def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
+        from reconciler.manifests import checks
+
+        return list(checks.whitelist_entries(doc, problems).values())
+
+    def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
+        from reconciler.manifests import checks
+        from reconciler.manifests.load import list_policy
+
+        whitelist = checks.whitelist_entries(doc, loader.problems)
+        if desired is not None and loader.once_per_account(doc, self.document):
+            desired.whitelist = whitelist
+            desired.whitelist_policy = list_policy(doc.data["spec"])
 
     def slot(self, change: Change) -> int:
         if change.action is Action.DELETE:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.kinds import Kind, json_text, presence, register
+from reconciler.errors import Problem
+from reconciler.kinds import Kind, Loader, json_text, presence, register
 from reconciler.model import (
     UNINTERCEPT_TYPES,
     AccountDesired,
@@ -23,6 +24,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.sendcloud import SendCloudClient
 
@@ -59,6 +61,21 @@ class Unintercept(Kind):
 
     def ignore_texts(self, entry: Any) -> tuple[str | None, ...]:
         return (entry.value, entry.api_user)
+
+    entries_field = "entries"
+
+    def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
+        from reconciler.manifests import checks
+
+        return list(checks.unintercept_entries(doc, problems))
+
+    def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
+        from reconciler.manifests import checks
+        from reconciler.manifests.load import merge_unintercepts
+
+        entries = checks.unintercept_entries(doc, loader.problems)
+        if desired is not None:
+            merge_unintercepts(loader, desired, doc, entries)
 
     def slot(self, change: Change) -> int:
         return Phase.UNINTERCEPT_CHANGES

@@ -274,17 +274,6 @@ def senders(doc: Document, problems: list[Problem]) -> tuple[IpEntry, ...]:
     return tuple(found)
 
 
-def list_entries(kind: str, doc: Document, problems: list[Problem]) -> None:
-    """The entry checks alone, for a document that is otherwise unusable: a required key is
-    misspelt or missing (``readable.list_only``)."""
-    if kind == "IpWhitelist":
-        whitelist_entries(doc, problems)
-    elif kind == "UninterceptList":
-        unintercept_entries(doc, problems)
-    else:
-        senders(doc, problems)
-
-
 def unintercept_entries(doc: Document, problems: list[Problem]) -> list[UninterceptEntry]:
     """The entries of an UninterceptList document, normalized, in document order."""
     entries: list[UninterceptEntry] = []

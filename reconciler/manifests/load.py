@@ -17,9 +17,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from reconciler.errors import ManifestError, Position, Problem
+from reconciler.kinds import Kind, Loader, kinds
 from reconciler.manifests import checks, delivery, lockout, yamlpos
 from reconciler.manifests.alone import document_problems
 from reconciler.manifests.document import Document
@@ -38,13 +39,13 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 # A directory holding a file of this name is skipped when a directory above it is searched;
 # naming the directory (or a file in it) on the command line still reads it.
 IGNORE_MARKER = ".reconcilerignore"
-# Which provider's account each resource kind manages.
+# Which provider's account each document kind manages.
 KIND_PROVIDER: Mapping[str, Provider] = {
-    "IpProtection": Provider.ALIYUN_DM,
-    "IpWhitelist": Provider.ALIYUN_DM,
-    "UninterceptList": Provider.SENDCLOUD,
+    **{kind.document: kind.provider for kind in kinds()},
     "DeliveryCheck": Provider.ALIYUN_DM,
 }
+# The managed kinds by the document they are written in.
+BY_DOCUMENT: Mapping[str, Kind] = {kind.document: kind for kind in kinds()}
 
 
 def _walk(directory: str) -> list[str]:
@@ -112,8 +113,6 @@ class _Build:
     # must not add "unknown account" to the error that account already has.
     account_names: set[str] = field(default_factory=set)
     names: dict[tuple[str, str], Position] = field(default_factory=dict)
-    protection_at: dict[str, Position] = field(default_factory=dict)
-    whitelist_at: dict[str, Position] = field(default_factory=dict)
     # (account, policy) -> the value the first document asked for, where, and whether written.
     unintercept_policies: dict[tuple[str, str], tuple[Any, Position, bool]] = field(
         default_factory=dict
@@ -123,8 +122,26 @@ class _Build:
     # not what the manifests say, so the offline lock-out judgement leaves them alone.
     doubtful: set[str] = field(default_factory=set)
 
+    # (account, document kind) -> where its one document per account is.
+    once_at: dict[tuple[str, str], Position] = field(default_factory=dict)
+
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(position, message, hint))
+
+    def once_per_account(self, doc: Document, kind: str) -> bool:
+        """Whether ``doc`` is the first ``kind`` document of its account (else an error)."""
+        account: str = doc.data["spec"]["account"]
+        here = doc.position(("spec", "account"))
+        first = self.once_at.setdefault((account, kind), here)
+        if first is not here:
+            article = "an" if kind[0] in "AEIOU" else "a"
+            self.add(
+                here,
+                f"account '{account}' already has {article} {kind} (at {first})",
+                f"at most one {kind} per account; merge the two",
+            )
+            return False
+        return True
 
 
 def _unique_name(build: _Build, doc: Document, kind: str) -> bool:
@@ -166,24 +183,10 @@ def _target_account(build: _Build, doc: Document, kind: str) -> AccountDesired |
     return desired
 
 
-def _once_per_account(
-    build: _Build, seen: dict[str, Position], doc: Document, kind: str, account: str
-) -> bool:
-    here = doc.position(("spec", "account"))
-    first = seen.setdefault(account, here)
-    if first is not here:
-        build.add(
-            here,
-            f"account '{account}' already has an {kind} (at {first})",
-            f"at most one {kind} per account; merge the two",
-        )
-        return False
-    return True
-
-
-def _merge_unintercepts(
-    build: _Build, desired: AccountDesired, doc: Document, entries: list[UninterceptEntry]
+def merge_unintercepts(
+    loader: Loader, desired: AccountDesired, doc: Document, entries: list[UninterceptEntry]
 ) -> None:
+    build = cast(_Build, loader)
     name = desired.account.name
     if desired.unintercepts is None:
         desired.unintercepts = {}
@@ -279,32 +282,22 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
     # Entries are checked even when the document cannot be attached to its account, so that
     # one run reports the bad reference and the bad entries together.
     desired = _target_account(build, doc, kind)
-    spec = doc.data["spec"]
-    account = spec["account"]
-    if kind == "IpProtection":
-        if desired is not None and _once_per_account(
-            build, build.protection_at, doc, kind, account
-        ):
-            desired.protection = bool(spec["enabled"])
-            desired.protection_position = doc.position(("spec", "enabled"))
-            desired.senders = checks.senders(doc, build.problems)
-    elif kind == "IpWhitelist":
-        whitelist = checks.whitelist_entries(doc, build.problems)
-        if desired is not None and _once_per_account(build, build.whitelist_at, doc, kind, account):
-            desired.whitelist = whitelist
-            desired.whitelist_policy = ListPolicy(
-                prune=spec.get("prune", True),
-                ignore=tuple(spec.get("ignore", ())),
-                deletion_threshold=_threshold(spec),
-            )
-    elif kind == "DeliveryCheck":
+    if kind == "DeliveryCheck":
         check = delivery.delivery_check(doc, build.problems)
         if desired is not None and check is not None:
             build.checks.append(check)
     else:
-        entries = checks.unintercept_entries(doc, build.problems)
-        if desired is not None:
-            _merge_unintercepts(build, desired, doc, entries)
+        BY_DOCUMENT[kind].load(build, doc, desired)
+
+
+def list_policy(spec: Mapping[str, Any], prune: bool = True) -> ListPolicy:
+    """The ``prune`` (``prune``: its default), ``ignore`` and ``deletionThreshold`` a list
+    document's spec asks for."""
+    return ListPolicy(
+        prune=spec.get("prune", prune),
+        ignore=tuple(spec.get("ignore", ())),
+        deletion_threshold=_threshold(spec),
+    )
 
 
 def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
@@ -320,12 +313,9 @@ def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
         if _unique_name(build, doc, kind):
             _apply_resource(build, doc, kind)
         elif kind in LIST_FIELDS:  # a name given twice hides none of the entries' errors
-            checks.list_entries(kind, doc, build.problems)
-        if kind in _LOCK_OUT_KINDS and any(not p.warning for p in build.problems[found:]):
+            BY_DOCUMENT[kind].check_entries(doc, build.problems)
+        if kind in lockout.KINDS and any(not p.warning for p in build.problems[found:]):
             build.doubtful.add(doc.data["spec"]["account"])
-
-
-_LOCK_OUT_KINDS = ("IpProtection", "IpWhitelist")
 
 
 def _account_name(data: Mapping[str, Any]) -> str | None:
@@ -366,18 +356,18 @@ def _load(
             problems.extend(found)
             if readable is not None:
                 valid.append((readable.data["kind"], readable))
-                if found and readable.data["kind"] in _LOCK_OUT_KINDS:
+                if found and readable.data["kind"] in lockout.KINDS:
                     # A misspelt prune or ignore was dropped: the list is not what was meant.
                     build.doubtful.add(readable.data["spec"]["account"])
             elif isinstance(doc.data, dict) and not doc.aliases and (listed := list_only(doc)):
                 # A required key misspelt or missing: the document cannot be used, but
                 # its addresses can still be checked.
-                checks.list_entries(*listed, build.problems)
+                BY_DOCUMENT[listed[0]].check_entries(listed[1], build.problems)
     _build(valid, build)
+    for kind in kinds():
+        kind.check_state(build.accounts, build.checks, problems)
     if judge_lock_out:
-        problems.extend(
-            lockout.lock_out_problems(build.accounts, build.whitelist_at, build.doubtful)
-        )
+        problems.extend(lockout.lock_out_problems(build.accounts, build.once_at, build.doubtful))
     errors = [problem for problem in problems if not problem.warning]
     if errors:
         raise ManifestError(errors)
