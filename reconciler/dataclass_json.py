@@ -39,7 +39,7 @@ def to_json(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {k.value if isinstance(k, Enum) else str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         return sorted(to_json(v) for v in value)
     if isinstance(value, (list, tuple)):
@@ -85,7 +85,10 @@ def _from_json(hint: Any, value: Any, where: str) -> Any:
         except ValueError:
             raise ShapeError(where, f"unknown value {value!r}") from None
     elif origin in (Mapping, dict) and isinstance(value, dict):
-        return {str(k): _from_json(args[1], v, f"{where}.{k}") for k, v in value.items()}
+        return {
+            _from_json(args[0], str(k), where): _from_json(args[1], v, f"{where}.{k}")
+            for k, v in value.items()
+        }
     elif origin in (tuple, list, frozenset) and isinstance(value, list):
         items = [_from_json(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
         return origin(items)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.errors import Position
 
@@ -212,6 +212,7 @@ class Resource(str, Enum):
     IP_PROTECTION = "ip_protection"
     IP_WHITELIST = "ip_whitelist"
     UNINTERCEPT = "unintercept"
+    TAG = "tag"
 
 
 @dataclass
@@ -287,7 +288,18 @@ class Action(str, Enum):
 
 
 PROTECTION_KEY = "ip_protection"
-Value = IpEntry | UninterceptEntry | bool | None
+
+
+class Entry(Protocol):
+    """An entry of a managed list, of whatever kind: its identity and its JSON form."""
+
+    @property
+    def key(self) -> str: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+Value = Entry | bool | None
 
 
 @dataclass(frozen=True)
@@ -325,8 +337,8 @@ class Phase(IntEnum):
     changes in this order and apply runs them phase by phase. Each kind places its changes
     (``kinds.Kind.slot``); a kind added later may take a slot before or after these."""
 
-    WHITELIST_ADDITIONS = 1
-    PROTECTION_ON = 2
-    UNINTERCEPT_CHANGES = 3
-    PROTECTION_OFF = 4
-    WHITELIST_DELETIONS = 5
+    WHITELIST_ADDITIONS = 30
+    PROTECTION_ON = 40
+    UNINTERCEPT_CHANGES = 50
+    PROTECTION_OFF = 60
+    WHITELIST_DELETIONS = 70

@@ -173,6 +173,23 @@ class Kind(ABC):
         """Deletes that lose an entry (rules 1 and 2)."""
         return sum(1 for c in changes if c.action is Action.DELETE)
 
+    def decode(self, want: AccountDesired, have: AccountLive) -> None:
+        """Turn the entries a saved plan's ``desired`` and ``observed`` hold (their JSON form)
+        back into entries (``value_from_json``)."""
+        from reconciler.dataclass_json import ShapeError
+
+        try:
+            wanted = want.lists.get(self.resource)
+            if wanted is not None:
+                want.lists[self.resource] = {
+                    key: self.value_from_json(value) for key, value in wanted.items()
+                }
+            live = have.lists.get(self.resource)
+            if live is not None:
+                have.lists[self.resource] = [self.value_from_json(value) for value in live]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ShapeError(self.resource.value, "an entry is not of this kind's form") from None
+
     # -- export ---------------------------------------------------------------------------
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
@@ -333,8 +350,10 @@ def subject_entry(change: Change) -> Value:
     return change.before if change.action is Action.DELETE else change.after
 
 
-# The kinds register themselves; imported last, as they import the names above.
-from reconciler.kinds import ip_protection, ip_whitelist, unintercept  # noqa: E402
+# Imported last, as they import the names above. The kinds register themselves, in this
+# order (plans, exports and reports follow it).
+from reconciler.kinds import ip_protection, ip_whitelist, unintercept  # noqa: E402, I001
+from reconciler.kinds import tag  # noqa: E402
 
 __all__ = [
     "INDEPENDENT",
@@ -352,5 +371,6 @@ __all__ = [
     "register",
     "slot",
     "subject_entry",
+    "tag",
     "unintercept",
 ]
