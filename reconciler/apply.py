@@ -1,15 +1,12 @@
 """Carry out a Plan through provider clients: in order, with dependencies, into a report.
 
-Each account's changes run in phases (``kinds.slot``), make before break: whitelist
-additions, switching protection on, unintercept changes, switching protection off, whitelist
-deletions. The changes
-of one phase are independent of each other and run concurrently, within the account's limits
-(its client bounds the calls in flight and their pace); a phase starts once the one before has
-finished.
+Each account's changes run in phases, the slots their kinds give them (``kinds.slot``: make
+before break, SPEC §4 and §10). The changes of one phase are independent of each other and run
+concurrently, within the account's limits (its client bounds the calls in flight and their
+pace); a phase starts once the one before has finished.
 
-Independent changes go on after a failure; a change that depends on a failed one is skipped:
-protection is not switched on if a whitelist addition failed, and no whitelist entry is deleted
-once an addition or switching protection off failed (make before break).
+Independent changes go on after a failure; a change that depends on a failed one (its kind's
+``depends_on``, a group an earlier phase's failure marked) is skipped.
 
 An interruption (SIGINT, SIGTERM: ``interruptible``) sends no further write: the writes in flight
 are awaited, and every change not yet sent is reported as "not attempted".

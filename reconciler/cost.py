@@ -1,8 +1,8 @@
 """What a plan cost in provider calls, and what applying it will cost (calls and time).
 
 Reads are the calls the plan made (every attempt, retries included). Writes are the calls apply
-will make: one per change, two for a SendCloud unintercept update (there is no update call:
-delete, then add). The time is what the limits imply: apply spaces call starts at the
+will make: as many as each change's kind says (``Kind.writes``: two for an update carried out
+as delete then add). The time is what the limits imply: apply spaces call starts at the
 account's ``requestsPerSecond``; accounts that share a credential share that pace, so their
 writes add up; separate credentials run side by side.
 """

@@ -2,8 +2,7 @@
 
 Lists are compared as dicts keyed by each entry's ``key`` (never an order-insensitive deep diff
 over whole lists, which is quadratic). Changes come out in execution order, per account: by
-``kinds.slot`` ("make before break": whitelist additions, protection on, unintercept changes
-(creates, updates, deletes), protection off, whitelist deletions).
+``kinds.slot`` ("make before break": the slot each kind gives its changes).
 """
 
 from __future__ import annotations

@@ -138,6 +138,11 @@ class Kind(ABC):
         """Mark the kind managed on ``want`` (nothing wanted yet), so that it is read."""
         want.lists.setdefault(self.resource, {})
 
+    def widen_read(self, want: AccountDesired) -> AccountDesired:
+        """``want`` with what a rule needs read besides what the manifests manage (a copy, or
+        ``want`` itself when nothing more is needed)."""
+        return want
+
     def quick_look(self, want: AccountDesired, head: str) -> None:
         """Mark the kind managed on ``want`` from the first lines (``head``) of one of its
         documents, before the manifests are loaded (``prefetch``): what an early read reads."""

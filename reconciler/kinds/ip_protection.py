@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Problem
@@ -78,6 +79,19 @@ class IpProtection(Kind):
     def manage(self, want: AccountDesired) -> None:
         if want.protection is None:
             want.protection = True
+
+    def widen_read(self, want: AccountDesired) -> AccountDesired:
+        # Rule 3 is judged on the final state: the switch is read when only the whitelist is
+        # managed; the whitelist when only the switch is, and only if it ends up on (switched
+        # off, no whitelist can lock anyone out). Whether a half is managed is what matters to
+        # ``read``, not its desired value.
+        if want.account.provider is not self.provider:
+            return want
+        if want.whitelist is None and want.protection is True:
+            return replace(want, whitelist={})
+        if want.protection is None and want.whitelist is not None:
+            return replace(want, protection=False)
+        return want
 
     def quick_look(self, want: AccountDesired, head: str) -> None:
         # Whether protection ends on decides whether the whitelist is read (rule 3).

@@ -72,7 +72,7 @@ class StaleEntry:
     planned: str | None  # the action of the plan's change on this entry, if any
 
     def message(self) -> str:
-        """``prod-dm  ip_whitelist 203.0.113.7: was absent, now present (id 10090)``."""
+        """``prod-dm  <resource> <entry>: was absent, now present (...)``."""
         subject, what = kind_of(Resource(self.resource)).stale_text(self.key, self.seen, self.now)
         planned = f" (the plan would {self.planned} it)" if self.planned else ""
         return f"{self.account}  {subject}: {what}{planned}"
