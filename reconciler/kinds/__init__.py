@@ -46,6 +46,9 @@ class Loader(Protocol):
     def once_per_account(self, doc: Document, kind: str) -> bool:
         """Whether ``doc`` is the first ``kind`` document of its account (else an error)."""
 
+    def state(self, resource: Resource) -> dict[Any, Any]:
+        """What ``resource``'s kind keeps between its documents while they are loaded."""
+
 
 # Failure groups (``Kind.group``) that later changes may depend on (``Kind.depends_on``).
 INDEPENDENT = "an independent change"

@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
+from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import Problem
 from reconciler.kinds import Kind, Loader, register
 from reconciler.model import (
@@ -15,6 +16,7 @@ from reconciler.model import (
     AccountLive,
     Action,
     Change,
+    IpEntry,
     ListPolicy,
     Phase,
     Provider,
@@ -42,17 +44,13 @@ class IpProtection(Kind):
     entries_field = "senders"
 
     def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
-        from reconciler.manifests import checks
-
-        return list(checks.senders(doc, problems))
+        return list(senders(doc, problems))
 
     def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests import checks
-
         if desired is not None and loader.once_per_account(doc, self.document):
             desired.protection = bool(doc.data["spec"]["enabled"])
             desired.protection_position = doc.position(("spec", "enabled"))
-            desired.senders = checks.senders(doc, loader.problems)
+            desired.senders = senders(doc, loader.problems)
 
     def slot(self, change: Change) -> int:
         return Phase.PROTECTION_ON if change.after is True else Phase.PROTECTION_OFF
@@ -152,6 +150,18 @@ class IpProtection(Kind):
 
     def value_from_json(self, data: Mapping[str, Any]) -> Value:
         return bool(data["enabled"])
+
+
+def senders(doc: Document, problems: list[Problem]) -> tuple[IpEntry, ...]:
+    """``IpProtection.spec.senders``, canonical, each with its position (SPEC §5 rule 3)."""
+    found: list[IpEntry] = []
+    for index, raw in enumerate(doc.data["spec"].get("senders", ())):
+        position = doc.position(("spec", "senders", index))
+        try:
+            found.append(IpEntry(canonical_ip_entry(raw), position=position))
+        except ValueError as error:
+            problems.append(Problem(position, f"invalid sender '{raw.strip()}': {error}"))
+    return tuple(found)
 
 
 def _known(value: Any) -> str:

@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.addresses import canonical_ip_entry, ip_entry_bounds
+from reconciler.addresses import (
+    canonical_ip_entry,
+    find_overlaps,
+    ip_entry_bounds,
+    non_public_overlap,
+)
 from reconciler.errors import Problem, ProviderError
 from reconciler.kinds import Kind, Loader, presence, register
 from reconciler.kinds.ip_protection import SWITCHING_OFF
@@ -45,15 +50,12 @@ class IpWhitelist(Kind):
     entries_field = "entries"
 
     def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
-        from reconciler.manifests import checks
-
-        return list(checks.whitelist_entries(doc, problems).values())
+        return list(whitelist_entries(doc, problems).values())
 
     def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests import checks
         from reconciler.manifests.load import list_policy
 
-        whitelist = checks.whitelist_entries(doc, loader.problems)
+        whitelist = whitelist_entries(doc, loader.problems)
         if desired is not None and loader.once_per_account(doc, self.document):
             desired.whitelist = whitelist
             desired.whitelist_policy = list_policy(doc.data["spec"])
@@ -204,6 +206,68 @@ def _entry(change: Change) -> IpEntry:
     entry = change.after if change.action is Action.CREATE else change.before
     assert isinstance(entry, IpEntry)
     return entry
+
+
+# SPEC §8: the DirectMail console documents this limit; more entries are allowed but warned.
+WHITELIST_CONSOLE_LIMIT = 10
+
+
+def whitelist_entries(doc: Document, problems: list[Problem]) -> dict[str, IpEntry]:
+    """Canonical whitelist entries of an IpWhitelist document, keyed by address."""
+    entries: dict[str, IpEntry] = {}
+    written: dict[str, str] = {}
+    for index, raw in enumerate(doc.data["spec"]["entries"]):
+        position = doc.position(("spec", "entries", index))
+        shown = raw.strip()
+        try:
+            address = canonical_ip_entry(raw)
+        except ValueError as error:
+            problems.append(Problem(position, f"invalid whitelist entry '{shown}': {error}"))
+            continue
+        network = non_public_overlap(address)
+        if network is not None:
+            problems.append(
+                Problem(
+                    position,
+                    f"whitelist entry '{shown}' is not public: it overlaps {network}",
+                    "DirectMail rejects private, loopback, link-local, multicast and reserved "
+                    "addresses",
+                )
+            )
+            continue
+        first = entries.get(address)
+        if first is not None:
+            problems.append(
+                Problem(
+                    position,
+                    f"duplicate whitelist entry '{shown}': same as '{written[address]}' "
+                    f"at {first.position}",
+                    "remove one of them",
+                )
+            )
+            continue
+        entries[address] = IpEntry(address, position=position)
+        written[address] = shown
+    for earlier, later in find_overlaps(list(entries)):
+        problems.append(
+            Problem(
+                entries[later].position,
+                f"whitelist entry '{written[later]}' overlaps '{written[earlier]}' "
+                f"at {entries[earlier].position}",
+                warning=True,
+            )
+        )
+    if len(entries) > WHITELIST_CONSOLE_LIMIT:
+        problems.append(
+            Problem(
+                doc.key_position(("spec", "entries")),
+                f"{len(entries)} whitelist entries: the DirectMail console documents a limit of "
+                f"{WHITELIST_CONSOLE_LIMIT} whitelist entries",
+                "the provider may reject the extra ones",
+                warning=True,
+            )
+        )
+    return entries
 
 
 def _diff(

@@ -4,11 +4,15 @@ case-insensitively; several documents of an account merge."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.errors import Problem
+from reconciler.addresses import canonical_domain, canonical_email
+from reconciler.errors import Position, Problem
 from reconciler.kinds import Kind, Loader, json_text, presence, register
 from reconciler.model import (
+    ALL_API_USERS,
+    ALL_TYPES,
     UNINTERCEPT_TYPES,
     AccountDesired,
     AccountLive,
@@ -65,17 +69,12 @@ class Unintercept(Kind):
     entries_field = "entries"
 
     def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
-        from reconciler.manifests import checks
-
-        return list(checks.unintercept_entries(doc, problems))
+        return unintercept_entries(doc, problems)
 
     def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests import checks
-        from reconciler.manifests.load import merge_unintercepts
-
-        entries = checks.unintercept_entries(doc, loader.problems)
+        entries = unintercept_entries(doc, loader.problems)
         if desired is not None:
-            merge_unintercepts(loader, desired, doc, entries)
+            _merge(loader, desired, doc, entries)
 
     def slot(self, change: Change) -> int:
         return Phase.UNINTERCEPT_CHANGES
@@ -180,6 +179,133 @@ def _listed(entry: Mapping[str, Any]) -> str:
 
 def _types(entry: UninterceptEntry, sep: str) -> str:
     return sep.join(entry.type_names) or "(none)"
+
+
+# -- manifests --------------------------------------------------------------------------------
+
+
+def unintercept_entries(doc: Document, problems: list[Problem]) -> list[UninterceptEntry]:
+    """The entries of an UninterceptList document, normalized, in document order."""
+    entries: list[UninterceptEntry] = []
+    for index, item in enumerate(doc.data["spec"]["entries"]):
+        target = Target.EMAIL if "email" in item else Target.DOMAIN
+        raw: str = item[target.value]
+        try:
+            value = canonical_email(raw) if target is Target.EMAIL else canonical_domain(raw)
+        except ValueError as error:
+            position = doc.position(("spec", "entries", index, target.value))
+            problems.append(Problem(position, f"invalid {target.value}: {error}"))
+            continue
+        api_user = (item.get("apiUser") or "").strip()
+        if not api_user or api_user.lower() == ALL_API_USERS:
+            api_user = ALL_API_USERS
+        names = item.get("types")
+        types = _type_set(tuple(names)) if names else ALL_TYPES
+        position = doc.position(("spec", "entries", index))
+        entries.append(UninterceptEntry(api_user, target, value, types, position))
+    return entries
+
+
+@cache
+def _type_set(names: tuple[str, ...]) -> frozenset[int]:
+    # A list of 100,000 entries holds a handful of distinct type sets: share them.
+    return frozenset(UNINTERCEPT_TYPES[name] for name in names)
+
+
+def describe(entry: UninterceptEntry) -> str:
+    """``email vip@example.com (apiUser all)``: how messages name an unintercept entry."""
+    return f"{entry.target.value} {entry.value} (apiUser {entry.api_user})"
+
+
+def _merge(
+    build: Loader, desired: AccountDesired, doc: Document, entries: list[UninterceptEntry]
+) -> None:
+    """Add one document's entries and policies to the account's list: a key given twice is an
+    error naming both places, and so is a policy two documents ask differently."""
+    # (account, policy) -> the value the first document asked for, where, and whether written.
+    policies = build.state(Resource.UNINTERCEPT)
+    name = desired.account.name
+    if desired.unintercepts is None:
+        desired.unintercepts = {}
+    merged: dict[str, UninterceptEntry] = desired.unintercepts
+    for entry in entries:
+        first = merged.setdefault(entry.key, entry)
+        if first is not entry:
+            build.add(
+                entry.position,
+                f"duplicate unintercept entry {describe(entry)} for account "
+                f"'{name}' (first at {first.position})",
+                "an entry is identified by apiUser and email/domain, ignoring case",
+            )
+    spec = doc.data["spec"]
+    first_doc = (name, "prune") not in policies
+    effective: dict[str, Any] = {}
+    for key in _LIST_POLICIES:
+        # An omitted policy is its default: a document that says nothing about pruning asks
+        # for the default as much as one that writes it (SPEC §2).
+        given = key in spec
+        value = _policy_value(spec, key)
+        here = doc.position(("spec", key)) if given else doc.position(("metadata", "name"))
+        agreed = policies.setdefault((name, key), (value, here, given))
+        if agreed[0] != value:
+            _policy_conflict(build, name, key, (value, here, given), agreed)
+        effective[key] = agreed[0]
+    desired.unintercept_policy = ListPolicy(
+        prune=effective["prune"],
+        ignore=tuple(spec.get("ignore", ())) if first_doc else desired.unintercept_policy.ignore,
+        deletion_threshold=effective["deletionThreshold"],
+    )
+
+
+# The per-list policies of an UninterceptList: they cover the account's whole list, so every
+# document of the list must ask for the same, an omitted policy counting as its default.
+_LIST_POLICIES = ("prune", "ignore", "deletionThreshold")
+_Given = tuple[Any, Position, bool]  # the effective value, where, and whether it was written
+
+
+def _policy_conflict(build: Loader, name: str, key: str, here: _Given, first: _Given) -> None:
+    hint = (
+        "a policy covers the account's whole unintercept list; set it once or set the same values"
+    )
+    if here[2] and first[2]:
+        build.add(here[1], f"{key} for account '{name}' differs from the one at {first[1]}", hint)
+        return
+    hint = (
+        "a policy covers the account's whole unintercept list, and a document that omits it "
+        f"asks for the default; write the same {key} in every document of the list"
+    )
+    if here[2]:
+        build.add(
+            here[1],
+            f"{key} for account '{name}' is {_shown(key, here[0])} here, but the "
+            f"UninterceptList at {first[1]} omits it (default {_shown(key, first[0])})",
+            hint,
+        )
+    else:
+        build.add(
+            here[1],
+            f"this UninterceptList omits {key} (default {_shown(key, here[0])}), but account "
+            f"'{name}' has {key} {_shown(key, first[0])} at {first[1]}",
+            hint,
+        )
+
+
+def _shown(key: str, value: Any) -> str:
+    if key == "prune":
+        return "true" if value else "false"
+    if key == "ignore":
+        return "[" + ", ".join(repr(p) for p in sorted(value)) + "]"
+    return f"{{entries: {value.entries}, percent: {value.percent:g}}}"
+
+
+def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
+    if key == "deletionThreshold":
+        from reconciler.manifests.load import threshold
+
+        return threshold(spec)
+    if key == "ignore":
+        return frozenset(spec.get("ignore", ()))  # the order of the patterns means nothing
+    return bool(spec.get(key, True))
 
 
 KIND = register(Unintercept())

@@ -17,10 +17,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from reconciler.errors import ManifestError, Position, Problem
-from reconciler.kinds import Kind, Loader, kinds
+from reconciler.kinds import Kind, kinds
 from reconciler.manifests import checks, delivery, lockout, yamlpos
 from reconciler.manifests.alone import document_problems
 from reconciler.manifests.document import Document
@@ -32,7 +32,7 @@ from reconciler.model import (
     DesiredState,
     ListPolicy,
     Provider,
-    UninterceptEntry,
+    Resource,
 )
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -113,10 +113,8 @@ class _Build:
     # must not add "unknown account" to the error that account already has.
     account_names: set[str] = field(default_factory=set)
     names: dict[tuple[str, str], Position] = field(default_factory=dict)
-    # (account, policy) -> the value the first document asked for, where, and whether written.
-    unintercept_policies: dict[tuple[str, str], tuple[Any, Position, bool]] = field(
-        default_factory=dict
-    )
+    # What each kind keeps while the documents are loaded (``Kind.load``), by resource.
+    kind_state: dict[Resource, dict[Any, Any]] = field(default_factory=dict)
     checks: list[DeliveryCheck] = field(default_factory=list)
     # Accounts whose IpProtection or IpWhitelist document has errors: their final state is
     # not what the manifests say, so the offline lock-out judgement leaves them alone.
@@ -127,6 +125,10 @@ class _Build:
 
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(position, message, hint))
+
+    def state(self, resource: Resource) -> dict[Any, Any]:
+        """What ``resource``'s kind keeps between its documents while they are loaded."""
+        return self.kind_state.setdefault(resource, {})
 
     def once_per_account(self, doc: Document, kind: str) -> bool:
         """Whether ``doc`` is the first ``kind`` document of its account (else an error)."""
@@ -183,93 +185,7 @@ def _target_account(build: _Build, doc: Document, kind: str) -> AccountDesired |
     return desired
 
 
-def merge_unintercepts(
-    loader: Loader, desired: AccountDesired, doc: Document, entries: list[UninterceptEntry]
-) -> None:
-    build = cast(_Build, loader)
-    name = desired.account.name
-    if desired.unintercepts is None:
-        desired.unintercepts = {}
-    merged: dict[str, UninterceptEntry] = desired.unintercepts
-    for entry in entries:
-        first = merged.setdefault(entry.key, entry)
-        if first is not entry:
-            build.add(
-                entry.position,
-                f"duplicate unintercept entry {checks.describe_unintercept(entry)} for account "
-                f"'{name}' (first at {first.position})",
-                "an entry is identified by apiUser and email/domain, ignoring case",
-            )
-    spec = doc.data["spec"]
-    first_doc = (name, "prune") not in build.unintercept_policies
-    effective: dict[str, Any] = {}
-    for key in _LIST_POLICIES:
-        # An omitted policy is its default: a document that says nothing about pruning asks
-        # for the default as much as one that writes it (SPEC §2).
-        given = key in spec
-        value = _policy_value(spec, key)
-        here = doc.position(("spec", key)) if given else doc.position(("metadata", "name"))
-        agreed = build.unintercept_policies.setdefault((name, key), (value, here, given))
-        if agreed[0] != value:
-            _policy_conflict(build, name, key, (value, here, given), agreed)
-        effective[key] = agreed[0]
-    desired.unintercept_policy = ListPolicy(
-        prune=effective["prune"],
-        ignore=tuple(spec.get("ignore", ())) if first_doc else desired.unintercept_policy.ignore,
-        deletion_threshold=effective["deletionThreshold"],
-    )
-
-
-# The per-list policies of an UninterceptList: they cover the account's whole list, so every
-# document of the list must ask for the same, an omitted policy counting as its default.
-_LIST_POLICIES = ("prune", "ignore", "deletionThreshold")
-_Given = tuple[Any, Position, bool]  # the effective value, where, and whether it was written
-
-
-def _policy_conflict(build: _Build, name: str, key: str, here: _Given, first: _Given) -> None:
-    hint = (
-        "a policy covers the account's whole unintercept list; set it once or set the same values"
-    )
-    if here[2] and first[2]:
-        build.add(here[1], f"{key} for account '{name}' differs from the one at {first[1]}", hint)
-        return
-    hint = (
-        "a policy covers the account's whole unintercept list, and a document that omits it "
-        f"asks for the default; write the same {key} in every document of the list"
-    )
-    if here[2]:
-        build.add(
-            here[1],
-            f"{key} for account '{name}' is {_shown(key, here[0])} here, but the "
-            f"UninterceptList at {first[1]} omits it (default {_shown(key, first[0])})",
-            hint,
-        )
-    else:
-        build.add(
-            here[1],
-            f"this UninterceptList omits {key} (default {_shown(key, here[0])}), but account "
-            f"'{name}' has {key} {_shown(key, first[0])} at {first[1]}",
-            hint,
-        )
-
-
-def _shown(key: str, value: Any) -> str:
-    if key == "prune":
-        return "true" if value else "false"
-    if key == "ignore":
-        return "[" + ", ".join(repr(p) for p in sorted(value)) + "]"
-    return f"{{entries: {value.entries}, percent: {value.percent:g}}}"
-
-
-def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
-    if key == "deletionThreshold":
-        return _threshold(spec)
-    if key == "ignore":
-        return frozenset(spec.get("ignore", ()))  # the order of the patterns means nothing
-    return bool(spec.get(key, True))
-
-
-def _threshold(spec: Mapping[str, Any]) -> DeletionThreshold:
+def threshold(spec: Mapping[str, Any]) -> DeletionThreshold:
     given = spec.get("deletionThreshold", {})
     default = DeletionThreshold()
     return DeletionThreshold(
@@ -296,7 +212,7 @@ def list_policy(spec: Mapping[str, Any], prune: bool = True) -> ListPolicy:
     return ListPolicy(
         prune=spec.get("prune", prune),
         ignore=tuple(spec.get("ignore", ())),
-        deletion_threshold=_threshold(spec),
+        deletion_threshold=threshold(spec),
     )
 
 
