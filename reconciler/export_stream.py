@@ -1,6 +1,6 @@
 """A SendCloud unintercept list exported in bounded memory, whatever its length.
 
-``export`` writes a list sorted by key (``export.in_order``), so it cannot write an entry before
+``export`` writes a list sorted by key (``in_order``), so it cannot write an entry before
 it has read them all; holding a million entries to sort them took ten times the memory of ten
 thousand. Instead each page goes, as it arrives, into a ``Spool``: a line per record, kept in
 memory up to ``RUN`` records, which are then sorted and written to a file of their own in a
@@ -28,15 +28,13 @@ from typing import IO, Any
 
 from reconciler import live
 from reconciler.errors import RefusedError
-from reconciler.export import (
+from reconciler.export import document, export_account, literal_pattern
+from reconciler.export_yaml import Streamed
+from reconciler.kinds.unintercept_export import (
     _unintercept_item,
     _unwritable_unintercept,
-    document,
-    export_account,
-    literal_pattern,
     unwritable_warning,
 )
-from reconciler.export_yaml import Streamed
 from reconciler.model import (
     ALL_API_USERS,
     Account,

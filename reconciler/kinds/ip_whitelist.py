@@ -166,8 +166,6 @@ class IpWhitelist(Kind):
         return now is None or (isinstance(now, list) and change.before.id not in now)
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import whitelist_document
-
         if have.whitelist is None:
             return None
         return whitelist_document(account, have.whitelist, warnings)
@@ -268,6 +266,47 @@ def whitelist_entries(doc: Document, problems: list[Problem]) -> dict[str, IpEnt
             )
         )
     return entries
+
+
+def whitelist_document(
+    account: str, live: Iterable[IpEntry], warnings: list[str]
+) -> dict[str, Any]:
+    """The IpWhitelist document of an account's live whitelist: canonical entries in address
+    order; what no manifest can hold under ``ignore``, with a warning."""
+    from reconciler.export import document, literal_pattern
+    from reconciler.export_yaml import Items
+
+    entries: dict[str, tuple[int, int]] = {}
+    ignore: dict[str, None] = {}
+    for entry in live:
+        raw = (entry.raw if entry.raw is not None else entry.address).strip()
+        reason = _unwritable_address(raw)
+        if reason is None:
+            address = canonical_ip_entry(raw)
+            # A live duplicate (one address under several ids) is one manifest entry.
+            entries.setdefault(address, ip_entry_bounds(address))
+            continue
+        if raw not in ignore:
+            ignore[raw] = None
+            warnings.append(
+                f"{account}: whitelist entry {raw!r} cannot be written in a manifest ({reason}); "
+                "it is listed under ignore, so plans leave it alone"
+            )
+    spec: dict[str, Any] = {
+        "entries": Items(sorted(entries, key=lambda address: (*entries[address], address)))
+    }
+    if ignore:
+        spec["ignore"] = [literal_pattern(raw) for raw in ignore]
+    return document("IpWhitelist", account, spec)
+
+
+def _unwritable_address(raw: str) -> str | None:
+    try:
+        address = canonical_ip_entry(raw)
+    except ValueError as error:
+        return str(error)
+    network = non_public_overlap(address)
+    return f"it overlaps the non-public network {network}" if network else None
 
 
 def _diff(

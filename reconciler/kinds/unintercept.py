@@ -129,7 +129,7 @@ class Unintercept(Kind):
         return isinstance(now, dict) and now.get("types") == change.after.type_names
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import unintercept_document
+        from reconciler.kinds.unintercept_export import unintercept_document
 
         if have.unintercepts is None:
             return None

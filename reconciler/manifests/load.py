@@ -6,7 +6,7 @@ Steps, each reporting every problem it finds rather than the first:
 2. parse each file with ``yamlpos`` (positions of every value and key);
 3. validate each document against ``schemas/manifest.schema.json`` (``schema_errors``);
 4. check each schema-valid document's meaning (``checks``) and the documents against each other
-   (names, account references, one IpProtection / IpWhitelist per account, merged unintercepts);
+   (names, account references; each document's kind loads it: ``Kind.load``);
 5. build a ``DesiredState`` — or raise ``ManifestError`` with every error of the run.
 """
 
@@ -116,7 +116,7 @@ class _Build:
     # What each kind keeps while the documents are loaded (``Kind.load``), by resource.
     kind_state: dict[Resource, dict[Any, Any]] = field(default_factory=dict)
     checks: list[DeliveryCheck] = field(default_factory=list)
-    # Accounts whose IpProtection or IpWhitelist document has errors: their final state is
+    # Accounts whose document of a kind rule 3 joins has errors: their final state is
     # not what the manifests say, so the offline lock-out judgement leaves them alone.
     doubtful: set[str] = field(default_factory=set)
 
