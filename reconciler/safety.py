@@ -60,7 +60,7 @@ class ListChange:
     creates: int
     deletes: int
     policy: ListPolicy
-    # Unintercept types changes, carried out as delete then add: rules 1 and 2 count their
+    # Updates carried out as delete then add (``Kind.updates_delete``): rules 1 and 2 count their
     # delete half, since a failed add leaves the entry deleted until the next run.
     updates: int = 0
 
