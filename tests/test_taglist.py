@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.kinds import kind_of
+from reconciler.dataclass_json import ShapeError
+from reconciler.kinds import kind_of, list_kind_read_by
 from reconciler.kinds.tag import TagEntry
-from reconciler.model import Action, Change, Resource
+from reconciler.model import (
+    Account,
+    AccountDesired,
+    AccountLive,
+    Action,
+    Change,
+    Provider,
+    Resource,
+)
 from reconciler.sandbox import Sandbox
 from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import accounts_yaml, run_cli, write
@@ -251,3 +260,40 @@ def test_text_columns(
 ) -> None:
     change = Change("dm", Resource.TAG, action, "a", before, after)
     assert kind_of(Resource.TAG).text_columns(change) == columns
+
+
+def test_a_saved_plan_already_carried_out_says_so(tmp_path: Path, sandbox: Sandbox) -> None:
+    seed(sandbox, ("stale", ""))
+    root = manifests(tmp_path, sandbox, tag_list("{name: alerts, description: On call}"))
+    assert run_cli("plan", "m", "--out", "plan.json", cwd=root, env=SANDBOX_ENV).code == 0
+    first = run_cli("apply", "--plan", "plan.json", "--yes", cwd=root, env=SANDBOX_ENV)
+    assert first.code == 0, first
+    again = run_cli("apply", "--plan", "plan.json", "--yes", cwd=root, env=SANDBOX_ENV)
+    assert again.code == 0, again
+    assert "Already applied" in again.out + again.err
+    assert live_tags(sandbox) == {"alerts": "On call"}
+
+
+def test_deleting_a_tag_already_gone_counts_as_done(sandbox: Sandbox) -> None:
+    gone = Change("dm", Resource.TAG, Action.DELETE, "x", TagEntry("x", "", "424242"))
+    with dm_client(sandbox) as client:
+        assert kind_of(Resource.TAG).apply(client, gone) == "already gone"
+
+
+def test_a_contradicting_tag_listing_names_the_tag_list() -> None:
+    assert list_kind_read_by(Provider.ALIYUN_DM, "QueryTagByParam") is kind_of(Resource.TAG)
+    whitelist = kind_of(Resource.IP_WHITELIST)
+    assert list_kind_read_by(Provider.ALIYUN_DM, "GetIpfilterList") is whitelist
+    assert list_kind_read_by(Provider.ALIYUN_DM, "SomethingElse") is whitelist
+
+
+def test_a_saved_plans_entry_of_another_form_is_a_shape_error() -> None:
+    want = AccountDesired(Account("dm", Provider.ALIYUN_DM, "http://127.0.0.1:9"))
+    want.lists[Resource.TAG] = {"a": {"nom": "a"}}
+    with pytest.raises(ShapeError, match="tag: an entry is not of this kind's form"):
+        kind_of(Resource.TAG).decode(want, AccountLive())
+    want.lists[Resource.TAG] = {"a": {"name": "a", "description": "x"}}
+    have = AccountLive(lists={Resource.TAG: [{"name": "a", "description": "", "id": "7"}]})
+    kind_of(Resource.TAG).decode(want, have)
+    assert want.lists[Resource.TAG] == {"a": TagEntry("a", "x")}
+    assert have.lists[Resource.TAG] == [TagEntry("a", "", "7")]

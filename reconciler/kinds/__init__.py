@@ -259,7 +259,9 @@ class Kind(ABC):
         ``change`` leaves behind."""
         if change.action is Action.DELETE:
             return now is None
-        return bool(now == cast(Any, change.after).as_dict())
+        # What the change sets; the live form adds what the provider holds (its id).
+        wanted = cast(Any, change.after).as_dict()
+        return isinstance(now, dict) and all(now.get(k) == v for k, v in wanted.items())
 
     def __repr__(self) -> str:
         return f"<kind {self.resource.value}>"
@@ -353,11 +355,6 @@ def json_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def subject_entry(change: Change) -> Value:
-    """The entry a change is about: the wanted one, or the live one for a delete."""
-    return change.before if change.action is Action.DELETE else change.after
-
-
 # Imported last, as they import the names above. The kinds register themselves, in this
 # order (plans, exports and reports follow it).
 from reconciler.kinds import ip_protection, ip_whitelist, unintercept  # noqa: E402, I001
@@ -378,7 +375,6 @@ __all__ = [
     "presence",
     "register",
     "slot",
-    "subject_entry",
     "tag",
     "unintercept",
 ]
