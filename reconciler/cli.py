@@ -340,6 +340,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="GetIpfilterList answers at most N entries (default: the page widens to fit)",
     )
     sandbox.add_argument(
+        "--list-page-size",
+        type=int,
+        metavar="N",
+        help="a page of the tag, domain and sender-address listings holds at most N rows "
+        "(saved in the state file; default: what it holds, else the PageSize asked, up to 100)",
+    )
+    sandbox.add_argument(
+        "--dns-published",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="the DNS records of this sending domain count as published, so CheckDomain "
+        "verifies it (repeatable; added to the state file's dns_published)",
+    )
+    sandbox.add_argument(
         "--sts-min-duration",
         type=int,
         default=900,

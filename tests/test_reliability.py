@@ -666,6 +666,12 @@ def test_directmail_quotas_bound_their_actions(server: Sandbox) -> None:
             "SenderStatisticsByTagNameAndBatchID": (50, 60.0),
             "SenderStatisticsDetailByParam": (500, 60.0),
             "GetTrackListByMailFromAndTagName": (60, 60.0),
+            # Tags, domains and sender addresses (SPEC §10), as the quota page lists them.
+            "CreateTag": (30, 10.0),
+            "CheckDomain": (10, 60.0),
+            "QueryMailAddressByParam": (5, 1.0),
+            "ModifyMailAddress": (300, 60.0),
+            "DeleteMailAddress": (10, 1.0),
         }
         client.quotas["GetIpfilterList"] = SlidingWindow("GetIpfilterList", 2, 0.4)
         started = time.monotonic()

@@ -92,6 +92,18 @@ def test_read_role_keys_only_read(sandbox: Sandbox) -> None:
     with pytest.raises(ClientException) as refused:
         client.update_ip_protection(dm.UpdateIpProtectionRequest(ip_protection="1"))
     assert refused.value.code == "Forbidden.RAM"
+    # The tag, domain and sender-address listings are reads too; their writes are not.
+    assert client.query_tag_by_param(dm.QueryTagByParamRequest()).body.total_count == 0
+    assert client.query_domain_by_param(dm.QueryDomainByParamRequest()).status_code == 200
+    listed = client.query_mail_address_by_param(dm.QueryMailAddressByParamRequest())
+    assert listed.status_code == 200
+    for write in (
+        lambda: client.create_tag(dm.CreateTagRequest(tag_name="news")),
+        lambda: client.check_domain(dm.CheckDomainRequest(domain_id=1)),
+    ):
+        with pytest.raises(ClientException) as refused:
+            write()
+        assert refused.value.code == "Forbidden.RAM"
     assert sandbox.ip_protection() == "0"
 
 

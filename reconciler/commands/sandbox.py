@@ -8,6 +8,7 @@ from reconciler.addresses import is_loopback
 from reconciler.errors import ExitCode, InputError
 from reconciler.output.console import Output
 from reconciler.sandbox import Faults, serve_forever
+from reconciler.sandbox.dns import is_domain_name
 from reconciler.sandbox.faults import FAULT_KINDS
 
 
@@ -31,6 +32,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
         )
     if args.ipfilter_page_size is not None and args.ipfilter_page_size < 1:
         raise InputError("--ipfilter-page-size must be 1 or more")
+    if args.list_page_size is not None and args.list_page_size < 1:
+        raise InputError("--list-page-size must be 1 or more")
+    for domain in args.dns_published:
+        if not is_domain_name(domain.strip().lower()):
+            raise InputError(f"--dns-published {domain!r}: not a domain name (mail.example.com)")
     if args.sts_min_duration < 1:
         raise InputError("--sts-min-duration must be 1 or more")
     # The sandbox itself reports a port it cannot bind.
@@ -42,6 +48,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         count_means=args.count_means,
         ipfilter_page_size=args.ipfilter_page_size,
         sts_min_duration=args.sts_min_duration,
+        list_page_size=args.list_page_size,
+        dns_published=args.dns_published,
         traffic={
             "failure_percent": args.failure_percent,
             "invalid_percent": args.invalid_percent,

@@ -77,9 +77,9 @@ def naming_errors(method: Method) -> Method:
     checked after its call, a list that stays short) names the account and its host."""
 
     @functools.wraps(method)
-    def wrapper(self: ProviderClient, *args: Any) -> Any:
+    def wrapper(self: ProviderClient, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args)
+            return method(self, *args, **kwargs)
         except ProviderError as exc:
             raise self._scrubbed(exc) from None
 

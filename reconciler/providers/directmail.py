@@ -16,12 +16,12 @@ from reconciler.model import AccountDesired, AccountLive, IpEntry
 from reconciler.plan import Action, Change, Resource
 from reconciler.providers.answers import Checker
 from reconciler.providers.base import (
-    ProviderClient,
     decode_json,
     incomplete_list,
     log,
     retry_after,
 )
+from reconciler.providers.directmail_lists import ListCalls
 from reconciler.providers.limits import SlidingWindow
 from reconciler.signing import canonical_query, v3_headers
 
@@ -45,10 +45,20 @@ QUOTAS: Mapping[str, tuple[int, float]] = {
     "SenderStatisticsByTagNameAndBatchID": (50, 60.0),
     "SenderStatisticsDetailByParam": (500, 60.0),
     "GetTrackListByMailFromAndTagName": (60, 60.0),
+    # Tags, domains and sender addresses (SPEC §10): those the quota page lists; the others
+    # are bounded by the account's limits only.
+    "CreateTag": (30, 10.0),
+    "CheckDomain": (10, 60.0),
+    "QueryMailAddressByParam": (5, 1.0),
+    "ModifyMailAddress": (300, 60.0),
+    "DeleteMailAddress": (10, 1.0),
 }
 
 
-class DirectMailClient(ProviderClient):
+class DirectMailClient(ListCalls):
+    """The IP-protection calls (SPEC §8) here, the tag, domain and sender-address calls of
+    SPEC §10 in ``ListCalls``, the sending-data calls (SPEC §9) through ``Telemetry``."""
+
     provider_name = PROVIDER
 
     def _configure(self, secrets: Mapping[str, str]) -> None:

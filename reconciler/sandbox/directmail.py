@@ -1,5 +1,6 @@
 """The emulated DirectMail API (version 2015-11-23): the five IP-protection calls of SPEC §8,
-and the five sending-data calls of SPEC §9 (in ``telemetry``).
+the five sending-data calls of SPEC §9 (in ``telemetry``) and the tag, domain and sender-address
+calls of SPEC §10 (in ``directmail_lists``).
 
 Error codes where the provider documents none, chosen to look like the gateway's own:
 
@@ -26,7 +27,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from reconciler.sandbox import sts, telemetry, traffic
+from reconciler.sandbox import directmail_lists, sts, telemetry, traffic
 from reconciler.sandbox.directmail_auth import (
     AcsError,
     NonceCache,
@@ -50,6 +51,7 @@ ACTIONS = (
         }
     )
     | telemetry.ACTIONS
+    | directmail_lists.ACTIONS
 )
 DEFAULT_PAGE_SIZE = 10
 DEFAULT_HOST_ID = "dm.aliyuncs.com"
@@ -109,6 +111,9 @@ def handle(
             if quotas is not None:
                 quotas.spend(action)
             return Reply(200, telemetry.perform(action, request.params, _view(state, now)))
+        if action in directmail_lists.ACTIONS:
+            answer = directmail_lists.perform(action, request.params, state)
+            return Reply(200, {"RequestId": request_id(), **answer})
         return Reply(200, _perform(action, request.params, state, page_size))
     except AcsError as error:
         return error_reply(error, request.headers.get("host") or DEFAULT_HOST_ID)

@@ -22,9 +22,9 @@ The kinds, in each provider's own shapes:
 - ``drop-before``: the connection closes without a response; the call is not handled.
 - ``drop-after``: the call is handled (a write takes effect and is saved), then the connection
   closes without a response: the write whose outcome the client cannot know.
-- ``truncate`` (list calls only): the answer loses the second half of its records (rounded up,
-  so a page of one comes back empty) while ``TotalCount`` / ``count`` still give the full total.
-  An answer without records is left alone and not counted.
+- ``truncate`` (the list calls of ``LIST_RECORDS``): the answer loses the second half of its
+  records (rounded up, so a page of one comes back empty) while ``TotalCount`` / ``count``
+  still give the full total. An answer without records is left alone and not counted.
 
 Faults before the call apply whether or not it would authenticate, like an overloaded front
 end; ``drop-after`` and ``truncate`` apply to whatever the handler answered.
@@ -48,7 +48,15 @@ from reconciler.sandbox.wire import Reply
 
 FAULT_KINDS = ("throttling", "5xx", "drop-before", "drop-after")
 SCRIPT_KINDS = (*FAULT_KINDS, "truncate")
-LIST_ACTIONS = frozenset({"GetIpfilterList", "unintercept/list"})
+# The list calls and where their answers hold the records.
+LIST_RECORDS = {
+    "GetIpfilterList": ("data", "ipfilters"),
+    "QueryTagByParam": ("data", "tag"),
+    "QueryDomainByParam": ("data", "domain"),
+    "QueryMailAddressByParam": ("data", "mailAddress"),
+    "unintercept/list": ("info", "dataList"),
+}
+LIST_ACTIONS = frozenset(LIST_RECORDS)
 KNOWN_ACTIONS = directmail.ACTIONS | sendcloud.ACTIONS
 
 THROTTLING_MESSAGE = "Request was denied due to user flow control."
@@ -263,7 +271,7 @@ def _truncated(action: str, reply: Reply) -> Reply | None:
     """The reply without the second half of its records, or None if it has none to lose."""
     if reply.status != 200:
         return None
-    outer, inner = ("data", "ipfilters") if action == "GetIpfilterList" else ("info", "dataList")
+    outer, inner = LIST_RECORDS[action]
     container = reply.body.get(outer)
     if not isinstance(container, dict):
         return None

@@ -9,7 +9,7 @@ import logging
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +51,11 @@ class Sandbox:
     ``keys`` holds the temporary keys it issued and counts the calls made with each key;
     ``sts_min_duration`` is the shortest lifetime (``DurationSeconds``) it grants them (900 s
     as on the real service; lower, keys that expire within seconds show renewal at work).
+
+    Tags, sending domains and sender addresses (SPEC §10, ``directmail_lists``):
+    ``list_page_size`` is the most rows a page of their listings holds, ``dns_published`` the
+    domains whose DNS records count as published, so that ``CheckDomain`` verifies them. Both
+    are saved in the state file (the domains added to those it names).
     """
 
     def __init__(
@@ -69,6 +74,8 @@ class Sandbox:
         senders: Mapping[str, str] | None = None,
         telemetry_quotas: bool = True,
         sts_min_duration: int = sts.MIN_DURATION,
+        list_page_size: int | None = None,
+        dns_published: Iterable[str] = (),
     ) -> None:
         if count_means not in sendcloud.COUNT_MEANINGS:
             raise InputError(f"count_means must be total or page, not {count_means!r}")
@@ -98,6 +105,11 @@ class Sandbox:
             except ValueError as exc:
                 raise InputError(f"sandbox traffic: {exc}") from exc
             self._state.set_traffic(knobs)
+        if list_page_size is not None and list_page_size < 1:
+            raise InputError(f"list_page_size must be 1 or more, not {list_page_size}")
+        published = list(dns_published)
+        if list_page_size is not None or published:
+            self._state.set_list_knobs(list_page_size, published)
         self._quotas = telemetry.Quotas(telemetry.QUOTAS) if telemetry_quotas else None
         self._nonces = NonceCache()
         if sts_min_duration < 1:
@@ -195,6 +207,11 @@ class Sandbox:
         """The synthetic traffic's knobs in force."""
         with self._state.lock:
             return self._state.traffic
+
+    def list_knobs(self) -> dict[str, Any]:
+        """The tag, domain and sender-address knobs in force (state-file fields)."""
+        with self._state.lock:
+            return self._state.lists.knobs()
 
     def ipfilters(self) -> list[dict[str, Any]]:
         with self._state.lock:
@@ -318,6 +335,8 @@ def serve_forever(
     ipfilter_page_size: int | None = None,
     traffic: Mapping[str, Any] | None = None,
     sts_min_duration: int = sts.MIN_DURATION,
+    list_page_size: int | None = None,
+    dns_published: Iterable[str] = (),
 ) -> None:
     """Serve until Ctrl-C, after printing the endpoints and the fixed credentials.
 
@@ -333,8 +352,11 @@ def serve_forever(
         count_means=count_means,
         ipfilter_page_size=ipfilter_page_size,
         sts_min_duration=sts_min_duration,
+        list_page_size=list_page_size,
+        dns_published=dns_published,
         **(traffic or {}),
     )
+    lists = sandbox.list_knobs()
     config = sandbox.traffic()
     summary = sandbox.faults.summary()
     sandbox.start()
@@ -361,6 +383,12 @@ def serve_forever(
                 if ipfilter_page_size
                 else ""
             )
+            + (
+                f"  tag/domain/address page {lists['list_page_size']} rows\n"
+                if "list_page_size" in lists
+                else ""
+            )
+            + "".join(f"  DNS published           {d}\n" for d in lists.get("dns_published", ()))
             + f"  traffic                 {config.failure_percent:g}% failed, "
             f"{config.invalid_percent:g}% invalid\n"
             + "".join(

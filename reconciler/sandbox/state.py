@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.errors import InputError
 from reconciler.files import SANDBOX_STATE_LIMIT, make_state_directory, read_text, write_atomic
+from reconciler.sandbox.account_lists import AccountLists
 from reconciler.sandbox.demo import demo_state
 from reconciler.sandbox.records import Record, RecordList
 from reconciler.sandbox.traffic import TrafficConfig
@@ -54,6 +55,8 @@ class SandboxState:
         self._traffic_saved = False
         self.next_id = 1
         self.ipfilters: RecordList[str] = RecordList(_ipfilter_key)
+        # Tags, sending domains, sender addresses and their knobs (SPEC §10).
+        self.lists = AccountLists()
         self.unintercepts: RecordList[UninterceptKey] = RecordList(unintercept_key)
         # (target, value) -> apiUsers holding it: filtering by email or domain costs O(matches).
         self._by_target: dict[tuple[str, str], set[str]] = {}
@@ -101,6 +104,7 @@ class SandboxState:
                     "ip_protection": self.ip_protection,
                     "next_id": self.next_id,
                     "ipfilters": [dict(record) for record in self.ipfilters],
+                    **self.lists.to_dict(),
                 },
                 "sendcloud": {
                     "unintercepts": [{**r, "type": list(r["type"])} for r in self.unintercepts]
@@ -116,15 +120,17 @@ class SandboxState:
         if self.path is None:
             return
         with self.lock:
-            extra = {}
+            extra: dict[str, Any] = {}
             if self.ip_protection_since is not None:
                 extra["ip_protection_since"] = self.ip_protection_since
+            extra.update(self.lists.knobs())
             text = _state_file_text(
                 self.ip_protection,
                 self.next_id,
                 self.ipfilters,
                 self.unintercepts,
                 extra,
+                self.lists.records(),
                 self.traffic.to_dict() if self._traffic_saved else None,
             )
             make_state_directory(self.path.parent)
@@ -156,6 +162,21 @@ class SandboxState:
             self.traffic = config
             self._traffic_saved = True
             self.persist()
+
+    def set_list_knobs(self, page_size: int | None, dns_published: Iterable[str]) -> None:
+        """Set the listings' page size (when given) and add domains whose DNS is published."""
+        with self.lock:
+            if page_size is not None:
+                self.lists.page_size = page_size
+            self.lists.dns_published.update(d.strip().lower() for d in dns_published)
+            self.persist()
+
+    def new_id(self) -> str:
+        """The next id of a new DirectMail record (whitelist entries, tags, domains...)."""
+        with self.lock:
+            ident = str(self.next_id)
+            self.next_id += 1
+            return ident
 
     def add_ipfilter(self, address: str) -> Record:
         with self.lock:
@@ -250,7 +271,9 @@ class SandboxState:
         ipfilters: RecordList[str] = RecordList(_ipfilter_key)
         for item in directmail["ipfilters"]:
             ipfilters.append(_checked(item, {"Id": str, "IpAddress": str, "CreateTime": str}))
-        numeric = [int(r["Id"]) for r in ipfilters if str(r["Id"]).isdigit()]
+        lists = AccountLists.load(directmail)
+        ids = [*(str(r["Id"]) for r in ipfilters), *lists.ids()]
+        numeric = [int(i) for i in ids if i.isdigit()]
         next_id = int(directmail.get("next_id", 0))
         next_id = max([next_id, 1, *(n + 1 for n in numeric)])
         since = directmail.get("ip_protection_since")
@@ -284,6 +307,7 @@ class SandboxState:
             self._traffic_saved = saved
             self.next_id = next_id
             self.ipfilters = ipfilters
+            self.lists = lists
             self.unintercepts = unintercepts
             self._by_target = by_target
             self._by_user = by_user
@@ -312,6 +336,7 @@ def _state_file_text(
     ipfilters: Iterable[Record],
     unintercepts: Iterable[Record],
     extra: Mapping[str, Any],
+    lists: Mapping[str, Iterable[Record]],
     telemetry: Mapping[str, Any] | None,
 ) -> str:
     """The state-file JSON, one record per line: readable and diffable, yet written by the C
@@ -327,7 +352,9 @@ def _state_file_text(
         f'    "ip_protection": {_ENCODER.encode(ip_protection)},\n'
         f'    "next_id": {next_id},\n'
         + "".join(f"    {_ENCODER.encode(k)}: {_ENCODER.encode(v)},\n" for k, v in extra.items())
-        + f'    "ipfilters": {records(ipfilters)}\n'
+        + f'    "ipfilters": {records(ipfilters)}'
+        + "".join(f",\n    {_ENCODER.encode(k)}: {records(v)}" for k, v in lists.items())
+        + "\n"
         "  },\n"
         '  "sendcloud": {\n'
         f'    "unintercepts": {records(unintercepts)}\n'

@@ -43,7 +43,17 @@ ROLE_WRITE = f"acs:ram::{ACCOUNT_ID}:role/reconciler-write"
 ROLES = frozenset({ROLE_READ, ROLE_WRITE})
 OIDC_PROVIDER_ARN = f"acs:ram::{ACCOUNT_ID}:oidc-provider/github"
 OIDC_TOKEN = "sandbox-oidc-token"
-READ_ONLY_ACTIONS = frozenset({"GetIpProtection", "GetIpfilterList"})
+READ_ONLY_ACTIONS = frozenset(
+    {
+        "GetIpProtection",
+        "GetIpfilterList",
+        # The listings of SPEC §10 (CheckDomain changes a domain's status: not a read).
+        "QueryTagByParam",
+        "QueryDomainByParam",
+        "DescDomain",
+        "QueryMailAddressByParam",
+    }
+)
 DEFAULT_DURATION = 3600
 MIN_DURATION, MAX_DURATION = 900, 43200
 HOST_ID = "sts.aliyuncs.com"
