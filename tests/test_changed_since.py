@@ -27,7 +27,8 @@ spec:
   entries:
     - email: a@example.com
 """
-DM_CALLS = {"GetIpProtection", "GetIpfilterList"}
+# Protection ends off: no final whitelist can lock anyone out, so none is read (SPEC §5 rule 3).
+DM_CALLS = {"GetIpProtection"}
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -93,7 +94,8 @@ def test_a_committed_change_is_compared_with_an_older_ref(repo: Path, sandbox: S
     write(repo / "m" / "dm.yaml", DM_DOCS.replace("false", "true"))
     _git(repo, "commit", "-qam", "protect")
     assert _plan(repo, sandbox)[0] == set()
-    assert _plan(repo, sandbox, "HEAD~1")[0] == DM_CALLS
+    # Switched on now: the whitelist is read too, for the lock-out rule.
+    assert _plan(repo, sandbox, "HEAD~1")[0] == DM_CALLS | {"GetIpfilterList"}
 
 
 def test_a_bad_ref_is_refused(repo: Path, sandbox: Sandbox) -> None:
