@@ -175,15 +175,15 @@ def read(
     accounts read concurrently, as ``live.read`` does; if reads fail, the error of the first
     such account, in manifest order, is raised."""
 
-    def one(want: AccountDesired) -> AccountLive | Listed:
+    def one(number: int, want: AccountDesired) -> AccountLive | Listed:
         client = clients[want.account.name]
         if isinstance(client, SendCloudClient) and want.unintercepts is not None:
-            spool = Spool(directory, f"list{wants.index(want)}")
+            spool = Spool(directory, f"list{number}")
             return Listed(spool, *client.list_into(spool))
         return client.read(live.to_read(want))
 
     with ThreadPoolExecutor(max(1, min(live.ACCOUNT_WORKERS, len(wants)))) as pool:
-        futures = [pool.submit(one, want) for want in wants]
+        futures = [pool.submit(one, number, want) for number, want in enumerate(wants)]
     return {want.account.name: f.result() for want, f in zip(wants, futures, strict=True)}
 
 
