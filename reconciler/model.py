@@ -167,7 +167,9 @@ class UninterceptEntry:
 
     @property
     def key(self) -> str:
-        return f"{self.api_user}:{self.target.value}:{self.value}".lower()
+        # ``_value_``, not ``value``: the enum's property is a Python call, and a plan of a
+        # million entries asks for two million keys.
+        return f"{self.api_user}:{self.target._value_}:{self.value}".lower()
 
     @property
     def type_names(self) -> list[str]:

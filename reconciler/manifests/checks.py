@@ -289,8 +289,9 @@ def unintercept_entries(doc: Document, problems: list[Problem]) -> list[Uninterc
     """The entries of an UninterceptList document, normalized, in document order."""
     entries: list[UninterceptEntry] = []
     for index, item in enumerate(doc.data["spec"]["entries"]):
-        target = Target.EMAIL if "email" in item else Target.DOMAIN
-        raw: str = item[target.value]
+        field = "email" if "email" in item else "domain"
+        target = Target.EMAIL if field == "email" else Target.DOMAIN
+        raw: str = item[field]
         try:
             value = canonical_email(raw) if target is Target.EMAIL else canonical_domain(raw)
         except ValueError as error:
