@@ -32,7 +32,9 @@ exit codes:
   1  a provider call or the network failed, or apply was cancelled at the prompt
   2  plan --detailed-exitcode only: the plan has changes
   3  invalid input: manifests, plan file, flags or usage
-  4  refused: a safety rule, a stale saved plan, or incomplete live state"""
+  4  refused: a safety rule, a stale saved plan, or incomplete live state
+  5  apply: a guard failed and the changes were rolled back (or, rollback: never, kept)
+  6  apply: a guard failed and the roll-back did not complete (the report says what is left)"""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -112,6 +114,30 @@ def _percent(text: str) -> float:
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"must be from 0 to 100, not {text}")
     return value
+
+
+def _messages_per_minute(text: str) -> float:
+    from reconciler.sandbox.traffic import MAX_MESSAGES_PER_MINUTE
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= MAX_MESSAGES_PER_MINUTE:
+        raise argparse.ArgumentTypeError(
+            f"must be above 0 and at most {MAX_MESSAGES_PER_MINUTE}, not {text}"
+        )
+    return value
+
+
+def _watch(text: str) -> tuple[float, str]:
+    """``--watch``: a guard's watch, 1m to 2h (SPEC §11), with the text as given."""
+    from reconciler.guard.spec import watch_duration
+
+    try:
+        return watch_duration(text).total_seconds(), text.strip()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _sender(text: str) -> tuple[str, str]:
@@ -277,6 +303,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="override the safety rules on mass deletion, emptying a list and lock-out",
     )
+    guards = apply.add_argument_group(
+        "guards (DeliveryCheck.spec.guard): watch delivery after the writes, roll back when it "
+        "suffers"
+    )
+    guards.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="do not watch any guard after the writes (the report says so)",
+    )
+    guards.add_argument(
+        "--watch",
+        type=_watch,
+        metavar="DURATION",
+        help="watch every guard this long instead of its own watch (1m to 2h)",
+    )
     apply.add_argument(
         "--format",
         choices=["text", "json"],
@@ -368,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SENDER=IPV4",
         help="the egress address a sender sends from; changes a demo sender or adds one "
         "(repeatable)",
+    )
+    traffic.add_argument(
+        "--messages-per-minute",
+        type=_messages_per_minute,
+        metavar="N",
+        help="a steady rate of N messages a minute, all senders together, at every hour (so "
+        "that a guarded apply's one-minute watch holds enough messages); default: the model's "
+        "own volume, busy by day and quiet at night",
     )
     traffic.add_argument(
         "--no-quotas",

@@ -106,6 +106,7 @@ def plan_text(plan: Plan, style: Style) -> str:
     if lines:
         lines.append("")
     lines.append(summary_line(plan))
+    lines.extend(guard.line() for guard in plan.guards)  # guard hook (SPEC §11)
     if plan.cost:
         from reconciler import cost
 
@@ -145,6 +146,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         from reconciler import cost
 
         document["cost"] = cost.document(plan.cost)
+    if plan.guards:  # guard hook (SPEC §11): only a plan with guards has the key
+        document["guards"] = [guard.as_dict() for guard in plan.guards]
     return document
 
 
