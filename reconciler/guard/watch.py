@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Literal
 
 from reconciler.errors import ProviderError
@@ -103,6 +103,7 @@ def watch(
     on_poll: Callable[[Watched], None] | None = None,
     on_end: Callable[[Watched], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wait: Callable[[float], bool] | None = None,
     count: CountFn = _count,
 ) -> list[Watched]:
     """Watch ``guards`` from now, over the messages sent since ``since`` (the first write).
@@ -110,19 +111,21 @@ def watch(
     ``on_poll`` is called after each reading, ``on_end`` once when a guard's account is
     decided (its first failure, or its last guard's end) with the guard that decided it. Returns
     every guard's watch (those still ``watching`` when ``stop`` was set were cut short).
+    ``clock``, ``wait`` (``stop.wait`` by default: true once stopped) and ``count`` are
+    replaceable, so that the loop's logic can be tested without waiting.
     """
+    wait = wait or stop.wait
     started = clock()
     watched = [
         Watched(g, started + g.watch_seconds, started + min(g.interval, g.watch_seconds))
         for g in guards
     ]
-    since = since.astimezone(timezone.utc)
     while not stop.is_set():
         active = [w for w in watched if not w.done]
         if not active:
             break
         moment = min(w.next_poll for w in active)
-        if stop.wait(max(0.0, moment - clock())):
+        if wait(max(0.0, moment - clock())):
             break
         for item in active:
             if item.done or item.next_poll > clock():
