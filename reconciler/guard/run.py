@@ -131,6 +131,13 @@ def after_apply(
     if args.watch is not None:
         guards = [g.watching(*args.watch) for g in guards]
     result = GuardRun()
+    # The guards' story goes with the report: on stdout as text; beside a JSON report (which
+    # carries the outcome as data) on stderr, so that stdout stays one JSON document.
+    stream = sys.stdout if args.format == "text" else sys.stderr
+
+    def say(text: str) -> None:
+        out.write(text, stream)
+
     by_name = {w.account.name: w for w in wants}
     terminal = sys.stderr.isatty() and not out.quiet
     for guard in guards:
@@ -156,7 +163,7 @@ def after_apply(
         if terminal:
             sys.stderr.write(CLEAR)
             sys.stderr.flush()
-        out.write(_outcome_line(item) + "\n")
+        say(_outcome_line(item) + "\n")
         if item.status == "insufficient-data":
             out.warn(f"guard {item.guard.name}: {item.reasons[0]}; the changes are kept")
         elif item.status == "unmeasured":
@@ -167,12 +174,12 @@ def after_apply(
         elif item.status == "fail":
             account = item.guard.account
             if item.guard.rollback == "never":
-                out.write(
+                say(
                     f"Nothing was rolled back (rollback: never): the changes to {account} "
                     "are kept.\n"
                 )
                 return
-            out.write(f"Rolling back {account}: undoing this apply's changes, last first\n")
+            say(f"Rolling back {account}: undoing this apply's changes, last first\n")
             rollback = roll_back(
                 by_name[account],
                 before.get(account, AccountLive()),
@@ -182,7 +189,7 @@ def after_apply(
                 stop=stop,
             )
             result.rollbacks[account] = rollback
-            out.write(_rollback_text(rollback))
+            say(_rollback_text(rollback))
 
     with interruptible() as interruption:
         stop = interruption.event
