@@ -106,8 +106,8 @@ def live(sandbox: Sandbox) -> tuple[str, list[str]]:
     return sandbox.ip_protection(), sorted(e["IpAddress"] for e in sandbox.ipfilters())
 
 
-def run(tmp_path: Path, *args: str) -> Result:
-    result = run_cli(*args, cwd=tmp_path, env=ENV)
+def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    result = run_cli(*args, cwd=tmp_path, env={**ENV, **(env or {})})
     assert "Traceback" not in result.err, result
     assert sb.ACCESS_KEY_SECRET not in result.out + result.err
     return result

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reconciler import notify
+from reconciler.jsonschemas import validator
 from tests.guard_helpers import (
     ALERTS,
     NEWSLETTER,
@@ -22,6 +24,7 @@ from tests.guard_helpers import (
     manifests,
     run,
 )
+from tests.webhook import SECRET, receiving, text_of
 
 
 def test_failed_guards_roll_back_what_the_apply_did_and_exit_5(tmp_path: Path) -> None:
@@ -52,6 +55,7 @@ def test_failed_guards_roll_back_what_the_apply_did_and_exit_5(tmp_path: Path) -
         )
         result = run(tmp_path, "apply", path, "--yes", "--format", "json")
         assert result.code == 5, result
+        assert list(validator("report").iter_errors(result.json)) == []
         guards = guard_report(result)
         for name in ("on", "shrink", "never"):
             item = guards[f"dm-{name}-health"]
@@ -101,8 +105,21 @@ def test_a_rollback_write_the_provider_refuses_exits_6_and_names_what_is_left(
         assert run(tmp_path, "plan", path, "--out", str(plan_file)).code == 0
         assert [g["name"] for g in json.loads(plan_file.read_text())["guards"]] == ["dm-health"]
         sandbox.faults.script("AddIpfilter", "5xx")  # the first re-add is refused
-        result = run(tmp_path, "apply", "--plan", str(plan_file), "--yes")
+        with receiving("dingtalk") as receiver:
+            result = run(
+                tmp_path,
+                "apply",
+                "--plan",
+                str(plan_file),
+                "--yes",
+                "--notify",
+                "dingtalk",
+                env={notify.URL_ENV: receiver.url, notify.SECRET_ENV: SECRET},
+            )
         assert result.code == 6, result
+        posted = text_of(receiver.received[0])
+        assert posted.startswith("reconciler apply: a guard FAILED, roll-back INCOMPLETE (exit 6)")
+        assert "guard dm-health (dm): FAILED: " in posted and "Roll-back of dm INCOMPLETE" in posted
         assert "Guard dm-health (dm): FAILED after 10 s" in result.out
         assert "Roll-back of dm INCOMPLETE: 1 change could not be undone." in result.out
         left = result.out.split("Left to undo by hand (1 change):\n", 1)[1]

@@ -140,13 +140,6 @@ def after_apply(
 
     by_name = {w.account.name: w for w in wants}
     terminal = sys.stderr.isatty() and not out.quiet
-    for guard in guards:
-        out.note(
-            f"Watching {guard.account} for {guard.watch_text} (guard {guard.name}: failed > "
-            f"{guard.max_failed_percent:g}% or invalid > {guard.max_invalid_percent:g}% with at "
-            f"least {guard.min_requests} messages fails it; a poll every "
-            f"{guard.interval:g} s; rollback {guard.rollback})"
-        )
 
     def on_poll(item: Watched) -> None:
         last = item.polls[-1]
@@ -193,6 +186,13 @@ def after_apply(
 
     with interruptible() as interruption:
         stop = interruption.event
+        for guard in guards:  # said once Ctrl-C is taken as "stop watching"
+            out.note(
+                f"Watching {guard.account} for {guard.watch_text} (guard {guard.name}: failed "
+                f"> {guard.max_failed_percent:g}% or invalid > {guard.max_invalid_percent:g}% "
+                f"with at least {guard.min_requests} messages fails it; a poll every "
+                f"{guard.interval:g} s; rollback {guard.rollback})"
+            )
         result.watched = watch(guards, clients, since, stop, on_poll=on_poll, on_end=on_end)
     if terminal:
         sys.stderr.write(CLEAR)
