@@ -22,7 +22,9 @@ RATE = 300
 
 
 def box(path: Path, *, protection: bool, whitelist: list[str], rate: float = RATE) -> Sandbox:
-    """A sandbox (not started) whose DirectMail account has this switch and whitelist."""
+    """A sandbox (not started) whose DirectMail account has this switch and whitelist. Its
+    traffic fails only when IP protection rejects it, so that the guards' verdicts come from
+    the change alone (a passing guard never trips over the model's 1 % of ordinary failures)."""
     state = demo_state()
     state["directmail"] = {
         "ip_protection": "1" if protection else "0",
@@ -32,7 +34,9 @@ def box(path: Path, *, protection: bool, whitelist: list[str], rate: float = RAT
             for i, address in enumerate(whitelist)
         ],
     }
-    return Sandbox(path, initial_state=state, messages_per_minute=rate)
+    return Sandbox(
+        path, initial_state=state, messages_per_minute=rate, failure_percent=0, invalid_percent=0
+    )
 
 
 def account_yaml(

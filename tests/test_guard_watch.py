@@ -9,12 +9,17 @@ messages, a passing one only at the end of its one-minute watch.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import notify
 from reconciler.jsonschemas import validator
+from tests.cli_helpers import REPO, process_env, write
 from tests.guard_helpers import (
     ALERTS,
+    ENV,
     NEWSLETTER,
     NOTIFY,
     account_yaml,
@@ -53,8 +58,23 @@ def test_failed_guards_roll_back_what_the_apply_did_and_exit_5(tmp_path: Path) -
                 guard="{watch: 1m, rollback: never}",
             ),
         )
-        result = run(tmp_path, "apply", path, "--yes", "--format", "json")
+        with receiving("dingtalk") as receiver:
+            result = run(
+                tmp_path,
+                "apply",
+                path,
+                "--yes",
+                "--format",
+                "json",
+                "--notify",
+                "dingtalk",
+                env={notify.URL_ENV: receiver.url, notify.SECRET_ENV: SECRET},
+            )
         assert result.code == 5, result
+        posted = text_of(receiver.received[0])
+        assert posted.startswith("reconciler apply: a guard FAILED, changes rolled back (exit 5)")
+        assert "guard dm-on-health (dm-on): FAILED: " in posted
+        assert "Rolled back dm-on: live state is as before the apply." in posted
         assert list(validator("report").iter_errors(result.json)) == []
         guards = guard_report(result)
         for name in ("on", "shrink", "never"):
@@ -89,46 +109,74 @@ def test_failed_guards_roll_back_what_the_apply_did_and_exit_5(tmp_path: Path) -
     assert "Watching dm-on for 1m" in text and "a poll every 10 s" in text
 
 
-def test_a_rollback_write_the_provider_refuses_exits_6_and_names_what_is_left(
-    tmp_path: Path,
+def test_the_action_applies_a_reviewed_plan_whose_rollback_is_refused_exit_6(
+    tmp_path: Path, reconciler_bin: Path
 ) -> None:
-    # A saved plan (apply --plan watches its sealed guards too) that shrinks the whitelist and
-    # removes a second entry; re-adding the newsletter's address is refused (no retries).
+    # Through the GitHub action, as examples/github/apply.yml runs it: a reviewed (saved) plan
+    # whose sealed guard fails; the plan shrinks the whitelist by two entries, and the provider
+    # refuses the first re-add (no retries): exit 6, and the step summary names what is left.
+    (tmp_path / "bin").symlink_to(reconciler_bin)
     with box(
         tmp_path / "s.json", protection=True, whitelist=[NEWSLETTER, NOTIFY, "203.0.113.99"]
     ) as sandbox:
-        path = manifests(
-            tmp_path,
+        write(
+            tmp_path / "work" / "m" / "all.yaml",
             account_yaml("dm", sandbox.url, protection=None, whitelist=[NOTIFY], attempts=1),
         )
-        plan_file = tmp_path / "plan.json"
-        assert run(tmp_path, "plan", path, "--out", str(plan_file)).code == 0
+        plan_file = tmp_path / "reviewed.json"
+        plan = _action(tmp_path, "plan", plan_file)
+        assert plan.outputs["exitcode"] == "2", plan.log
         assert [g["name"] for g in json.loads(plan_file.read_text())["guards"]] == ["dm-health"]
         sandbox.faults.script("AddIpfilter", "5xx")  # the first re-add is refused
-        with receiving("dingtalk") as receiver:
-            result = run(
-                tmp_path,
-                "apply",
-                "--plan",
-                str(plan_file),
-                "--yes",
-                "--notify",
-                "dingtalk",
-                env={notify.URL_ENV: receiver.url, notify.SECRET_ENV: SECRET},
-            )
-        assert result.code == 6, result
-        posted = text_of(receiver.received[0])
-        assert posted.startswith("reconciler apply: a guard FAILED, roll-back INCOMPLETE (exit 6)")
-        assert "guard dm-health (dm): FAILED: " in posted and "Roll-back of dm INCOMPLETE" in posted
-        assert "Guard dm-health (dm): FAILED after 10 s" in result.out
-        assert "Roll-back of dm INCOMPLETE: 1 change could not be undone." in result.out
-        left = result.out.split("Left to undo by hand (1 change):\n", 1)[1]
-        removed = ({NEWSLETTER}, {"203.0.113.99"})
-        assert left.splitlines()[0].strip() in {f"+ ip_whitelist {a}" for s in removed for a in s}
-        # The other deletion was undone: what is left is exactly what the report names.
+        applied = _action(tmp_path, "apply", plan_file)
         addresses = set(live(sandbox)[1])
-        missing = {NEWSLETTER, "203.0.113.99"} - addresses
-        assert len(missing) == 1 and left.splitlines()[0].strip().endswith(missing.pop())
+    assert applied.code != 0 and applied.outputs["exitcode"] == "6", applied.log
+    assert applied.outputs["outcome"] == "rollback-incomplete"
+    summary = applied.summary
+    assert "### reconciler apply: exit code 6: a guard failed and the roll-back did NOT" in summary
+    assert "Guard dm-health (dm, watch 1m): fail: " in summary
+    assert "  roll-back: incomplete" in summary
+    [left] = [line.split() for line in summary.splitlines() if line.strip().startswith("LEFT")]
+    # What is left is exactly the entry still missing; the other deletion was undone.
+    assert left[1:3] == ["create", "ip_whitelist"]
+    assert {NEWSLETTER, NOTIFY, "203.0.113.99"} - addresses == {left[3]}
+
+
+@dataclass
+class ActionRun:
+    code: int
+    log: str
+    outputs: dict[str, str]
+    summary: str
+
+
+def _action(tmp_path: Path, command: str, plan_file: Path) -> ActionRun:
+    """The action's run.sh, as its step runs it, against the sandbox of the manifests."""
+    output, summary = tmp_path / "github_output", tmp_path / "step_summary"
+    output.write_text("")
+    summary.write_text("")
+    env = process_env(ENV)
+    env.update(
+        PATH=f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}",
+        RUNNER_TEMP=str(tmp_path / "runner_temp"),
+        GITHUB_OUTPUT=str(output),
+        GITHUB_STEP_SUMMARY=str(summary),
+        RECONCILER_COMMAND=command,
+        RECONCILER_PATHS="m/",
+        RECONCILER_PLAN_FILE=str(plan_file),
+        RECONCILER_SANDBOX="false",
+    )
+    # A real process: the action's run.sh is a shell script that runs `reconciler`.
+    proc = subprocess.run(
+        ["bash", str(REPO / ".github" / "actions" / "reconciler" / "run.sh")],
+        cwd=tmp_path / "work",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return ActionRun(proc.returncode, proc.stdout + proc.stderr, outputs, summary.read_text())
 
 
 def test_a_passing_guard_keeps_the_change_and_one_without_traffic_has_insufficient_data(
