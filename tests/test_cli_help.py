@@ -44,7 +44,7 @@ def test_plan_and_apply_help_list_the_exit_codes(command: str, tmp_path: Path) -
     shown = run_cli(command, "--help", cwd=tmp_path).out
     # The table ends at the blank line before the examples.
     table = shown[shown.index("exit codes:") :].split("\n\n")[0].splitlines()[1:]
-    assert [line.split()[0] for line in table] == ["0", "1", "2", "3", "4"], shown
+    assert [line.split()[0] for line in table] == ["0", "1", "2", "3", "4", "5", "6"], shown
 
 
 # The flags several commands share (reconciler/commands/args/common.py), and who takes them.

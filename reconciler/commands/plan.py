@@ -73,6 +73,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     for error in contradictions.values():
         out.error(str(error))
+    from reconciler.guard.spec import planned  # guard hook (SPEC §11)
+
+    result.guards = planned(state.checks, result)
     if args.notify:
         from reconciler import notify
 

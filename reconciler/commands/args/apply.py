@@ -63,4 +63,29 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="override the safety rules on mass deletion, emptying a list and lock-out",
     )
+    guards = parser.add_argument_group(
+        "guards (DeliveryCheck.spec.guard): watch delivery after the writes, roll back when it "
+        "suffers"
+    )
+    guards.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="do not watch any guard after the writes (the report says so)",
+    )
+    guards.add_argument(
+        "--watch",
+        type=_watch,
+        metavar="DURATION",
+        help="watch every guard this long instead of its own watch (1m to 2h)",
+    )
     common.output_format(parser, "text", "json", help="output format of the report")
+
+
+def _watch(text: str) -> tuple[float, str]:
+    """``--watch``: a guard's watch, 1m to 2h (SPEC §11), with the text as given."""
+    from reconciler.guard.spec import watch_duration
+
+    try:
+        return watch_duration(text).total_seconds(), text.strip()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -20,7 +20,9 @@ exit codes:
   1  a provider call or the network failed, or apply was cancelled at the prompt
   2  plan --detailed-exitcode only: the plan has changes
   3  invalid input: manifests, plan file, flags or usage
-  4  refused: a safety rule, a stale saved plan, or incomplete live state"""
+  4  refused: a safety rule, a stale saved plan, or incomplete live state
+  5  apply: a guard failed and the changes were rolled back (or, rollback: never, kept)
+  6  apply: a guard failed and the roll-back did not complete (the report says what is left)"""
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):

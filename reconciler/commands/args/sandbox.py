@@ -101,6 +101,14 @@ def _traffic(parser: argparse.ArgumentParser) -> None:
         "(repeatable)",
     )
     traffic.add_argument(
+        "--messages-per-minute",
+        type=_messages_per_minute,
+        metavar="N",
+        help="a steady rate of N messages a minute, all senders together, at every hour (so "
+        "that a guarded apply's one-minute watch holds enough messages); default: the model's "
+        "own volume, busy by day and quiet at night",
+    )
+    traffic.add_argument(
         "--no-quotas",
         action="store_true",
         help="do not enforce the sending-data calls' calls-a-minute quotas",
@@ -201,3 +209,17 @@ def _sender(text: str) -> tuple[str, str]:
             f"expected SENDER=IPV4, e.g. notify@mail.example.com=192.0.2.50, not {text!r}"
         ) from None
     return name, address
+
+
+def _messages_per_minute(text: str) -> float:
+    from reconciler.sandbox.traffic import MAX_MESSAGES_PER_MINUTE
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= MAX_MESSAGES_PER_MINUTE:
+        raise argparse.ArgumentTypeError(
+            f"must be above 0 and at most {MAX_MESSAGES_PER_MINUTE}, not {text}"
+        )
+    return value
