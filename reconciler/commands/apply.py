@@ -40,13 +40,15 @@ from reconciler.savedplan.staleness import StaleEntry
 def run(args: argparse.Namespace, out: Output) -> int:
     if args.plan_file is None:
         saved = [path for path in args.paths if _is_saved_plan(path)]
-        if saved and len(args.paths) > 1:
+        if saved and (len(saved) > 1 or saved[0] != args.paths[0]):
             raise InputError(
-                f"{saved[0]} is a saved plan, not a manifest: apply it on its own, "
-                f"with apply --plan {saved[0]}"
+                f"{saved[0]} is a saved plan, not a manifest: name it first, or with --plan: "
+                f"apply --plan {saved[0]} [PATH...]"
             )
-        if saved:  # `apply plan.json`, as Terraform takes it: exactly `apply --plan plan.json`
-            args.plan_file, args.paths = saved[0], []
+        if saved:
+            # `apply plan.json [PATH...]`, as Terraform takes a plan file: exactly
+            # `apply --plan plan.json [PATH...]`.
+            args.plan_file, args.paths = saved[0], args.paths[1:]
     if args.plan_file is not None:
         return run_saved(args, out)
     if args.max_age is not None:
