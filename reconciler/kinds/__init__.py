@@ -1,11 +1,14 @@
 """The registry of managed kinds: each kind declares itself in one module of this package.
 
-A kind (``Kind``) says what the engine needs to know of it and nothing more: the resource name a
-plan shows, the document it is written in, its provider, its place in the order of execution
-and what it depends on there, how one of its changes reads in the text and Markdown plans,
-how many calls apply makes for a change, which client calls carry one out, and how an entry of
-a saved plan is read back. The engine (plan, apply, the renderers, cost, saved plans) asks the
-registry, ``kind_of(resource)``, and never names a kind.
+A kind (``Kind``) says what the engine needs to know of it and nothing more: the document it is
+written in and how it is checked and loaded, its entries and their key, the resource name a
+plan shows, its provider, its place in the order of execution and what it depends on there,
+how one of its changes reads in the text and Markdown plans, how many calls apply makes for a
+change, which client calls read it and carry one out, its policy defaults and what rules 1, 2
+and 4 count, its saved-plan form, its export, and what a guard's roll-back restores. The
+engine (loading, plan, safety, apply, the renderers, cost, saved plans, export, the early read)
+asks the registry, ``kind_of(resource)`` or ``kinds()``, and never names a kind. A new kind is a
+module of this package that ends with ``register(...)``, imported at the end of this one.
 
 Importing this package imports no provider client: ``validate`` loads no HTTP library.
 """
