@@ -1,4 +1,5 @@
-"""Normalization and checks of whitelist addresses, e-mail addresses and domain names.
+"""Normalization and checks of IPv4 entries (address, CIDR block, range), e-mail addresses and
+domain names.
 
 Pure functions on strings: manifests and live state are both canonicalized here, so that
 ``10.0.0.1/32`` in a manifest and ``10.0.0.1`` in the console compare equal.
@@ -134,7 +135,7 @@ def _canonical(first: int, last: int) -> str:
 
 
 def canonical_ip_entry(text: str) -> str:
-    """Return the canonical form of a whitelist entry, or raise ``ValueError`` saying what is wrong.
+    """Return the canonical form of an IPv4 entry, or raise ``ValueError`` saying what is wrong.
 
     Accepted: an IPv4 address, a CIDR block with zero host bits, or an inclusive range ``a-b``.
     Canonical: ``a.b.c.d`` for one address, ``a.b.c.d/n`` for anything that is exactly one block,

@@ -1,15 +1,12 @@
 """Carry out a Plan through provider clients: in order, with dependencies, into a report.
 
-Each account's changes run in phases (``model.phase``), make before break: whitelist
-additions, switching protection on, unintercept changes, switching protection off, whitelist
-deletions. The changes
-of one phase are independent of each other and run concurrently, within the account's limits
-(its client bounds the calls in flight and their pace); a phase starts once the one before has
-finished.
+Each account's changes run in phases, the slots their kinds give them (``kinds.slot``: make
+before break, SPEC §4 and §10). The changes of one phase are independent of each other and run
+concurrently, within the account's limits (its client bounds the calls in flight and their
+pace); a phase starts once the one before has finished.
 
-Independent changes go on after a failure; a change that depends on a failed one is skipped:
-protection is not switched on if a whitelist addition failed, and no whitelist entry is deleted
-once an addition or switching protection off failed (make before break).
+Independent changes go on after a failure; a change that depends on a failed one (its kind's
+``depends_on``, a group an earlier phase's failure marked) is skipped.
 
 An interruption (SIGINT, SIGTERM: ``interruptible``) sends no further write: the writes in flight
 are awaited, and every change not yet sent is reported as "not attempted".
@@ -27,7 +24,8 @@ from types import FrameType
 from typing import Any, Literal
 
 from reconciler.errors import ProviderError
-from reconciler.model import Account, Action, Change, Phase, Resource, phase
+from reconciler.kinds import kind_of, slot
+from reconciler.model import Account, Action, Change
 from reconciler.plan import Plan
 from reconciler.providers.base import ProviderClient
 
@@ -148,10 +146,10 @@ def _execute_account(
     with ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix=f"apply-{account.name}"
     ) as pool:
-        for current in Phase:
+        for current in sorted({slot(change) for change in changes}):
             running: dict[Future[Outcome], int] = {}
             for index, change in enumerate(changes):
-                if phase(change) is not current:
+                if slot(change) != current:
                     continue
                 # Every change this one depends on ran in an earlier phase: `failed` is final.
                 blocker = _depends_on(change) & failed
@@ -182,16 +180,8 @@ def _apply_one(client: ProviderClient, change: Change, stop: threading.Event) ->
 
 
 def _group(change: Change) -> str:
-    if change.resource is Resource.IP_WHITELIST and change.action is Action.CREATE:
-        return "a whitelist addition"
-    if change.resource is Resource.IP_PROTECTION and change.after is False:
-        return "switching protection off"
-    return "an independent change"
+    return kind_of(change.resource).group(change)
 
 
-def _depends_on(change: Change) -> set[str]:
-    if change.resource is Resource.IP_PROTECTION and change.after is True:
-        return {"a whitelist addition"}
-    if change.resource is Resource.IP_WHITELIST and change.action is Action.DELETE:
-        return {"a whitelist addition", "switching protection off"}
-    return set()
+def _depends_on(change: Change) -> frozenset[str]:
+    return kind_of(change.resource).depends_on(change)

@@ -1,8 +1,8 @@
 """What a plan cost in provider calls, and what applying it will cost (calls and time).
 
 Reads are the calls the plan made (every attempt, retries included). Writes are the calls apply
-will make: one per change, two for a SendCloud unintercept update (there is no update call:
-delete, then add). The time is what the limits imply: apply spaces call starts at the
+will make: as many as each change's kind says (``Kind.writes``: two for an update carried out
+as delete then add). The time is what the limits imply: apply spaces call starts at the
 account's ``requestsPerSecond``; accounts that share a credential share that pace, so their
 writes add up; separate credentials run side by side.
 """
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import Action, Provider, Resource
+from reconciler.model import Provider
 from reconciler.plan import Change, Plan
 
 
@@ -36,8 +36,9 @@ class AccountCost:
 
 def writes_of(change: Change, provider: Provider) -> int:
     """Calls apply makes for ``change``."""
-    update = change.action is Action.UPDATE and change.resource is Resource.UNINTERCEPT
-    return 2 if update and provider is Provider.SENDCLOUD else 1
+    from reconciler.kinds import kind_of
+
+    return kind_of(change.resource).writes(change)
 
 
 def estimate(

@@ -26,17 +26,20 @@ def to_json(value: Any) -> Any:
     """A dataclass value as JSON, field by field, so that settings added to the model later
     are carried too. Fields outside the value (``compare=False``: positions) are left out, and
     so are unset ones (``None`` where that is the default: ``{"env": NAME}``, not
-    ``{"env": NAME, "file": null}``); enums become their values."""
+    ``{"env": NAME, "file": null}``), and empty ones marked ``omit_empty``; enums become their
+    values."""
     if is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: to_json(getattr(value, f.name))
             for f in fields(value)
-            if f.compare and not (getattr(value, f.name) is None and f.default is None)
+            if f.compare
+            and not (getattr(value, f.name) is None and f.default is None)
+            and not (f.metadata.get("omit_empty") and not getattr(value, f.name))
         }
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {k.value if isinstance(k, Enum) else str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         return sorted(to_json(v) for v in value)
     if isinstance(value, (list, tuple)):
@@ -65,6 +68,8 @@ def from_json(cls: type[Any], data: Any, where: str) -> Any:
 
 
 def _from_json(hint: Any, value: Any, where: str) -> Any:
+    if hint is Any:  # decoded by its owner (``kinds.decode``): a kind's own entry type
+        return value
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -80,7 +85,10 @@ def _from_json(hint: Any, value: Any, where: str) -> Any:
         except ValueError:
             raise ShapeError(where, f"unknown value {value!r}") from None
     elif origin in (Mapping, dict) and isinstance(value, dict):
-        return {str(k): _from_json(args[1], v, f"{where}.{k}") for k, v in value.items()}
+        return {
+            _from_json(args[0], str(k), where): _from_json(args[1], v, f"{where}.{k}")
+            for k, v in value.items()
+        }
     elif origin in (tuple, list, frozenset) and isinstance(value, list):
         items = [_from_json(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
         return origin(items)

@@ -12,34 +12,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reconciler import strictjson
-from reconciler.addresses import (
-    canonical_domain,
-    canonical_email,
-    canonical_ip_entry,
-    ip_entry_bounds,
-    non_public_overlap,
-)
 from reconciler.errors import InputError, RefusedError
-from reconciler.export_yaml import Flow, Items, chunks
+from reconciler.export_yaml import chunks
 from reconciler.files import read_text
 from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
+from reconciler.kinds import kinds
 from reconciler.manifests import yamlpos
 from reconciler.model import (
-    ALL_API_USERS,
-    ALL_TYPES,
     Account,
     AccountDesired,
     AccountLive,
-    IpEntry,
-    Provider,
-    Target,
-    UninterceptEntry,
 )
 from reconciler.safety import shortfalls
 
@@ -85,7 +73,11 @@ def export_accounts(
 def reading(account: Account) -> AccountDesired:
     """An AccountDesired that manages everything its provider has, so that reading it returns
     the whole live state of the account."""
-    return AccountDesired(account, protection=False, whitelist={}, unintercepts={})
+    want = AccountDesired(account)
+    for kind in kinds():
+        if kind.provider is account.provider:
+            kind.manage(want)
+    return want
 
 
 def account_document(account: Account) -> dict[str, Any]:
@@ -110,19 +102,16 @@ def account_document(account: Account) -> dict[str, Any]:
 def export_account(account: Account, definition: Mapping[str, Any], live: AccountLive) -> Export:
     """The manifests of one account: its definition, then each resource its provider holds."""
     result = Export(documents=[dict(definition)])
-    if account.provider is Provider.ALIYUN_DM:
-        if live.protection is not None:
-            result.documents.append(
-                _document("IpProtection", account.name, {"enabled": live.protection})
-            )
-        if live.whitelist is not None:
-            result.documents.append(_whitelist(account.name, live.whitelist, result.warnings))
-    elif live.unintercepts is not None:
-        result.documents.append(_unintercepts(account.name, live.unintercepts, result.warnings))
+    for kind in kinds():
+        if kind.provider is account.provider:
+            written = kind.export(account.name, live, result.warnings)
+            if written is not None:
+                result.documents.append(written)
     return result
 
 
-def _document(kind: str, account: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+def document(kind: str, account: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A manifest document of ``kind`` for ``account``, holding ``spec``."""
     return {
         "apiVersion": API_VERSION,
         "kind": kind,
@@ -131,120 +120,7 @@ def _document(kind: str, account: str, spec: Mapping[str, Any]) -> dict[str, Any
     }
 
 
-def _whitelist(account: str, live: Iterable[IpEntry], warnings: list[str]) -> dict[str, Any]:
-    entries: dict[str, tuple[int, int]] = {}
-    ignore: dict[str, None] = {}
-    for entry in live:
-        raw = (entry.raw if entry.raw is not None else entry.address).strip()
-        reason = _unwritable_address(raw)
-        if reason is None:
-            address = canonical_ip_entry(raw)
-            # A live duplicate (one address under several ids) is one manifest entry.
-            entries.setdefault(address, ip_entry_bounds(address))
-            continue
-        if raw not in ignore:
-            ignore[raw] = None
-            warnings.append(
-                f"{account}: whitelist entry {raw!r} cannot be written in a manifest ({reason}); "
-                "it is listed under ignore, so plans leave it alone"
-            )
-    spec: dict[str, Any] = {
-        "entries": Items(sorted(entries, key=lambda address: (*entries[address], address)))
-    }
-    if ignore:
-        spec["ignore"] = [_literal_pattern(raw) for raw in ignore]
-    return _document("IpWhitelist", account, spec)
-
-
-def _unwritable_address(raw: str) -> str | None:
-    try:
-        address = canonical_ip_entry(raw)
-    except ValueError as error:
-        return str(error)
-    network = non_public_overlap(address)
-    return f"it overlaps the non-public network {network}" if network else None
-
-
-def _unintercepts(
-    account: str, live: Iterable[UninterceptEntry], warnings: list[str]
-) -> dict[str, Any]:
-    # The plan compares an account's entries by key and keeps the last live entry of a key;
-    # so does the export.
-    kept: dict[str, UninterceptEntry] = {}
-    ignore: dict[str, None] = {}
-    for entry in live:
-        reason = _unwritable_unintercept(entry)
-        if reason is None:
-            kept[entry.key] = entry
-        elif entry.value not in ignore:
-            ignore[entry.value] = None
-            warnings.append(unwritable_warning(account, entry, reason))
-    written = list(kept.values())
-    del kept  # a million keys: not needed to sort
-    ordered = in_order(written)
-    # Each entry's mapping is made only as it is written (a million of them would not fit).
-    spec: dict[str, Any] = {"entries": Items(ordered, _unintercept_item)}
-    if ignore:
-        spec["ignore"] = [_literal_pattern(value) for value in ignore]
-    return _document("UninterceptList", account, spec)
-
-
-def unwritable_warning(account: str, entry: UninterceptEntry, reason: str) -> str:
-    return (
-        f"{account}: unintercept {entry.target.value} {entry.value!r} (apiUser "
-        f"{entry.api_user}) cannot be written in a manifest ({reason}); it is listed "
-        "under ignore, so plans leave it alone"
-    )
-
-
-def in_order(entries: Iterable[UninterceptEntry]) -> list[UninterceptEntry]:
-    """``entries`` sorted by the key (apiUser ``all`` first, apiUser, target, value without
-    case, value), stably; a group of one apiUser and target at a time, by stable sorts on one
-    key each: a key tuple and two lowered strings for each of a million entries at once would
-    take half as much memory as the entries themselves."""
-    groups: dict[tuple[bool, str, str], list[UninterceptEntry]] = {}
-    for entry in entries:
-        group = (entry.api_user != ALL_API_USERS, entry.api_user.lower(), entry.target.value)
-        members = groups.get(group)
-        if members is None:
-            groups[group] = members = []
-        members.append(entry)
-    ordered: list[UninterceptEntry] = []
-    for group in sorted(groups):
-        members = groups.pop(group)
-        members.sort(key=lambda entry: entry.value)
-        members.sort(key=lambda entry: entry.value.lower())  # ties keep the order by value
-        ordered.extend(members)
-    return ordered
-
-
-def _unwritable_unintercept(entry: UninterceptEntry) -> str | None:
-    """Why loading the entry from a manifest would not give back the same key and types."""
-    if not entry.types:
-        return "it has no types; a manifest entry has at least one"
-    try:
-        value = (
-            canonical_email(entry.value)
-            if entry.target is Target.EMAIL
-            else canonical_domain(entry.value)
-        )
-    except ValueError as error:
-        return str(error)
-    if value.lower() != entry.value.lower():
-        return f"a manifest would read it as {value!r}"
-    return None
-
-
-def _unintercept_item(entry: UninterceptEntry) -> dict[str, Any]:
-    item: dict[str, Any] = {entry.target.value: entry.value}
-    if entry.api_user != ALL_API_USERS:
-        item["apiUser"] = entry.api_user
-    if entry.types != ALL_TYPES:
-        item["types"] = Flow(entry.type_names)
-    return item
-
-
-def _literal_pattern(text: str) -> str:
+def literal_pattern(text: str) -> str:
     """A glob pattern (``ignore``) that matches exactly ``text``."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 

@@ -1,6 +1,6 @@
 """A SendCloud unintercept list exported in bounded memory, whatever its length.
 
-``export`` writes a list sorted by key (``export.in_order``), so it cannot write an entry before
+``export`` writes a list sorted by key (``in_order``), so it cannot write an entry before
 it has read them all; holding a million entries to sort them took ten times the memory of ten
 thousand. Instead each page goes, as it arrives, into a ``Spool``: a line per record, kept in
 memory up to ``RUN`` records, which are then sorted and written to a file of their own in a
@@ -28,15 +28,13 @@ from typing import IO, Any
 
 from reconciler import live
 from reconciler.errors import RefusedError
-from reconciler.export import (
-    _document,
-    _literal_pattern,
+from reconciler.export import document, export_account, literal_pattern
+from reconciler.export_yaml import Streamed
+from reconciler.kinds.unintercept_export import (
     _unintercept_item,
     _unwritable_unintercept,
-    export_account,
     unwritable_warning,
 )
-from reconciler.export_yaml import Streamed
 from reconciler.model import (
     ALL_API_USERS,
     Account,
@@ -262,7 +260,7 @@ def _list_document(
             if entry.value not in ignore:
                 ignore[entry.value] = None
                 warnings.append(unwritable_warning(name, entry, reason))
-        return {"ignore": [_literal_pattern(value) for value in ignore]} if ignore else {}
+        return {"ignore": [literal_pattern(value) for value in ignore]} if ignore else {}
 
-    head = _document("UninterceptList", name, {})
+    head = document("UninterceptList", name, {})
     return Streamed(head, "entries", entries(), later)

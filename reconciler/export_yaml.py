@@ -1,6 +1,6 @@
 """The YAML that ``reconciler export`` writes, made piece by piece as it is written.
 
-A million-entry unintercept list must not be held three times over (the entries, their
+A million-entry list must not be held three times over (the entries, their
 dictionaries, the whole text), so ``chunks`` yields the text a document at a time, and a long
 list (``Items``, made item by item as it is written) a thousand entries at a time. The bytes
 are PyYAML's: ``to_yaml`` is the same text joined, and the documents, pairs and list items are

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from reconciler.credentials.blame import blame
 from reconciler.credentials.resolve import resolve_all
 from reconciler.errors import ProviderError, ProviderErrors
+from reconciler.kinds import kinds
 from reconciler.model import Account, AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
 from reconciler.providers.base import ProviderClient
@@ -199,17 +200,10 @@ class _Reading:
 
 
 def to_read(want: AccountDesired) -> AccountDesired:
-    """What to read of an account: what it manages, and what the lock-out rule (SPEC §5 rule 3,
-    judged on the final state) needs of the half of IP protection it does not manage: the
-    switch when only the whitelist is managed; the whitelist when only the switch is, and only
-    if it ends up on (switched off, no whitelist can lock anyone out)."""
-    if want.account.provider is not Provider.ALIYUN_DM:
-        return want
-    # Only whether each half is managed matters to ``read``, not its desired value.
-    if want.whitelist is None and want.protection is True:
-        return replace(want, whitelist={})
-    if want.protection is None and want.whitelist is not None:
-        return replace(want, protection=False)
+    """What to read of an account: what it manages, and what rules that join kinds need of a
+    kind it does not manage (``Kind.widen_read``: the lock-out rule, SPEC §5 rule 3)."""
+    for kind in kinds():
+        want = kind.widen_read(want)
     return want
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.errors import Position
 
@@ -206,6 +206,17 @@ class ListPolicy:
         return self.prune and not self.ignores(*texts)
 
 
+# Saved plans leave these fields out while they are empty (``dataclass_json.to_json``).
+OMIT_EMPTY: Mapping[str, bool] = {"omit_empty": True}
+
+
+class Resource(str, Enum):
+    IP_PROTECTION = "ip_protection"
+    IP_WHITELIST = "ip_whitelist"
+    UNINTERCEPT = "unintercept"
+    TAG = "tag"
+
+
 @dataclass
 class AccountDesired:
     """What the manifests want for one account. ``None`` means "not managed": left alone."""
@@ -218,6 +229,9 @@ class AccountDesired:
     whitelist_policy: ListPolicy = field(default_factory=ListPolicy)
     unintercepts: dict[str, UninterceptEntry] | None = None
     unintercept_policy: ListPolicy = field(default_factory=ListPolicy)
+    # Kinds declared only in ``reconciler/kinds/``: managed entries by key, and their policy.
+    lists: dict[Resource, dict[str, Any]] = field(default_factory=dict, metadata=OMIT_EMPTY)
+    policies: dict[Resource, ListPolicy] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
 @dataclass(frozen=True)
@@ -266,6 +280,9 @@ class AccountLive:
     whitelist_total: int | None = None
     unintercepts: list[UninterceptEntry] | None = None
     unintercept_total: int | None = None
+    # Kinds declared only in ``reconciler/kinds/``: the entries read, and the provider's total.
+    lists: dict[Resource, list[Any]] = field(default_factory=dict, metadata=OMIT_EMPTY)
+    totals: dict[Resource, int | None] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
 def id_order(ident: str | None) -> tuple[int, str]:
@@ -278,19 +295,6 @@ def id_order(ident: str | None) -> tuple[int, str]:
 # -- changes --------------------------------------------------------------------------------
 
 
-class Resource(str, Enum):
-    IP_PROTECTION = "ip_protection"
-    IP_WHITELIST = "ip_whitelist"
-    UNINTERCEPT = "unintercept"
-
-
-# How a list resource is named in messages.
-LIST_NAMES: Mapping[Resource, str] = {
-    Resource.IP_WHITELIST: "IP whitelist",
-    Resource.UNINTERCEPT: "unintercept list",
-}
-
-
 class Action(str, Enum):
     CREATE = "create"
     UPDATE = "update"
@@ -298,7 +302,18 @@ class Action(str, Enum):
 
 
 PROTECTION_KEY = "ip_protection"
-Value = IpEntry | UninterceptEntry | bool | None
+
+
+class Entry(Protocol):
+    """An entry of a managed list, of whatever kind: its identity and its JSON form."""
+
+    @property
+    def key(self) -> str: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+Value = Entry | bool | None
 
 
 @dataclass(frozen=True)
@@ -333,22 +348,11 @@ def _jsonable(value: Value) -> Any:
 
 class Phase(IntEnum):
     """When a change runs within its account, make before break: a plan lists an account's
-    changes in this order and apply runs them phase by phase."""
+    changes in this order and apply runs them phase by phase. Each kind places its changes
+    (``kinds.Kind.slot``); a kind added later may take a slot before or after these."""
 
-    WHITELIST_ADDITIONS = 1
-    PROTECTION_ON = 2
-    UNINTERCEPT_CHANGES = 3
-    PROTECTION_OFF = 4
-    WHITELIST_DELETIONS = 5
-
-
-def phase(change: Change) -> Phase:
-    """The phase of ``change``."""
-    match change.resource:
-        case Resource.IP_WHITELIST:
-            if change.action is Action.DELETE:
-                return Phase.WHITELIST_DELETIONS
-            return Phase.WHITELIST_ADDITIONS
-        case Resource.IP_PROTECTION:
-            return Phase.PROTECTION_ON if change.after is True else Phase.PROTECTION_OFF
-    return Phase.UNINTERCEPT_CHANGES
+    WHITELIST_ADDITIONS = 30
+    PROTECTION_ON = 40
+    UNINTERCEPT_CHANGES = 50
+    PROTECTION_OFF = 60
+    WHITELIST_DELETIONS = 70

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.kinds import Kind, kinds
 from reconciler.model import AccountDesired, AccountLive
 
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
@@ -35,12 +36,11 @@ _KIND_VALUE = re.compile(r"[ \t]*(['\"]?)(\w+)\1(?:[ \t]+#.*)?[ \t\r]*")
 _CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)  # a line that is not blank or a comment
 _OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
 _ACCOUNT = re.compile(r"\baccount:[ \t]*['\"]?([^'\"\s,}#]+)")
-_ENABLED = re.compile(r"\benabled:[ \t]*(\w+)")
-_OFF = {"false", "no", "off"}  # YAML 1.1 spellings of false
 HEAD = 4096  # characters of a document searched for its kind and account
 # Threads waiting on the network wake sooner while the loader holds the interpreter.
 SWITCH_INTERVAL = 0.0005
-RESOURCES = {"IpProtection": "protection", "IpWhitelist": "whitelist", "UninterceptList": "list"}
+# The documents of managed kinds, and what each declares of itself (``Kind.quick_look``).
+RESOURCES = {kind.document: kind for kind in kinds()}
 KINDS = frozenset(("Account", "DeliveryCheck", *RESOURCES))
 
 
@@ -114,8 +114,7 @@ def _same(guess: Sequence[AccountDesired], wants: Sequence[AccountDesired]) -> b
         # The whole definition (endpoint, region, credential references, limits, retry; not
         # where it is written): what was read is the live state of exactly these accounts.
         read = to_read(want)  # what is read depends on whether protection ends on
-        managed = (read.protection is None, read.whitelist is None, read.unintercepts is None)
-        return (want.account, *managed)
+        return (want.account, *(kind.managed(read) for kind in kinds()))
 
     return [shape(w) for w in guess] == [shape(w) for w in wants]
 
@@ -155,8 +154,7 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
     if problems:
         raise ValueError("the manifests cannot all be found")
     accounts: dict[str, AccountDesired] = {}
-    managed: dict[str, set[str]] = {}
-    enabled: dict[str, bool] = {}  # IpProtection.spec.enabled: the whitelist is read if on
+    managed: dict[str, list[tuple[Kind, str]]] = {}  # account -> kinds, each document's head
     for file in found:
         text = local.read_text(file, local.MANIFEST_LIMIT, "manifest")
         if _odd_markers(text):
@@ -180,20 +178,17 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
                 target = _ACCOUNT.search(text, start, min(end, start + HEAD))
                 if target is None:
                     raise ValueError("a document's account is not in its first lines")
-                managed.setdefault(target.group(1), set()).add(RESOURCES[kind])
-                if kind == "IpProtection":
-                    switch = _ENABLED.search(text, start, min(end, start + HEAD))
-                    enabled[target.group(1)] = switch is None or switch.group(1).lower() not in _OFF
+                head = text[start : min(end, start + HEAD)]
+                managed.setdefault(target.group(1), []).append((RESOURCES[kind], head))
     guess = []
     for name, want in accounts.items():
-        resources = managed.get(name, set())
+        resources = managed.get(name, [])
         if names and name not in names:
             continue
         if not names and not resources:
             continue
-        want.protection = enabled.get(name, True) if "protection" in resources else None
-        want.whitelist = {} if "whitelist" in resources else None
-        want.unintercepts = {} if "list" in resources else None
+        for resource, head in resources:
+            resource.quick_look(want, head)
         guess.append(want)
     return guess
 

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.addresses import ip_entry_bounds
-from reconciler.model import LIST_NAMES, AccountDesired, AccountLive, IpEntry, ListPolicy, Resource
+from reconciler.kinds import Kind, kind_of, list_kinds
+from reconciler.model import (
+    AccountDesired,
+    AccountLive,
+    Action,
+    Change,
+    IpEntry,
+    ListPolicy,
+    Resource,
+)
 
 MASS_DELETION = "mass-deletion"
 EMPTYING = "emptying"
@@ -51,7 +60,7 @@ class ListChange:
     creates: int
     deletes: int
     policy: ListPolicy
-    # Unintercept types changes, carried out as delete then add: rules 1 and 2 count their
+    # Updates carried out as delete then add (``Kind.updates_delete``): rules 1 and 2 count their
     # delete half, since a failed add leaves the entry deleted until the next run.
     updates: int = 0
 
@@ -71,53 +80,74 @@ class ListChange:
 
 
 def list_change(
-    resource: Resource,
-    want: AccountDesired,
-    have: AccountLive,
-    creates: int,
-    deletes: int,
-    updates: int = 0,
+    kind: Kind, want: AccountDesired, have: AccountLive, changes: Sequence[Change]
 ) -> ListChange | None:
-    """What a plan does to one list of an account; None if the list is not managed or not read."""
-    wanted: Mapping[str, object] | None
-    live: Sequence[object] | None
-    if resource is Resource.IP_WHITELIST:
-        wanted, live, total = want.whitelist, have.whitelist, have.whitelist_total
-        policy = want.whitelist_policy
-    else:
-        wanted, live, total = want.unintercepts, have.unintercepts, have.unintercept_total
-        policy = want.unintercept_policy
+    """What ``changes`` do to one list of an account; None if it is not managed or not read."""
+    wanted, (live, total) = kind.wanted(want), kind.live(have)
     if wanted is None or live is None:
         return None
-    return ListChange(resource, len(live), total, creates, deletes, policy, updates)
+    creates = sum(1 for c in changes if c.action is Action.CREATE)
+    updates = sum(1 for c in changes if c.action is Action.UPDATE) if kind.updates_delete else 0
+    deletes = kind.deletes_counted(changes, want)
+    return ListChange(kind.resource, len(live), total, creates, deletes, kind.policy(want), updates)
 
 
 def review(
     account: str,
     lists: Sequence[ListChange],
-    protection_after: bool | None,
-    touches_protection: bool,
-    final_whitelist: Collection[str] | None = None,
-    senders: Sequence[IpEntry] = (),
+    want: AccountDesired,
+    have: AccountLive,
+    changes: Mapping[Resource, Sequence[Change]],
 ) -> list[Refusal]:
-    """The refusals for one account, given what the plan does to each of its lists, whether
-    IP protection ends up enabled (``None``: unknown) and the addresses the whitelist ends up
-    holding (``None``: unknown, it was not read or not read in full).
-
-    Rule 3 is judged on that final state whether or not the manifests manage the whitelist,
-    but only for a plan that changes the switch or the whitelist: an account already in that
-    state is not made worse by a plan that leaves both alone.
-    """
+    """The refusals for one account, given what the plan does to each of its lists
+    (rules 1, 2 and 4) and the changes of each kind (rule 3)."""
     refusals: list[Refusal] = []
     for change in lists:
         refusals.extend(_list_rules(account, change))
+    refusals.extend(_rule_3(account, lists, want, have, changes))
+    return refusals
+
+
+# -- rule 3: the one rule that joins two kinds, DirectMail's switch and its whitelist --------
+
+
+def _rule_3(
+    account: str,
+    lists: Sequence[ListChange],
+    want: AccountDesired,
+    have: AccountLive,
+    changes: Mapping[Resource, Sequence[Change]],
+) -> list[Refusal]:
+    """Rule 3 is judged on the final state (protection on, the addresses the whitelist ends up
+    holding) whether or not the manifests manage the whitelist, but only for a plan that
+    changes the switch or the whitelist: an account already in that state is not made worse by
+    a plan that leaves both alone."""
+    protection_after = want.protection if want.protection is not None else have.protection
     whitelist = next((c for c in lists if c.resource is Resource.IP_WHITELIST), None)
-    touched = touches_protection or (
+    touched = bool(changes.get(Resource.IP_PROTECTION)) or (
         whitelist is not None and bool(whitelist.creates or whitelist.deletes)
     )
-    if protection_after and final_whitelist is not None and touched:
-        refusals.extend(_lock_out(account, final_whitelist, senders))
-    return refusals
+    deletes = [c for c in changes.get(Resource.IP_WHITELIST, ()) if c.action is Action.DELETE]
+    final = _final_whitelist(want, have, deletes)
+    if protection_after and final is not None and touched:
+        return _lock_out(account, final, want.senders)
+    return []
+
+
+def _final_whitelist(
+    want: AccountDesired, have: AccountLive, deletes: Sequence[Change]
+) -> set[str] | None:
+    """The addresses the whitelist holds once the plan is carried out; ``None`` when that is
+    unknown (it was not read, or not in full). An unmanaged whitelist stays as it is."""
+    if have.whitelist is None:
+        return None
+    if have.whitelist_total is not None and len(have.whitelist) < have.whitelist_total:
+        return None
+    final = {entry.key for entry in have.whitelist}
+    if want.whitelist is not None:
+        final -= {c.key for c in deletes}
+        final |= set(want.whitelist)
+    return final
 
 
 def _lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
@@ -162,7 +192,7 @@ def _bounds(address: str) -> tuple[int, int] | None:
 
 
 def _list_rules(account: str, change: ListChange) -> list[Refusal]:
-    name = LIST_NAMES[change.resource]
+    name = kind_of(change.resource).list_name
     if change.incomplete:
         assert change.total is not None
         shortfall = Shortfall(change.resource, change.live, change.total)
@@ -227,8 +257,8 @@ class Shortfall:
     def message(self, account: str) -> str:
         return (
             f"{account}: the provider returned {self.returned} of the {self.total} "
-            f"{'entry' if self.total == 1 else 'entries'} its {LIST_NAMES[self.resource]} says "
-            "it holds"
+            f"{'entry' if self.total == 1 else 'entries'} its "
+            f"{kind_of(self.resource).list_name} says it holds"
         )
 
     def refusal(self, account: str, consequence: str) -> Refusal:
@@ -245,11 +275,9 @@ class Shortfall:
 
 def shortfalls(have: AccountLive) -> list[Shortfall]:
     """The lists of ``have`` that the provider returned incomplete (rule 4)."""
-    return [
-        Shortfall(resource, len(entries), total)
-        for resource, entries, total in (
-            (Resource.IP_WHITELIST, have.whitelist, have.whitelist_total),
-            (Resource.UNINTERCEPT, have.unintercepts, have.unintercept_total),
-        )
-        if entries is not None and total is not None and len(entries) < total
-    ]
+    found = []
+    for kind in list_kinds():
+        entries, total = kind.live(have)
+        if entries is not None and total is not None and len(entries) < total:
+            found.append(Shortfall(kind.resource, len(entries), total))
+    return found

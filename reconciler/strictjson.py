@@ -119,7 +119,7 @@ def _text(value: str, path: tuple[str | int, ...], what: str) -> None:
 
 
 def _where(path: tuple[str | int, ...]) -> str:
-    """A JSON path as the schema errors show one: ``live.sc.unintercept[3]``."""
+    """A JSON path as the schema errors show one: ``live.sc.entries[3]``."""
     shown = ""
     for part in path:
         if isinstance(part, int):

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from reconciler import sandbox as sb
 from reconciler.addresses import canonical_ip_entry, non_public_overlap
-from reconciler.export import export_account, in_order
+from reconciler.export import export_account
 from reconciler.export_yaml import to_yaml
+from reconciler.kinds.unintercept_export import in_order
 from reconciler.manifests.load import load_manifests
 from reconciler.model import Account, AccountLive, IpEntry, Provider, Target, UninterceptEntry
 from reconciler.plan import diff

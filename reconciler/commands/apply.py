@@ -28,10 +28,11 @@ from reconciler.commands.common import (
 from reconciler.durations import parse_duration
 from reconciler.errors import ExitCode, InputError, RefusedError
 from reconciler.guard.spec import planned, saved_wants
-from reconciler.model import AccountDesired, AccountLive, IpEntry, UninterceptEntry
+from reconciler.kinds import kind_of
+from reconciler.model import AccountDesired, AccountLive
 from reconciler.output import render
 from reconciler.output.console import Output, Style, counted
-from reconciler.plan import Action, Change, Plan, Resource, diff
+from reconciler.plan import Change, Plan, diff
 from reconciler.providers.base import ProviderClient
 from reconciler.savedplan import origin, planfile, plantrust, verdict
 from reconciler.savedplan.staleness import StaleEntry
@@ -337,20 +338,7 @@ def _in_effect(changes: Sequence[Change], stale: Sequence[StaleEntry]) -> bool:
 def _shows(change: Change, now: object) -> bool:
     """Whether ``now`` (the live entry in the saved plan's snapshot form; None: absent) is the
     state ``change`` leaves behind."""
-    match change.resource, change.action:
-        case Resource.IP_PROTECTION, _:
-            return now == {"enabled": change.after}
-        case Resource.IP_WHITELIST, Action.CREATE:
-            return now is not None
-        case Resource.IP_WHITELIST, _:  # the record deleted, whatever other records hold
-            assert isinstance(change.before, IpEntry)
-            return now is None or (isinstance(now, list) and change.before.id not in now)
-        case Resource.UNINTERCEPT, Action.DELETE:
-            return now is None
-        case Resource.UNINTERCEPT, _:
-            assert isinstance(change.after, UninterceptEntry)
-            return isinstance(now, dict) and now.get("types") == change.after.type_names
-    raise AssertionError(change.resource)
+    return kind_of(change.resource).shows(change, now)
 
 
 def _already_applied(result: Plan, args: argparse.Namespace, out: Output, created_at: str) -> int:

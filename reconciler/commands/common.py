@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.errors import InputError
+from reconciler.kinds import kinds
 from reconciler.manifests.load import load_manifests
 from reconciler.model import AccountDesired, DesiredState
 from reconciler.output import render
@@ -39,7 +40,7 @@ def select(state: DesiredState, names: Sequence[str]) -> list[AccountDesired]:
 
 
 def _manages_anything(want: AccountDesired) -> bool:
-    return any(v is not None for v in (want.protection, want.whitelist, want.unintercepts))
+    return any(kind.managed(want) for kind in kinds())
 
 
 def unknown_account(name: str, known: Sequence[str]) -> InputError:

@@ -12,7 +12,8 @@ from reconciler import cost, live
 from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
-from reconciler.model import LIST_NAMES, AccountDesired, AccountLive, Provider, Resource
+from reconciler.kinds import list_kind_read_by
+from reconciler.model import AccountDesired, AccountLive
 from reconciler.output import render
 from reconciler.output.console import Output, counted
 from reconciler.plan import Plan, diff
@@ -138,16 +139,15 @@ class _Refusing:
 def _refusal(want: AccountDesired, error: InconsistentAnswer) -> Refusal:
     """Rule 4 for an account whose listing contradicts itself: nothing is planned for it."""
     name = want.account.name
-    provider = want.account.provider
-    resource = Resource.IP_WHITELIST if provider is Provider.ALIYUN_DM else Resource.UNINTERCEPT
+    kind = list_kind_read_by(want.account.provider, error.action)
     request = f", request id {error.request_id}" if error.request_id else ""
     return Refusal(
         INCOMPLETE,
-        f"{name}: the provider's {LIST_NAMES[resource]} listing contradicts itself "
+        f"{name}: the provider's {kind.list_name} listing contradicts itself "
         f"({error.provider} {error.action}{request}): {error.what}; nothing was planned for "
         "this account (run again later; --force does not override this)",
         name,
-        resource.value,
+        kind.resource.value,
         overridable=False,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from reconciler.errors import ExitCode
+from reconciler.kinds import list_kinds
 from reconciler.manifests.load import load_manifests
 from reconciler.output.console import Output, counted
 
@@ -20,14 +21,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     for warning in warnings:
         out.problem(warning)
     wants = list(state.accounts.values())
-    whitelist = sum(len(w.whitelist) for w in wants if w.whitelist is not None)
-    unintercept = sum(len(w.unintercepts) for w in wants if w.unintercepts is not None)
-    counts = [
-        counted(len(state.files), "file"),
-        counted(len(wants), "account"),
-        counted(whitelist, "whitelist entry", "whitelist entries"),
-        counted(unintercept, "unintercept entry", "unintercept entries"),
-    ]
+    counts = [counted(len(state.files), "file"), counted(len(wants), "account")]
+    for kind in list_kinds():
+        lists = [entries for w in wants if (entries := kind.wanted(w)) is not None]
+        if lists or kind.always_counted:
+            counts.append(counted(sum(map(len, lists)), *kind.nouns))
     if state.checks:
         counts.append(counted(len(state.checks), "delivery check"))
     out.write(f"Valid: {', '.join(counts)}.\n")

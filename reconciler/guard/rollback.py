@@ -8,9 +8,10 @@ changed meanwhile is left alone. So entries the apply deleted are added again, e
 are deleted (by their new ids, read back), updates and the switch go back.
 
 Order: the engine runs an account's changes make before break, and the inverse of a plan in
-that order comes out in the reverse order: protection goes off before the whitelist additions
-that allowed it are deleted, deleted entries are back before protection goes on again. That is
-"undone last first".
+that order comes out in the reverse order: what an apply switched on goes off before the
+additions that allowed it are deleted, deleted entries are back before it goes on again. That is
+"undone last first". Each kind says what its part of the state before the writes is
+(``Kind.undo``).
 
 Safety: rules 1–2 (mass deletion, emptying) do not apply, since the roll-back restores a state
 that existed; rules 3–4 (lock-out, incomplete live state) do, and ``--force`` overrides rule 3
@@ -25,15 +26,9 @@ from dataclasses import dataclass, field
 
 from reconciler.apply import Outcome, execute
 from reconciler.errors import ProviderError
+from reconciler.kinds import kinds
 from reconciler.live import to_read
-from reconciler.model import (
-    AccountDesired,
-    AccountLive,
-    Change,
-    IpEntry,
-    ListPolicy,
-    Resource,
-)
+from reconciler.model import AccountDesired, AccountLive, Change
 from reconciler.plan import Plan, diff_account
 from reconciler.providers.base import ProviderClient
 from reconciler.safety import INCOMPLETE, LOCK_OUT, Refusal
@@ -73,14 +68,9 @@ def inverse_desired(
     resources they wrote; the lock-out rule's declared senders stay those of ``want``."""
     resources = {change.resource for change in touched}
     inverse = AccountDesired(want.account, senders=want.senders)
-    if Resource.IP_PROTECTION in resources:
-        inverse.protection = before.protection
-    if Resource.IP_WHITELIST in resources and before.whitelist is not None:
-        inverse.whitelist = {e.key: IpEntry(e.address) for e in before.whitelist}
-        inverse.whitelist_policy = ListPolicy(prune=True)
-    if Resource.UNINTERCEPT in resources and before.unintercepts is not None:
-        inverse.unintercepts = {e.key: e for e in before.unintercepts}
-        inverse.unintercept_policy = ListPolicy(prune=True)
+    for kind in kinds():
+        if kind.resource in resources:
+            kind.undo(inverse, before)
     return inverse
 
 

@@ -9,42 +9,28 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.addresses import (
-    canonical_domain,
-    canonical_email,
-    canonical_ip_entry,
-    find_overlaps,
     is_loopback,
-    non_public_overlap,
 )
 from reconciler.errors import Problem
 from reconciler.manifests.document import Document
 from reconciler.model import (
-    ALL_API_USERS,
-    ALL_TYPES,
     DEFAULT_CREDENTIALS,
     DEFAULT_REGION,
     REGION_ENDPOINTS,
     SENDCLOUD_ENDPOINT,
-    UNINTERCEPT_TYPES,
     Account,
     CredentialSource,
-    IpEntry,
     Limits,
     Provider,
     RetryPolicy,
     RoleRef,
     SecretRef,
-    Target,
-    UninterceptEntry,
 )
 
-# SPEC §8: the DirectMail console documents this limit; more entries are allowed but warned.
-WHITELIST_CONSOLE_LIMIT = 10
 LOOPBACK_NOTE = "http:// is allowed only for loopback hosts: 127.0.0.0/8, ::1, localhost"
 
 
@@ -202,118 +188,3 @@ def _retry(given: Mapping[str, Any]) -> RetryPolicy:
         max_seconds=float(given.get("maxSeconds", default.max_seconds)),
         base_delay=float(given.get("baseDelaySeconds", default.base_delay)),
     )
-
-
-def whitelist_entries(doc: Document, problems: list[Problem]) -> dict[str, IpEntry]:
-    """Canonical whitelist entries of an IpWhitelist document, keyed by address."""
-    entries: dict[str, IpEntry] = {}
-    written: dict[str, str] = {}
-    for index, raw in enumerate(doc.data["spec"]["entries"]):
-        position = doc.position(("spec", "entries", index))
-        shown = raw.strip()
-        try:
-            address = canonical_ip_entry(raw)
-        except ValueError as error:
-            problems.append(Problem(position, f"invalid whitelist entry '{shown}': {error}"))
-            continue
-        network = non_public_overlap(address)
-        if network is not None:
-            problems.append(
-                Problem(
-                    position,
-                    f"whitelist entry '{shown}' is not public: it overlaps {network}",
-                    "DirectMail rejects private, loopback, link-local, multicast and reserved "
-                    "addresses",
-                )
-            )
-            continue
-        first = entries.get(address)
-        if first is not None:
-            problems.append(
-                Problem(
-                    position,
-                    f"duplicate whitelist entry '{shown}': same as '{written[address]}' "
-                    f"at {first.position}",
-                    "remove one of them",
-                )
-            )
-            continue
-        entries[address] = IpEntry(address, position=position)
-        written[address] = shown
-    for earlier, later in find_overlaps(list(entries)):
-        problems.append(
-            Problem(
-                entries[later].position,
-                f"whitelist entry '{written[later]}' overlaps '{written[earlier]}' "
-                f"at {entries[earlier].position}",
-                warning=True,
-            )
-        )
-    if len(entries) > WHITELIST_CONSOLE_LIMIT:
-        problems.append(
-            Problem(
-                doc.key_position(("spec", "entries")),
-                f"{len(entries)} whitelist entries: the DirectMail console documents a limit of "
-                f"{WHITELIST_CONSOLE_LIMIT} whitelist entries",
-                "the provider may reject the extra ones",
-                warning=True,
-            )
-        )
-    return entries
-
-
-def senders(doc: Document, problems: list[Problem]) -> tuple[IpEntry, ...]:
-    """``IpProtection.spec.senders``, canonical, each with its position (SPEC §5 rule 3)."""
-    found: list[IpEntry] = []
-    for index, raw in enumerate(doc.data["spec"].get("senders", ())):
-        position = doc.position(("spec", "senders", index))
-        try:
-            found.append(IpEntry(canonical_ip_entry(raw), position=position))
-        except ValueError as error:
-            problems.append(Problem(position, f"invalid sender '{raw.strip()}': {error}"))
-    return tuple(found)
-
-
-def list_entries(kind: str, doc: Document, problems: list[Problem]) -> None:
-    """The entry checks alone, for a document that is otherwise unusable: a required key is
-    misspelt or missing (``readable.list_only``)."""
-    if kind == "IpWhitelist":
-        whitelist_entries(doc, problems)
-    elif kind == "UninterceptList":
-        unintercept_entries(doc, problems)
-    else:
-        senders(doc, problems)
-
-
-def unintercept_entries(doc: Document, problems: list[Problem]) -> list[UninterceptEntry]:
-    """The entries of an UninterceptList document, normalized, in document order."""
-    entries: list[UninterceptEntry] = []
-    for index, item in enumerate(doc.data["spec"]["entries"]):
-        field = "email" if "email" in item else "domain"
-        target = Target.EMAIL if field == "email" else Target.DOMAIN
-        raw: str = item[field]
-        try:
-            value = canonical_email(raw) if target is Target.EMAIL else canonical_domain(raw)
-        except ValueError as error:
-            position = doc.position(("spec", "entries", index, target.value))
-            problems.append(Problem(position, f"invalid {target.value}: {error}"))
-            continue
-        api_user = (item.get("apiUser") or "").strip()
-        if not api_user or api_user.lower() == ALL_API_USERS:
-            api_user = ALL_API_USERS
-        names = item.get("types")
-        types = _type_set(tuple(names)) if names else ALL_TYPES
-        position = doc.position(("spec", "entries", index))
-        entries.append(UninterceptEntry(api_user, target, value, types, position))
-    return entries
-
-
-@cache
-def _type_set(names: tuple[str, ...]) -> frozenset[int]:
-    # A list of 100,000 entries holds a handful of distinct type sets: share them.
-    return frozenset(UNINTERCEPT_TYPES[name] for name in names)
-
-
-def describe_unintercept(entry: UninterceptEntry) -> str:
-    """``email vip@example.com (apiUser all)``: how messages name an unintercept entry."""
-    return f"{entry.target.value} {entry.value} (apiUser {entry.api_user})"

@@ -6,7 +6,7 @@ Steps, each reporting every problem it finds rather than the first:
 2. parse each file with ``yamlpos`` (positions of every value and key);
 3. validate each document against ``schemas/manifest.schema.json`` (``schema_errors``);
 4. check each schema-valid document's meaning (``checks``) and the documents against each other
-   (names, account references, one IpProtection / IpWhitelist per account, merged unintercepts);
+   (names, account references; each document's kind loads it: ``Kind.load``);
 5. build a ``DesiredState`` — or raise ``ManifestError`` with every error of the run.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ManifestError, Position, Problem
+from reconciler.kinds import Kind, kinds
 from reconciler.manifests import checks, delivery, lockout, yamlpos
 from reconciler.manifests.alone import document_problems
 from reconciler.manifests.document import Document
@@ -31,20 +32,20 @@ from reconciler.model import (
     DesiredState,
     ListPolicy,
     Provider,
-    UninterceptEntry,
+    Resource,
 )
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 # A directory holding a file of this name is skipped when a directory above it is searched;
 # naming the directory (or a file in it) on the command line still reads it.
 IGNORE_MARKER = ".reconcilerignore"
-# Which provider's account each resource kind manages.
+# Which provider's account each document kind manages.
 KIND_PROVIDER: Mapping[str, Provider] = {
-    "IpProtection": Provider.ALIYUN_DM,
-    "IpWhitelist": Provider.ALIYUN_DM,
-    "UninterceptList": Provider.SENDCLOUD,
+    **{kind.document: kind.provider for kind in kinds()},
     "DeliveryCheck": Provider.ALIYUN_DM,
 }
+# The managed kinds by the document they are written in.
+BY_DOCUMENT: Mapping[str, Kind] = {kind.document: kind for kind in kinds()}
 
 
 def _walk(directory: str) -> list[str]:
@@ -112,19 +113,37 @@ class _Build:
     # must not add "unknown account" to the error that account already has.
     account_names: set[str] = field(default_factory=set)
     names: dict[tuple[str, str], Position] = field(default_factory=dict)
-    protection_at: dict[str, Position] = field(default_factory=dict)
-    whitelist_at: dict[str, Position] = field(default_factory=dict)
-    # (account, policy) -> the value the first document asked for, where, and whether written.
-    unintercept_policies: dict[tuple[str, str], tuple[Any, Position, bool]] = field(
-        default_factory=dict
-    )
+    # What each kind keeps while the documents are loaded (``Kind.load``), by resource.
+    kind_state: dict[Resource, dict[Any, Any]] = field(default_factory=dict)
     checks: list[DeliveryCheck] = field(default_factory=list)
-    # Accounts whose IpProtection or IpWhitelist document has errors: their final state is
+    # Accounts whose document of a kind rule 3 joins has errors: their final state is
     # not what the manifests say, so the offline lock-out judgement leaves them alone.
     doubtful: set[str] = field(default_factory=set)
 
+    # (account, document kind) -> where its one document per account is.
+    once_at: dict[tuple[str, str], Position] = field(default_factory=dict)
+
     def add(self, position: Position | None, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(position, message, hint))
+
+    def state(self, resource: Resource) -> dict[Any, Any]:
+        """What ``resource``'s kind keeps between its documents while they are loaded."""
+        return self.kind_state.setdefault(resource, {})
+
+    def once_per_account(self, doc: Document, kind: str) -> bool:
+        """Whether ``doc`` is the first ``kind`` document of its account (else an error)."""
+        account: str = doc.data["spec"]["account"]
+        here = doc.position(("spec", "account"))
+        first = self.once_at.setdefault((account, kind), here)
+        if first is not here:
+            article = "an" if kind[0] in "AEIOU" else "a"
+            self.add(
+                here,
+                f"account '{account}' already has {article} {kind} (at {first})",
+                f"at most one {kind} per account; merge the two",
+            )
+            return False
+        return True
 
 
 def _unique_name(build: _Build, doc: Document, kind: str) -> bool:
@@ -166,107 +185,7 @@ def _target_account(build: _Build, doc: Document, kind: str) -> AccountDesired |
     return desired
 
 
-def _once_per_account(
-    build: _Build, seen: dict[str, Position], doc: Document, kind: str, account: str
-) -> bool:
-    here = doc.position(("spec", "account"))
-    first = seen.setdefault(account, here)
-    if first is not here:
-        build.add(
-            here,
-            f"account '{account}' already has an {kind} (at {first})",
-            f"at most one {kind} per account; merge the two",
-        )
-        return False
-    return True
-
-
-def _merge_unintercepts(
-    build: _Build, desired: AccountDesired, doc: Document, entries: list[UninterceptEntry]
-) -> None:
-    name = desired.account.name
-    if desired.unintercepts is None:
-        desired.unintercepts = {}
-    merged: dict[str, UninterceptEntry] = desired.unintercepts
-    for entry in entries:
-        first = merged.setdefault(entry.key, entry)
-        if first is not entry:
-            build.add(
-                entry.position,
-                f"duplicate unintercept entry {checks.describe_unintercept(entry)} for account "
-                f"'{name}' (first at {first.position})",
-                "an entry is identified by apiUser and email/domain, ignoring case",
-            )
-    spec = doc.data["spec"]
-    first_doc = (name, "prune") not in build.unintercept_policies
-    effective: dict[str, Any] = {}
-    for key in _LIST_POLICIES:
-        # An omitted policy is its default: a document that says nothing about pruning asks
-        # for the default as much as one that writes it (SPEC §2).
-        given = key in spec
-        value = _policy_value(spec, key)
-        here = doc.position(("spec", key)) if given else doc.position(("metadata", "name"))
-        agreed = build.unintercept_policies.setdefault((name, key), (value, here, given))
-        if agreed[0] != value:
-            _policy_conflict(build, name, key, (value, here, given), agreed)
-        effective[key] = agreed[0]
-    desired.unintercept_policy = ListPolicy(
-        prune=effective["prune"],
-        ignore=tuple(spec.get("ignore", ())) if first_doc else desired.unintercept_policy.ignore,
-        deletion_threshold=effective["deletionThreshold"],
-    )
-
-
-# The per-list policies of an UninterceptList: they cover the account's whole list, so every
-# document of the list must ask for the same, an omitted policy counting as its default.
-_LIST_POLICIES = ("prune", "ignore", "deletionThreshold")
-_Given = tuple[Any, Position, bool]  # the effective value, where, and whether it was written
-
-
-def _policy_conflict(build: _Build, name: str, key: str, here: _Given, first: _Given) -> None:
-    hint = (
-        "a policy covers the account's whole unintercept list; set it once or set the same values"
-    )
-    if here[2] and first[2]:
-        build.add(here[1], f"{key} for account '{name}' differs from the one at {first[1]}", hint)
-        return
-    hint = (
-        "a policy covers the account's whole unintercept list, and a document that omits it "
-        f"asks for the default; write the same {key} in every document of the list"
-    )
-    if here[2]:
-        build.add(
-            here[1],
-            f"{key} for account '{name}' is {_shown(key, here[0])} here, but the "
-            f"UninterceptList at {first[1]} omits it (default {_shown(key, first[0])})",
-            hint,
-        )
-    else:
-        build.add(
-            here[1],
-            f"this UninterceptList omits {key} (default {_shown(key, here[0])}), but account "
-            f"'{name}' has {key} {_shown(key, first[0])} at {first[1]}",
-            hint,
-        )
-
-
-def _shown(key: str, value: Any) -> str:
-    if key == "prune":
-        return "true" if value else "false"
-    if key == "ignore":
-        return "[" + ", ".join(repr(p) for p in sorted(value)) + "]"
-    return f"{{entries: {value.entries}, percent: {value.percent:g}}}"
-
-
-def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
-    if key == "deletionThreshold":
-        return _threshold(spec)
-    if key == "ignore":
-        return frozenset(spec.get("ignore", ()))  # the order of the patterns means nothing
-    return bool(spec.get(key, True))
-
-
-def _threshold(spec: Mapping[str, Any]) -> DeletionThreshold:
+def threshold(spec: Mapping[str, Any]) -> DeletionThreshold:
     given = spec.get("deletionThreshold", {})
     default = DeletionThreshold()
     return DeletionThreshold(
@@ -279,32 +198,22 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
     # Entries are checked even when the document cannot be attached to its account, so that
     # one run reports the bad reference and the bad entries together.
     desired = _target_account(build, doc, kind)
-    spec = doc.data["spec"]
-    account = spec["account"]
-    if kind == "IpProtection":
-        if desired is not None and _once_per_account(
-            build, build.protection_at, doc, kind, account
-        ):
-            desired.protection = bool(spec["enabled"])
-            desired.protection_position = doc.position(("spec", "enabled"))
-            desired.senders = checks.senders(doc, build.problems)
-    elif kind == "IpWhitelist":
-        whitelist = checks.whitelist_entries(doc, build.problems)
-        if desired is not None and _once_per_account(build, build.whitelist_at, doc, kind, account):
-            desired.whitelist = whitelist
-            desired.whitelist_policy = ListPolicy(
-                prune=spec.get("prune", True),
-                ignore=tuple(spec.get("ignore", ())),
-                deletion_threshold=_threshold(spec),
-            )
-    elif kind == "DeliveryCheck":
+    if kind == "DeliveryCheck":
         check = delivery.delivery_check(doc, build.problems)
         if desired is not None and check is not None:
             build.checks.append(check)
     else:
-        entries = checks.unintercept_entries(doc, build.problems)
-        if desired is not None:
-            _merge_unintercepts(build, desired, doc, entries)
+        BY_DOCUMENT[kind].load(build, doc, desired)
+
+
+def list_policy(spec: Mapping[str, Any], prune: bool = True) -> ListPolicy:
+    """The ``prune`` (``prune``: its default), ``ignore`` and ``deletionThreshold`` a list
+    document's spec asks for."""
+    return ListPolicy(
+        prune=spec.get("prune", prune),
+        ignore=tuple(spec.get("ignore", ())),
+        deletion_threshold=threshold(spec),
+    )
 
 
 def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
@@ -320,12 +229,9 @@ def _build(valid: list[tuple[str, Document]], build: _Build) -> None:
         if _unique_name(build, doc, kind):
             _apply_resource(build, doc, kind)
         elif kind in LIST_FIELDS:  # a name given twice hides none of the entries' errors
-            checks.list_entries(kind, doc, build.problems)
-        if kind in _LOCK_OUT_KINDS and any(not p.warning for p in build.problems[found:]):
+            BY_DOCUMENT[kind].check_entries(doc, build.problems)
+        if kind in lockout.KINDS and any(not p.warning for p in build.problems[found:]):
             build.doubtful.add(doc.data["spec"]["account"])
-
-
-_LOCK_OUT_KINDS = ("IpProtection", "IpWhitelist")
 
 
 def _account_name(data: Mapping[str, Any]) -> str | None:
@@ -366,18 +272,18 @@ def _load(
             problems.extend(found)
             if readable is not None:
                 valid.append((readable.data["kind"], readable))
-                if found and readable.data["kind"] in _LOCK_OUT_KINDS:
+                if found and readable.data["kind"] in lockout.KINDS:
                     # A misspelt prune or ignore was dropped: the list is not what was meant.
                     build.doubtful.add(readable.data["spec"]["account"])
             elif isinstance(doc.data, dict) and not doc.aliases and (listed := list_only(doc)):
                 # A required key misspelt or missing: the document cannot be used, but
                 # its addresses can still be checked.
-                checks.list_entries(*listed, build.problems)
+                BY_DOCUMENT[listed[0]].check_entries(listed[1], build.problems)
     _build(valid, build)
+    for kind in kinds():
+        kind.check_state(build.accounts, build.checks, problems)
     if judge_lock_out:
-        problems.extend(
-            lockout.lock_out_problems(build.accounts, build.whitelist_at, build.doubtful)
-        )
+        problems.extend(lockout.lock_out_problems(build.accounts, build.once_at, build.doubtful))
     errors = [problem for problem in problems if not problem.warning]
     if errors:
         raise ManifestError(errors)

@@ -17,15 +17,19 @@ from reconciler.errors import Position, Problem
 from reconciler.model import AccountDesired, IpEntry
 from reconciler.safety import LOCK_OUT, lock_out
 
+# The documents rule 3 joins: an error in either leaves the account's final state unknown.
+KINDS = ("IpProtection", "IpWhitelist")
+
 
 def lock_out_problems(
     accounts: Mapping[str, AccountDesired],
-    whitelist_at: Mapping[str, Position],
+    documents_at: Mapping[tuple[str, str], Position],
     doubtful: Collection[str],
 ) -> list[Problem]:
-    """An error for each account the manifests alone lock out. ``whitelist_at``: where each
-    account's IpWhitelist is; ``doubtful``: accounts whose IpProtection or IpWhitelist
-    document has errors, whose final state is therefore not known."""
+    """An error for each account the manifests alone lock out. ``documents_at``: where each
+    account's document of each kind is; ``doubtful``: accounts whose IpProtection or
+    IpWhitelist document has errors, whose final state is therefore not known."""
+    whitelist_at = {name: at for (name, kind), at in documents_at.items() if kind == KINDS[1]}
     problems: list[Problem] = []
     for name, want in accounts.items():
         policy = want.whitelist_policy

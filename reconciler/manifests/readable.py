@@ -14,14 +14,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.kinds import kinds
 from reconciler.manifests.document import Document
 from reconciler.manifests.schema_errors import iter_errors
 
 # The list of addresses each kind holds, which the checks look into entry by entry.
 LIST_FIELDS: Mapping[str, str] = {
-    "IpWhitelist": "entries",
-    "UninterceptList": "entries",
-    "IpProtection": "senders",
+    kind.document: kind.entries_field for kind in kinds() if kind.entries_field is not None
 }
 
 

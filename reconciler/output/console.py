@@ -64,7 +64,7 @@ def discard_stdout() -> None:
 
 
 def counted(count: int, singular: str, plural: str | None = None) -> str:
-    """``1 unintercept entry``, ``2 unintercept entries``: a count and its noun, in the
+    """``1 delivery check``, ``2 delivery checks``: a count and its noun, in the
     right number (``plural`` when adding an "s" is not how the word does it)."""
     if count == 1:
         return f"1 {singular}"

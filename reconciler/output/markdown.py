@@ -18,11 +18,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from reconciler import __version__
-from reconciler.model import Account, IpEntry, UninterceptEntry
+from reconciler.kinds import kind_of
+from reconciler.model import Account
 from reconciler.output import redact
 from reconciler.output.console import reveal
-from reconciler.output.render import unintercept_entries
-from reconciler.plan import Action, Change, Plan, Refusal, Resource
+from reconciler.plan import Action, Change, Plan, Refusal
 
 MARKER = "<!-- reconciler-plan -->"
 LIMIT = 60_000  # SPEC §4; GitHub's own limit for a comment is 65,536
@@ -116,33 +116,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def _change_row(change: Change) -> str:
-    match change.resource:
-        case Resource.IP_PROTECTION:
-            subject = "enabled"
-            detail = f"{code(_bool(change.before))} → {code(_bool(change.after))}"
-        case Resource.IP_WHITELIST:
-            entry = change.after if change.action is Action.CREATE else change.before
-            assert isinstance(entry, IpEntry)
-            subject = code(entry.address)
-            detail = f"id {code(entry.id)}" if entry.id else ""
-        case Resource.UNINTERCEPT:
-            subject, detail = _unintercept_cells(change)
+    subject, detail = kind_of(change.resource).markdown_cells(change)
     return f"| {VERBS[change.action]} | {change.resource.value} | {subject} | {detail} |"
-
-
-def _unintercept_cells(change: Change) -> tuple[str, str]:
-    entry, replaced = unintercept_entries(change)
-    subject = f"{entry.target.value} {code(entry.value)}"
-    types = f"types {_types(replaced)} → {_types(entry)}" if replaced else f"types {_types(entry)}"
-    return subject, f"apiUser {code(entry.api_user)}; {types}"
-
-
-def _types(entry: UninterceptEntry) -> str:
-    return ", ".join(entry.type_names) or "(none)"
-
-
-def _bool(value: object) -> str:
-    return "true" if value else "false"
 
 
 # -- the document -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Redaction of e-mail addresses in what is shown (``--redact``).
 
-Unintercept lists hold customers' e-mail addresses, and a plan posted as a pull-request comment
+Managed lists hold customers' e-mail addresses, and a plan posted as a pull-request comment
 shows them to everyone who can read the repository. With ``--redact`` every address shown, in
 text, Markdown, JSON on stdout, messages and ``-v`` logs, becomes ``v**@example.com#3f9a1c``:
 the first character of the local part, the domain, and the first 6 hex digits of the SHA-256 of

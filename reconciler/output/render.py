@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from reconciler.model import Account, IpEntry, UninterceptEntry
+from reconciler.kinds import kind_of
+from reconciler.model import Account
 from reconciler.output.console import Style, escape
 from reconciler.plan import Action, Change, Plan, Resource
 
@@ -32,45 +33,7 @@ REPORT_TAGS = {
 
 def change_columns(change: Change) -> tuple[str, str, str]:
     """``(resource, subject, detail)`` of a change, as the text plan shows it."""
-    match change.resource:
-        case Resource.IP_PROTECTION:
-            subject = f"enabled: {_bool(change.before)} -> {_bool(change.after)}"
-            return change.resource.value, subject, ""
-        case Resource.IP_WHITELIST:
-            entry = change.after if change.action is Action.CREATE else change.before
-            assert isinstance(entry, IpEntry)
-            detail = f"(id {entry.id})" if entry.id else ""
-            return change.resource.value, entry.address, detail
-        case Resource.UNINTERCEPT:
-            return change.resource.value, *_unintercept_columns(change)
-    raise AssertionError(change.resource)
-
-
-def unintercept_entries(change: Change) -> tuple[UninterceptEntry, UninterceptEntry | None]:
-    """The entry an unintercept change is about (the live one for a delete) and, for an
-    update, the live entry it replaces."""
-    entry = change.after if change.after is not None else change.before
-    assert isinstance(entry, UninterceptEntry)
-    replaced = change.before if change.action is Action.UPDATE else None
-    assert replaced is None or isinstance(replaced, UninterceptEntry)
-    return entry, replaced
-
-
-def _unintercept_columns(change: Change) -> tuple[str, str]:
-    entry, replaced = unintercept_entries(change)
-    subject = f"{entry.target.value} {entry.value}"
-    types = (
-        f"types: {_types(replaced)} -> {_types(entry)}" if replaced else f"types={_types(entry)}"
-    )
-    return subject, f"apiUser={entry.api_user}  {types}"
-
-
-def _types(entry: UninterceptEntry) -> str:
-    return ",".join(entry.type_names) or "(none)"
-
-
-def _bool(value: object) -> str:
-    return "true" if value else "false"
+    return (change.resource.value, *kind_of(change.resource).text_columns(change))
 
 
 # -- text ---------------------------------------------------------------------------------

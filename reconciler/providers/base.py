@@ -29,6 +29,7 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from reconciler import __version__, strictjson
 from reconciler.addresses import is_loopback
 from reconciler.errors import ProviderError
+from reconciler.kinds import kind_of, kinds
 from reconciler.model import Account, AccountDesired, AccountLive
 from reconciler.plan import Change
 from reconciler.providers.body import MAX_BODY, UnreadableBody, read_bounded
@@ -165,21 +166,18 @@ class ProviderClient(abc.ABC):
     def read(self, desired: AccountDesired) -> AccountLive:
         """Read the live state of what ``desired`` manages (and nothing else)."""
         live = AccountLive()
-        self._read(desired, live)
+        for kind in kinds():
+            if kind.provider is self.account.provider:
+                kind.read(self, desired, live)
         return live
 
     @naming_errors
     def apply(self, change: Change) -> str | None:
         """Carry out one change; return a short detail for the report (a new id), if any."""
-        return self._apply(change)
-
-    @abc.abstractmethod
-    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
-        """Fill in ``live`` with what ``desired`` manages of this provider."""
-
-    @abc.abstractmethod
-    def _apply(self, change: Change) -> str | None:
-        """Carry out one change of this provider (``apply`` names the account in errors)."""
+        kind = kind_of(change.resource)
+        if kind.provider is not self.account.provider:
+            raise AssertionError(f"{self.account.provider.value} cannot carry out {kind}")
+        return kind.apply(self, change)
 
     @abc.abstractmethod
     def call_once(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:

@@ -12,8 +12,7 @@ import requests
 from reconciler.addresses import canonical_ip_entry
 from reconciler.credentials.refresh import KeyHolder
 from reconciler.errors import ProviderError
-from reconciler.model import AccountDesired, AccountLive, IpEntry
-from reconciler.plan import Action, Change, Resource
+from reconciler.model import IpEntry
 from reconciler.providers.answers import Checker
 from reconciler.providers.base import (
     decode_json,
@@ -138,33 +137,6 @@ class DirectMailClient(ListCalls):
     def _ipfilter_list(self) -> tuple[list[IpEntry], int]:
         data = self.call("GetIpfilterList")
         return ipfilter_listing(data)
-
-    # -- ProviderClient ------------------------------------------------------------------
-
-    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
-        if desired.protection is not None:
-            live.protection = self.get_ip_protection()
-        if desired.whitelist is not None:
-            live.whitelist, live.whitelist_total = self.get_ipfilter_list()
-
-    def _apply(self, change: Change) -> str | None:
-        match change.resource, change.action:
-            case Resource.IP_PROTECTION, _:
-                self.update_ip_protection(bool(change.after))
-                return None
-            case Resource.IP_WHITELIST, Action.CREATE:
-                assert isinstance(change.after, IpEntry)
-                return f"id {self.add_ipfilter(change.after.address)}"
-            case Resource.IP_WHITELIST, Action.DELETE:
-                assert isinstance(change.before, IpEntry) and change.before.id
-                try:
-                    self.delete_ipfilter(change.before.id)
-                except ProviderError as exc:
-                    if exc.code != GONE_CODE:
-                        raise
-                    return ALREADY_GONE  # the goal of the change holds
-                return None
-        raise AssertionError(f"DirectMail cannot carry out {change.resource} {change.action}")
 
     # -- wire ----------------------------------------------------------------------------
 

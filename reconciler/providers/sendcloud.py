@@ -17,12 +17,9 @@ from reconciler.model import (
     ALL_API_USERS,
     ALL_TYPES,
     UNINTERCEPT_TYPES,
-    AccountDesired,
-    AccountLive,
     Target,
     UninterceptEntry,
 )
-from reconciler.plan import Action, Change, Resource
 from reconciler.providers.answers import MAX_ENTRIES, Checker
 from reconciler.providers.base import (
     ProviderClient,
@@ -137,30 +134,6 @@ class SendCloudClient(ProviderClient):
             return None
         gone = Checker(PROVIDER, "unintercept/delete").count(info["count"], "info.count") == 0
         return ALREADY_GONE if gone else None
-
-    # -- ProviderClient ------------------------------------------------------------------
-
-    def _read(self, desired: AccountDesired, live: AccountLive) -> None:
-        if desired.unintercepts is not None:
-            live.unintercepts, live.unintercept_total = self.list_all()
-
-    def _apply(self, change: Change) -> str | None:
-        match change.resource, change.action:
-            case Resource.UNINTERCEPT, Action.CREATE:
-                assert isinstance(change.after, UninterceptEntry)
-                self.add(change.after)
-            case Resource.UNINTERCEPT, Action.DELETE:
-                assert isinstance(change.before, UninterceptEntry)
-                return self.delete(change.before)
-            case Resource.UNINTERCEPT, Action.UPDATE:
-                # There is no update call: delete, then add with the new types.
-                assert isinstance(change.before, UninterceptEntry)
-                assert isinstance(change.after, UninterceptEntry)
-                self.delete(change.before)
-                self.add(change.after)
-            case _:
-                raise AssertionError(f"SendCloud cannot carry out {change.resource}")
-        return None
 
     # -- paging --------------------------------------------------------------------------
 

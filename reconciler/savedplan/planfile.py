@@ -23,32 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import __version__, files, strictjson
-from reconciler.addresses import canonical_ip_entry
 from reconciler.dataclass_json import ShapeError, from_json, to_json
 from reconciler.errors import InputError
 from reconciler.jsonschemas import validator
+from reconciler.kinds import kind_of, kinds, list_kinds
 from reconciler.manifests.checks import endpoint_problem
 from reconciler.model import (
-    UNINTERCEPT_TYPES,
     Account,
     AccountDesired,
     AccountLive,
     DesiredState,
-    IpEntry,
     ListPolicy,
-    Provider,
-    Target,
-    UninterceptEntry,
 )
 from reconciler.output import render
 from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
 from reconciler.safety import shortfalls
 from reconciler.savedplan import plantrust, verdict
 from reconciler.savedplan.staleness import (
-    LISTS,
-    PROTECTION,
-    UNINTERCEPT,
-    WHITELIST,
     StaleEntry,
     differences,
     digest,
@@ -56,13 +47,6 @@ from reconciler.savedplan.staleness import (
     seen_keys,
     snapshot,
 )
-
-PROVIDER_OF = {
-    Resource.IP_PROTECTION: Provider.ALIYUN_DM,
-    Resource.IP_WHITELIST: Provider.ALIYUN_DM,
-    Resource.UNINTERCEPT: Provider.SENDCLOUD,
-}
-
 
 # -- building a saved plan ------------------------------------------------------------------
 
@@ -279,28 +263,22 @@ def _managed(
     mark a resource as managed (``None`` means not); providers read what is marked."""
     where = f"policies.{account.name}"
     want = AccountDesired(account)
-    if PROTECTION in seen:
-        # On: the whitelist is read again when the plan read it; off: it was not read, the
-        # switch ending off (``live.to_read``), and it is not read again.
-        want.protection = WHITELIST in seen
-    # A whitelist without a policy beside the switch was read for the lock-out rule only: all
-    # of it is in view, as the default policy has it (``recompute`` checks it against desired).
-    for_rule_3 = {WHITELIST} if PROTECTION in seen and WHITELIST not in policies else set()
-    if set(policies) != {r for r in LISTS if r in seen} - for_rule_3:
+    expected = {
+        kind.resource.value
+        for kind in list_kinds()
+        if kind.resource.value in seen and kind.needs_policy(seen, policies)
+    }
+    if set(policies) != expected:
         raise ShapeError(
             where, "must hold a policy for each list of the live state, and only those"
         )
-    if WHITELIST in seen:
-        want.whitelist = {}
-        if WHITELIST in policies:
-            want.whitelist_policy = from_json(
-                ListPolicy, policies[WHITELIST], f"{where}.{WHITELIST}"
-            )
-    if UNINTERCEPT in seen:
-        want.unintercepts = {}
-        want.unintercept_policy = from_json(
-            ListPolicy, policies[UNINTERCEPT], f"{where}.{UNINTERCEPT}"
-        )
+    for kind in kinds():
+        resource = kind.resource.value
+        if resource in seen:
+            policy = None
+            if resource in policies:
+                policy = from_json(ListPolicy, policies[resource], f"{where}.{resource}")
+            kind.restore(want, seen, policy)
     return want
 
 
@@ -321,16 +299,7 @@ def value_from_json(resource: Resource, data: Mapping[str, Any] | None) -> Value
     """A change's ``before`` or ``after`` from its JSON form."""
     if data is None:
         return None
-    match resource:
-        case Resource.IP_PROTECTION:
-            return bool(data["enabled"])
-        case Resource.IP_WHITELIST:
-            return IpEntry(address=data["address"], id=data.get("id"))
-        case Resource.UNINTERCEPT:
-            target = Target.EMAIL if "email" in data else Target.DOMAIN
-            types_ = frozenset(UNINTERCEPT_TYPES[name] for name in data["types"])
-            return UninterceptEntry(data["apiUser"], target, data[target.value], types_)
-    raise AssertionError(resource)
+    return kind_of(resource).value_from_json(data)
 
 
 def _change(data: Mapping[str, Any], where: str) -> Change:
@@ -357,7 +326,7 @@ def _verify(saved: SavedPlan, document: Mapping[str, Any]) -> None:
         where = f"changes[{i}]"
         if change.account not in providers:
             raise ShapeError(where, f"account {change.account!r} is not in `accounts`")
-        if providers[change.account] is not PROVIDER_OF[change.resource]:
+        if providers[change.account] is not kind_of(change.resource).provider:
             raise ShapeError(where, f"{change.resource.value} is not a resource of its provider")
         seen = saved.seen[change.account]
         if change.resource.value not in seen:
@@ -368,39 +337,7 @@ def _verify(saved: SavedPlan, document: Mapping[str, Any]) -> None:
 
 
 def _inconsistency(change: Change, seen: Any) -> str | None:
-    before, after = change.before, change.after
-    match change.resource:
-        case Resource.IP_PROTECTION:
-            if before != seen["enabled"] or after == before:
-                return "does not match the protection switch the plan saw"
-        case Resource.IP_WHITELIST:
-            entry = after if change.action is Action.CREATE else before
-            assert isinstance(entry, IpEntry)
-            if entry.address != change.key:
-                return "its key is not its address"
-            if change.action is Action.CREATE:
-                if change.key in seen:
-                    return "creates an address the plan saw present"
-                try:
-                    canonical = canonical_ip_entry(change.key)
-                except ValueError as exc:
-                    return f"invalid address: {exc}"
-                if canonical != change.key:
-                    return f"address not normalized (the plan writes {canonical})"
-            elif entry.id not in seen.get(change.key, ()):
-                return "deletes a record id the plan did not see"
-        case Resource.UNINTERCEPT:
-            for entry in (before, after):
-                if isinstance(entry, UninterceptEntry) and entry.key != change.key:
-                    return "its key is not its entry's"
-            if (change.action is Action.CREATE) == (change.key in seen):
-                return "does not match the entries the plan saw"
-            if change.action is Action.UPDATE:
-                assert isinstance(before, UninterceptEntry)
-                assert isinstance(after, UninterceptEntry)
-                if before.as_dict() != seen[change.key] or before.types == after.types:
-                    return "does not match the entry the plan saw"
-    return None
+    return kind_of(change.resource).inconsistency(change, seen)
 
 
 # -- what changed since ---------------------------------------------------------------------
@@ -414,7 +351,10 @@ def stale_entries(saved: SavedPlan, live: Mapping[str, AccountLive]) -> list[Sta
         seen = saved.seen[name]
         planned = {(c.resource.value, c.key): c.action.value for c in saved.plan.changes_for(name)}
         # Entries the plan saw or changes stay in view whatever the policies say.
-        keep = {r: set(seen.get(r, ())) | {k for (res, k) in planned if res == r} for r in LISTS}
+        keep = {
+            r: set(seen.get(r, ())) | {k for (res, k) in planned if res == r}
+            for r in (kind.resource.value for kind in list_kinds())
+        }
         now = snapshot(want, live.get(name, AccountLive()), keep)
         stale.extend(differences(name, seen, now, planned))
     return stale

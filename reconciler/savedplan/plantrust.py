@@ -29,6 +29,7 @@ from typing import Any
 
 from reconciler.dataclass_json import ShapeError, from_json
 from reconciler.durations import describe
+from reconciler.kinds import kinds
 from reconciler.model import Account, AccountDesired, AccountLive
 from reconciler.plan import diff
 from reconciler.savedplan import verdict
@@ -151,6 +152,8 @@ def recompute(document: Mapping[str, Any], accounts: Sequence[Account]) -> list[
         want = from_json(AccountDesired, {**data, "account": document["accounts"][i]}, where)
         wants.append(want)
         have = from_json(AccountLive, document["observed"][name], f"observed.{name}")
+        for kind in kinds():
+            kind.decode(want, have)
         observed[name] = have
         if document["policies"][name] != policies(want):
             problems.append(f"policies.{name} differ from the desired state's")
