@@ -297,6 +297,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="write the manifests to FILE (default: stdout)"
     )
 
+    dns = command(
+        "dns",
+        "print the DNS records of the sending domains",
+        "Print the DNS records each sending domain of a MailDomainList needs (ownership, "
+        "SPF, DKIM, DMARC, MX, tracking CNAME), as DescDomain gives them, with each record's "
+        "verification status. A domain not created yet is known after apply. Writes nothing.",
+        parents=[common, paths, remote],
+    )
+    dns.add_argument(
+        "--format",
+        choices=["bind", "octodns", "json"],
+        default="bind",
+        help="zone-file lines, octoDNS's record table for each zone, or JSON rows "
+        "(default: %(default)s)",
+    )
+
     # The delivery telemetry commands: reconciler/cli_telemetry.py.
     cli_telemetry.commands(
         command,

@@ -34,6 +34,10 @@ EXAMPLES = {
         ("write live state as manifests", "reconciler export manifests/ --out live.yaml"),
         ("try it on the sandbox", "reconciler export examples/ --sandbox"),
     ],
+    "dns": [
+        ("the records for octoDNS", "reconciler dns manifests/ --format octodns"),
+        ("zone-file lines, on the sandbox", "reconciler dns examples/ --sandbox"),
+    ],
     "show": [
         ("read a saved plan", "reconciler show plan.json"),
         ("as a pull-request comment", "reconciler show plan.json --format markdown --redact"),
