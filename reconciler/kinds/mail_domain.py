@@ -158,9 +158,10 @@ class MailDomainList(Kind):
         if wanted is None or live is None:
             return []
         changes = keyed_diff(self, account, wanted, live, self.policy(want))
-        # A domain created with ``verified: true`` is verified once every create has run.
+        # A domain created with ``verified: true`` is verified once every create has run; its
+        # ``before`` is the domain as the create leaves it (unverified, no id yet).
         verifies = [
-            Change(account, self.resource, Action.UPDATE, c.key, None, c.after)
+            Change(account, self.resource, Action.UPDATE, c.key, DomainEntry(c.key, False), c.after)
             for c in changes
             if c.action is Action.CREATE and cast(DomainEntry, c.after).verified
         ]
@@ -244,15 +245,14 @@ class MailDomainList(Kind):
     # -- the provider ---------------------------------------------------------------------
 
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
-        wanted = desired.lists.get(self.resource)
-        if wanted is None:
+        if self.resource not in desired.lists:
             return
         dm = cast("DirectMailClient", client)
         found = dm.list_domains()
         entries = []
         for domain in found:
             failing: tuple[str, ...] = ()
-            if not domain.verified and domain.name in wanted:
+            if not domain.verified:  # at most 5 domains: one more call each
                 records = dm.describe_domain(domain.id)
                 failing = tuple(record_text(r) for r in records.failing())
             entries.append(DomainEntry(domain.name, domain.verified, domain.id, failing))
@@ -277,7 +277,7 @@ class MailDomainList(Kind):
         return DomainEntry(data["name"], data.get("verified"), data.get("id"))
 
     def inconsistency(self, change: Change, seen: Mapping[str, Any]) -> str | None:
-        if change.action is Action.UPDATE and change.before is None:  # verify after create
+        if change.action is Action.UPDATE and _entry_id(change.before) is None:  # after create
             return None if change.key not in seen else "does not match the entries the plan saw"
         return super().inconsistency(change, seen)
 
@@ -324,6 +324,10 @@ def _verify(dm: DirectMailClient, change: Change) -> str:
         provider=Provider.ALIYUN_DM.value,
         action="CheckDomain",
     )
+
+
+def _entry_id(entry: Value) -> str | None:
+    return entry.id if isinstance(entry, DomainEntry) else None
 
 
 def _failing(entry: Value) -> str:
