@@ -126,8 +126,9 @@ def octodns_zones(domains: Sequence[Domain]) -> dict[str, dict[str, Any]]:
 
 
 def octodns(domains: Sequence[Domain]) -> str:
-    """One YAML document per zone (the file octoDNS's YamlProvider reads as ``<zone>.yaml``),
-    with the records' statuses and the domains known after apply as comments."""
+    """The record table octoDNS's YamlProvider reads from ``<zone>.yaml``: one YAML document
+    per zone (a single document when every domain is in one zone, as usual), the records'
+    statuses and the domains known after apply as comments before it."""
     import yaml
 
     parts: list[str] = []
@@ -137,9 +138,10 @@ def octodns(domains: Sequence[Domain]) -> str:
             continue
         checks = ", ".join(f"{r.purpose} {status(r)}" for r in domain.records.records)
         parts.append(f"# {domain.name} (account {domain.account}): {checks}\n")
-    for zone, table in octodns_zones(domains).items():
+    for i, (zone, table) in enumerate(octodns_zones(domains).items()):
         body = yaml.safe_dump(table, sort_keys=False, allow_unicode=True, default_flow_style=False)
-        parts.append(f"---\n# zone {zone} (octoDNS: {zone}yaml)\n{body}")
+        separator = "---\n" if i else ""
+        parts.append(f"{separator}# zone {zone} (octoDNS: {zone}yaml)\n{body}")
     return "".join(parts)
 
 
