@@ -397,3 +397,17 @@ def test_a_saved_plan_with_a_verify_applies_and_says_already_applied(tmp_path: P
         again = run_cli("apply", "--plan", "plan.json", "m", "--yes", cwd=root, env=SANDBOX_ENV)
         assert again.code == 0, again
         assert "Already applied" in again.out + again.err
+
+
+def test_plan_names_the_failing_records_of_an_unverified_domain(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    seed(sandbox, [DOMAIN, "other.example.com"])
+    root = manifests(tmp_path, sandbox, domain_list(f"{{name: {DOMAIN}}}"))
+    plan = run_cli("plan", "m", "--detailed-exitcode", cwd=root, env=SANDBOX_ENV)
+    assert plan.code == 0, plan  # nothing to change: verified is not asked for
+    assert plan.err.splitlines() == [
+        "dm: mail domain mail.example.com is not verified; records failing: ownership TXT "
+        "aliyundm.mail, spf TXT mail, dkim TXT aliyun-cn-hangzhou._domainkey.mail, dmarc TXT "
+        "_dmarc.mail, mx MX mail, tracking CNAME dmtrace.mail (see: reconciler dns)"
+    ]  # one line; a domain the manifests do not name is not mentioned

@@ -150,6 +150,11 @@ class Kind(ABC):
         (none by default; rules 1, 2 and 4 are the engine's)."""
         return []
 
+    def notes(self, want: AccountDesired, have: AccountLive) -> list[str]:
+        """What ``plan`` says of the live state besides the changes (on stderr; none by
+        default): a sending domain that is not verified, with its failing records."""
+        return []
+
     def managed(self, want: AccountDesired) -> bool:
         """Whether the manifests manage this kind for the account (then it is read)."""
         return self.resource in want.lists

@@ -225,6 +225,19 @@ class MailDomainList(Kind):
                 )
         return refusals
 
+    def notes(self, want: AccountDesired, have: AccountLive) -> list[str]:
+        # An unverified domain that a change does not verify: its failing records, on one line
+        # (one that a ``verify`` change verifies shows them on its own line).
+        wanted, (live, _total) = self.wanted(want), self.live(have)
+        if not wanted or live is None:
+            return []
+        return [
+            f"{want.account.name}: mail domain {entry.name} is not verified; records failing: "
+            f"{', '.join(entry.failing) or 'none named'} (see: reconciler dns)"
+            for entry in live
+            if entry.key in wanted and not entry.verified and not wanted[entry.key].verified
+        ]
+
     def text_columns(self, change: Change) -> tuple[str, str]:
         entry = _entry(change)
         match change.action:
