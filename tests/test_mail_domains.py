@@ -411,3 +411,43 @@ def test_plan_names_the_failing_records_of_an_unverified_domain(
         "aliyundm.mail, spf TXT mail, dkim TXT aliyun-cn-hangzhou._domainkey.mail, dmarc TXT "
         "_dmarc.mail, mx MX mail, tracking CNAME dmtrace.mail (see: reconciler dns)"
     ]  # one line; a domain the manifests do not name is not mentioned
+
+
+def test_plans_and_reports_validate_and_a_stale_saved_plan_is_refused(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    from reconciler.jsonschemas import validator
+
+    seed(sandbox, ["old.example.com"], [("x@old.example.com", "batch")])
+    root = manifests(
+        tmp_path,
+        sandbox,
+        domain_list(f"{{name: {DOMAIN}, verified: true}}", "{name: old.example.com}"),
+        address_list(
+            "{address: x@old.example.com, type: trigger, replyTo: r@example.com}",
+            "{address: n@mail.example.com, type: batch}",
+        ),
+    )
+    made = run_cli("plan", "m", "--format", "json", "--out", "plan.json", cwd=root, env=SANDBOX_ENV)
+    assert made.code == 0, made
+    validator("plan").validate(made.json)
+    saved = json.loads((root / "plan.json").read_text(encoding="utf-8"))
+    validator("plan").validate(saved)
+    assert sorted(saved["live"]["dm"]["sender_address"]) == ["x@old.example.com"]
+    shown = run_cli("--no-color", "show", "plan.json", "--redact", cwd=root, env=SANDBOX_ENV)
+    assert "replace (delete, then create): type batch -> trigger" in shown.out
+    assert "x@old" not in shown.out and "n@mail" not in shown.out
+    with dm_client(sandbox) as client:  # an address the plan replaces is gone meanwhile
+        client.delete_mail_address(live(sandbox)[1]["x@old.example.com"][0])
+    stale = run_cli("apply", "--plan", "plan.json", "--yes", cwd=root, env=SANDBOX_ENV)
+    assert stale.code == 4, stale
+    assert "sender_address x@old.example.com: was present" in stale.out + stale.err
+    applied = run_cli("apply", "m", "--yes", "--format", "json", cwd=root, env=SANDBOX_ENV)
+    assert applied.code == 1, applied  # the verify fails: the records are not published
+    validator("report").validate(applied.json)
+    assert [o["status"] for o in applied.json["outcomes"]] == [
+        "applied",
+        "failed",
+        "applied",
+        "applied",
+    ]

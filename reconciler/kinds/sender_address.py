@@ -221,7 +221,9 @@ class SenderAddressList(Kind):
         return None
 
     def value_from_json(self, data: Mapping[str, Any]) -> Value:
-        return AddressEntry(data["address"], data["type"], data.get("replyTo", ""), data.get("id"))
+        # ``as_dict``'s form (changes, snapshots) or the field names (desired and observed).
+        reply_to = data["replyTo"] if "replyTo" in data else data.get("reply_to", "")
+        return AddressEntry(data["address"], data["type"], reply_to, data.get("id"))
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
         from reconciler.export import document
