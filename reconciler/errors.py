@@ -25,6 +25,8 @@ class ExitCode:
     CHANGES = 2
     INPUT = 3
     REFUSED = 4
+    ROLLED_BACK = 5  # apply: a guard failed; its changes were rolled back (SPEC §11)
+    ROLLBACK_INCOMPLETE = 6  # apply: a guard failed; the roll-back did not complete
 
 
 class ReconcilerError(Exception):

@@ -53,6 +53,8 @@ _ESCAPED = re.compile("[\x00-\x0a]")
 _UNESCAPE = re.compile("\x01(.)", re.DOTALL)
 _SHIFT = 0x0B
 _TARGETS = {target.value: target for target in Target}
+# The type sets by the sum of their bits, as a line writes it: sixteen, each kept once.
+_TYPES = {str(bits): frozenset(bit for bit in (1, 2, 4, 8) if bits & bit) for bits in range(16)}
 
 
 def _escape(text: str) -> str:
@@ -69,21 +71,28 @@ def _unescape(text: str) -> str:
 
 def _line(entry: UninterceptEntry, sequence: int) -> str:
     api_user, value = entry.api_user, entry.value
+    # Nearly every record has nothing to escape (lower case adds no control character).
+    plain = _ESCAPED.search(api_user) is None and _ESCAPED.search(value) is None
+    escape = _same if plain else _escape
     return (
         "\x00".join(
             (
                 "0" if api_user == ALL_API_USERS else "1",
-                _escape(api_user.lower()),
-                entry.target.value,
-                _escape(value.lower()),
-                _escape(value),
+                escape(api_user.lower()),
+                entry.target._value_,
+                escape(value.lower()),
+                escape(value),
                 f"{sequence:010d}",
-                _escape(api_user),
+                escape(api_user),
                 str(sum(entry.types)),
             )
         )
         + "\n"
     )
+
+
+def _same(text: str) -> str:
+    return text
 
 
 @dataclass
@@ -96,8 +105,7 @@ class Record:
 
 def _record(line: str) -> tuple[list[str], Record]:
     parts = line[:-1].split("\x00")
-    bits = int(parts[7])
-    types = frozenset(bit for bit in (1, 2, 4, 8) if bits & bit)
+    types = _TYPES[parts[7]]
     entry = UninterceptEntry(_unescape(parts[6]), _TARGETS[parts[2]], _unescape(parts[4]), types)
     return parts[:4], Record(entry, int(parts[5]))
 
@@ -173,15 +181,15 @@ def read(
     accounts read concurrently, as ``live.read`` does; if reads fail, the error of the first
     such account, in manifest order, is raised."""
 
-    def one(want: AccountDesired) -> AccountLive | Listed:
+    def one(number: int, want: AccountDesired) -> AccountLive | Listed:
         client = clients[want.account.name]
         if isinstance(client, SendCloudClient) and want.unintercepts is not None:
-            spool = Spool(directory, f"list{wants.index(want)}")
+            spool = Spool(directory, f"list{number}")
             return Listed(spool, *client.list_into(spool))
         return client.read(live.to_read(want))
 
     with ThreadPoolExecutor(max(1, min(live.ACCOUNT_WORKERS, len(wants)))) as pool:
-        futures = [pool.submit(one, want) for want in wants]
+        futures = [pool.submit(one, number, want) for number, want in enumerate(wants)]
     return {want.account.name: f.result() for want, f in zip(wants, futures, strict=True)}
 
 

@@ -100,7 +100,10 @@ def count_since(
     ``start`` may lie inside a minute: the detail is asked for whole minutes and each
     message is counted by its own time.
     """
-    return count_messages(Telemetry(client), Window(start, end or now()), tag=tag, sender=sender)
+    # The detail's times are wall-clock times in the provider's zone: a moment given in
+    # another zone (UTC, say) must be read there, not written as its own clock time.
+    window = Window(start.astimezone(ZONE), (end or now()).astimezone(ZONE))
+    return count_messages(Telemetry(client), window, tag=tag, sender=sender)
 
 
 def count_messages(

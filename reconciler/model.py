@@ -167,7 +167,9 @@ class UninterceptEntry:
 
     @property
     def key(self) -> str:
-        return f"{self.api_user}:{self.target.value}:{self.value}".lower()
+        # ``_value_``, not ``value``: the enum's property is a Python call, and a plan of a
+        # million entries asks for two million keys.
+        return f"{self.api_user}:{self.target._value_}:{self.value}".lower()
 
     @property
     def type_names(self) -> list[str]:
@@ -235,9 +237,20 @@ class AccountDesired:
 
 
 @dataclass(frozen=True)
+class GuardSpec:
+    """``DeliveryCheck.spec.guard`` (SPEC §11): watch the check after every apply that writes
+    to its account; what the watch does is ``reconciler.guard``'s."""
+
+    watch_seconds: float
+    watch_text: str
+    min_requests: int = 20
+    rollback: str = "auto"  # auto | never
+
+
+@dataclass(frozen=True)
 class DeliveryCheck:
     """A ``DeliveryCheck`` document (SPEC §9): thresholds on an account's recent delivery.
-    ``plan`` and ``apply`` ignore it; ``check`` evaluates it."""
+    ``check`` evaluates it; with a ``guard`` (SPEC §11), ``apply`` watches it after writing."""
 
     name: str
     account: str
@@ -250,6 +263,7 @@ class DeliveryCheck:
     tag: str = ""
     sender: str = ""
     position: Position | None = field(default=None, compare=False)
+    guard: GuardSpec | None = None
 
 
 @dataclass

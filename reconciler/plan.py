@@ -43,6 +43,8 @@ class Plan:
     refusals: list[Refusal] = field(default_factory=list)
     # Account name -> ``cost.AccountCost``, when the plan was made from a provider's answers.
     cost: dict[str, Any] = field(default_factory=dict)
+    # guard hook (SPEC §11): the ``guard.spec.Guard``s an apply of this plan would run.
+    guards: list[Any] = field(default_factory=list)
 
     @property
     def summary(self) -> dict[str, int]:

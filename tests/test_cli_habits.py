@@ -68,6 +68,25 @@ def test_a_saved_plan_as_a_path_gets_every_check_of_plan(workdir: Path) -> None:
     assert not _converged(workdir)
 
 
+def test_a_saved_plan_then_its_manifests_is_apply_plan_with_paths(workdir: Path) -> None:
+    made = run_cli("plan", "examples/", "--sandbox", "--out", "plan.json", cwd=workdir)
+    assert made.code == 0, made
+    # The suggested command names the manifests, so that apply checks the plan against them.
+    assert "run: reconciler apply --plan plan.json examples/ --sandbox" in made.err
+    # `apply plan.json examples/` is `apply --plan plan.json examples/`: a manifest edited
+    # since the plan was made is refused before anything is read.
+    manifest = next((workdir / "examples").rglob("*.yaml"))
+    original = manifest.read_bytes()
+    manifest.write_bytes(original + b"\n# edited\n")
+    edited = run_cli("apply", "plan.json", "examples/", "--sandbox", "--yes", cwd=workdir)
+    assert edited.code == 4, edited
+    manifest.write_bytes(original)
+    result = run_cli("apply", "plan.json", "examples/", "--sandbox", "--yes", cwd=workdir)
+    assert result.code == 0, result
+    assert "Apply: 9 applied, 0 failed, 0 skipped." in result.out
+    assert _converged(workdir)
+
+
 def test_a_saved_plan_among_manifests_is_refused_with_a_hint(workdir: Path) -> None:
     _plan_out(workdir)
     result = run_cli("apply", "examples/", "plan.json", "--sandbox", "--yes", cwd=workdir)
@@ -84,7 +103,7 @@ def test_plan_out_says_where_it_saved_and_how_to_apply(workdir: Path) -> None:
     result = run_cli("plan", "examples/", "--sandbox", "--out", "my plan.json", cwd=workdir)
     assert result.code == 0, result
     assert "Saved the plan to my plan.json." in result.err
-    assert "reconciler apply --plan 'my plan.json' --sandbox" in result.err
+    assert "reconciler apply --plan 'my plan.json' examples/ --sandbox" in result.err
     assert "Saved" not in result.out
     quiet = run_cli("plan", "examples/", "--sandbox", "--out", "q.json", "-q", cwd=workdir)
     assert quiet.code == 0 and quiet.err == "", quiet

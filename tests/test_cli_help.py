@@ -44,7 +44,41 @@ def test_plan_and_apply_help_list_the_exit_codes(command: str, tmp_path: Path) -
     shown = run_cli(command, "--help", cwd=tmp_path).out
     # The table ends at the blank line before the examples.
     table = shown[shown.index("exit codes:") :].split("\n\n")[0].splitlines()[1:]
-    assert [line.split()[0] for line in table] == ["0", "1", "2", "3", "4"], shown
+    assert [line.split()[0] for line in table] == ["0", "1", "2", "3", "4", "5", "6"], shown
+
+
+# The flags several commands share (reconciler/commands/args/common.py), and who takes them.
+SHARED_FLAGS = {
+    "--verbose": ["validate", "plan", "apply", "export", "stats", "check", "show", "accounts"],
+    "--account": ["plan", "apply", "export", "check"],  # stats has its own, required, one
+    "--sandbox": ["plan", "apply", "export", "stats", "check"],
+    "--redact": ["plan", "apply", "stats", "check", "show"],
+    "--notify": ["plan", "apply", "check"],
+    "--notify-mention": ["plan", "apply", "check"],
+    "--format": ["validate", "plan", "apply", "stats", "check", "show", "accounts"],
+}
+
+
+@pytest.mark.parametrize(("flag", "commands"), SHARED_FLAGS.items())
+def test_a_shared_flag_is_read_alike_by_every_command(flag: str, commands: list[str]) -> None:
+    import argparse
+
+    from reconciler.cli import build_parser
+
+    (sub,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    found = {
+        name: next((a for a in sub.choices[name]._actions if flag in a.option_strings), None)
+        for name in commands
+    }
+    assert None not in found.values(), found
+    read = {
+        name: repr((a.option_strings, a.dest, a.default, a.metavar, a.nargs, type(a)))
+        for name, a in found.items()
+        if a is not None
+    }
+    assert len(set(read.values())) == 1, read
+    if flag != "--format":  # whose choices, default and help each command words
+        assert len({a.help for a in found.values() if a is not None}) == 1
 
 
 def test_sandbox_public_host_names_no_flag_that_does_not_exist(tmp_path: Path) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from reconciler.helptext import EXAMPLES
 from tests.cli_helpers import run_cli
 
 COMMANDS = ["validate", "plan", "apply", "export", "show", "accounts", "completion", "sandbox"]
@@ -59,8 +59,9 @@ def test_help_ends_with_examples(command: str, tmp_path: Path) -> None:
     shown = run_cli(command, "--help", cwd=tmp_path)
     assert shown.code == 0
     tail = shown.out[shown.out.rindex("examples:") :]
-    assert len(EXAMPLES[command]) >= 2
-    for _, line in EXAMPLES[command]:
+    examples = importlib.import_module(f"reconciler.commands.args.{command}").EXAMPLES
+    assert len(examples) >= 2
+    for _, line in examples:
         assert f"  {line}\n" in tail
         assert line.startswith(("reconciler ", "RECONCILER_", "eval "))
 
@@ -69,3 +70,37 @@ def test_exit_codes_stay_in_the_help_of_plan_and_apply(tmp_path: Path) -> None:
     for command in ("plan", "apply", "show"):
         out = run_cli(command, "--help", cwd=tmp_path).out
         assert "exit codes:" in out and out.index("exit codes:") < out.index("examples:")
+
+
+def test_completion_describes_the_parser_it_is_handed(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from reconciler.commands import completion
+    from reconciler.output.console import Output
+
+    parser = argparse.ArgumentParser(prog="reconciler")
+    parser.add_argument("--loud", action="store_true", help="say it louder")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("frobnicate", help="frob it").add_argument("--level", choices=["low", "high"])
+    args = argparse.Namespace(shell="bash", parser=parser, quiet=False, verbose=False)
+    args.no_color = True
+    assert completion.run(args, Output(args)) == 0
+    script = capsys.readouterr().out
+    assert _complete(script, "reconciler ") == ["frobnicate", "-h", "--help", "--loud"]
+    assert _complete(script, "reconciler frobnicate --level ") == ["low", "high"]
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "completion"] + ["stats", "check"])
+def test_completion_offers_every_flag_the_help_shows(command: str, tmp_path: Path) -> None:
+    """Both are made from the one parser: a flag in ``--help`` is in the bash completion."""
+    shown = run_cli(command, "--help", cwd=tmp_path).out
+    # The option lines: "  -v, --verbose  log every provider call", "  --out FILE  ..."
+    flags = {
+        word.split()[0]
+        for line in shown.splitlines()
+        if line.startswith("  -")
+        for word in line.strip().split("  ")[0].split(", ")
+    } - {"-h", "--help"}
+    assert len(flags) >= 3, shown
+    offered = _complete(run_cli("completion", "bash", cwd=tmp_path).out, f"reconciler {command} -")
+    assert flags <= set(offered), sorted(flags - set(offered))

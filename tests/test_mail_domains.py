@@ -451,3 +451,50 @@ def test_plans_and_reports_validate_and_a_stale_saved_plan_is_refused(
         "applied",
         "applied",
     ]
+
+
+def test_a_guards_roll_back_wants_the_domains_and_addresses_held_before_the_apply() -> None:
+    from reconciler.guard.rollback import inverse_desired
+    from reconciler.kinds.mail_domain import DomainEntry
+    from reconciler.kinds.sender_address import AddressEntry
+    from reconciler.model import (
+        Account,
+        AccountDesired,
+        AccountLive,
+        Action,
+        Change,
+        Provider,
+        Resource,
+    )
+
+    want = AccountDesired(Account("dm", Provider.ALIYUN_DM, "http://127.0.0.1:9"))
+    before = AccountLive(
+        lists={
+            Resource.MAIL_DOMAIN: [
+                DomainEntry("a.org", True, "1"),
+                DomainEntry("b.org", False, "2"),
+            ],
+            Resource.SENDER_ADDRESS: [AddressEntry("x@a.org", "batch", "r@a.org", "3")],
+        }
+    )
+    touched = [
+        Change("dm", Resource.MAIL_DOMAIN, Action.CREATE, "c.org", None, DomainEntry("c.org")),
+        Change(
+            "dm",
+            Resource.SENDER_ADDRESS,
+            Action.CREATE,
+            "y@c.org",
+            None,
+            AddressEntry("y@c.org", "batch"),
+        ),
+    ]
+    inverse = inverse_desired(want, before, touched)
+    assert inverse.lists[Resource.MAIL_DOMAIN] == {
+        "a.org": DomainEntry("a.org", True),
+        "b.org": DomainEntry("b.org", None),
+    }
+    assert inverse.lists[Resource.SENDER_ADDRESS] == {
+        "x@a.org": AddressEntry("x@a.org", "batch", "r@a.org")
+    }
+    assert inverse.policies[Resource.MAIL_DOMAIN].prune
+    assert inverse.policies[Resource.SENDER_ADDRESS].prune

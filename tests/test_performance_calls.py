@@ -152,6 +152,39 @@ def test_validate_imports_no_http() -> None:
     assert {"yaml", "jsonschema", "reconciler.manifests.load"} <= loaded  # it did validate
 
 
+def test_building_the_parser_loads_no_command() -> None:
+    """Each command declares its arguments in a light module (``reconciler/commands/args/``):
+    the whole parser, as ``--help`` builds it, loads none of the commands nor what they run on."""
+    from reconciler.cli import COMMANDS
+
+    code = (
+        "import sys; from reconciler.cli import build_parser; build_parser(); print(*sys.modules)"
+    )
+    # A real process: what a fresh interpreter loads (this one has loaded everything).
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(proc.stdout.split())
+    assert {f"reconciler.commands.args.{name}" for name in COMMANDS} <= loaded  # it built
+    heavy = {f"reconciler.commands.{name}" for name in COMMANDS} | {
+        "yaml",
+        "jsonschema",
+        "requests",
+        "deepdiff",
+        "reconciler.errors",
+        "reconciler.manifests",
+        "reconciler.output.console",
+        "reconciler.sandbox",
+    }
+    assert loaded & heavy == set(), sorted(loaded & heavy)
+
+
 def test_version_output_is_unchanged(tmp_path: Path) -> None:
     result = run_cli("--version", cwd=tmp_path)
     assert (result.code, result.out, result.err) == (0, f"reconciler {__version__}\n", "")

@@ -511,6 +511,7 @@ def test_sandbox_command_passes_the_traffic_flags(
     seen: dict[str, Any] = {}
     monkeypatch.setattr(command, "serve_forever", lambda *args, **kwargs: seen.update(kwargs))
     flags = ["--failure-percent", "5", "--invalid-percent", "0.5", "--no-quotas"]
+    flags += ["--messages-per-minute", "60"]
     senders = ["--sender", f"{NOTIFY}=192.0.2.200", "--sender", "x@mail.example.com=192.0.2.9"]
     result = run_cli("sandbox", *flags, *senders, cwd=tmp_path)
     assert result.code == 0, result.err
@@ -518,6 +519,7 @@ def test_sandbox_command_passes_the_traffic_flags(
         "failure_percent": 5.0,
         "invalid_percent": 0.5,
         "senders": {NOTIFY: "192.0.2.200", "x@mail.example.com": "192.0.2.9"},
+        "messages_per_minute": 60.0,
         "telemetry_quotas": False,
     }
     for bad in (["--sender", "notify=192.0.2.1"], ["--sender", f"{NOTIFY}=300.0.0.1"]):

@@ -297,3 +297,15 @@ def test_a_saved_plans_entry_of_another_form_is_a_shape_error() -> None:
     kind_of(Resource.TAG).decode(want, have)
     assert want.lists[Resource.TAG] == {"a": TagEntry("a", "x")}
     assert have.lists[Resource.TAG] == [TagEntry("a", "", "7")]
+
+
+def test_a_guards_roll_back_wants_the_tags_held_before_the_apply() -> None:
+    from reconciler.guard.rollback import inverse_desired
+
+    want = AccountDesired(Account("dm", Provider.ALIYUN_DM, "http://127.0.0.1:9"))
+    before = AccountLive(lists={Resource.TAG: [TagEntry("a", "x", "7")]})
+    touched = [Change("dm", Resource.TAG, Action.CREATE, "b", None, TagEntry("b"))]
+    inverse = inverse_desired(want, before, touched)
+    assert inverse.lists[Resource.TAG] == {"a": TagEntry("a", "x")}
+    assert inverse.policies[Resource.TAG].prune
+    assert inverse.whitelist is None and inverse.protection is None

@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler import cost, files, live
@@ -26,8 +27,9 @@ from reconciler.commands.common import (
 )
 from reconciler.durations import parse_duration
 from reconciler.errors import ExitCode, InputError, RefusedError
+from reconciler.guard.spec import planned, saved_wants
 from reconciler.kinds import kind_of
-from reconciler.model import AccountDesired
+from reconciler.model import AccountDesired, AccountLive
 from reconciler.output import render
 from reconciler.output.console import Output, Style, counted
 from reconciler.plan import Change, Plan, diff
@@ -39,13 +41,15 @@ from reconciler.savedplan.staleness import StaleEntry
 def run(args: argparse.Namespace, out: Output) -> int:
     if args.plan_file is None:
         saved = [path for path in args.paths if _is_saved_plan(path)]
-        if saved and len(args.paths) > 1:
+        if saved and (len(saved) > 1 or saved[0] != args.paths[0]):
             raise InputError(
-                f"{saved[0]} is a saved plan, not a manifest: apply it on its own, "
-                f"with apply --plan {saved[0]}"
+                f"{saved[0]} is a saved plan, not a manifest: name it first, or with --plan: "
+                f"apply --plan {saved[0]} [PATH...]"
             )
-        if saved:  # `apply plan.json`, as Terraform takes it: exactly `apply --plan plan.json`
-            args.plan_file, args.paths = saved[0], []
+        if saved:
+            # `apply plan.json [PATH...]`, as Terraform takes a plan file: exactly
+            # `apply --plan plan.json [PATH...]`.
+            args.plan_file, args.paths = saved[0], args.paths[1:]
     if args.plan_file is not None:
         return run_saved(args, out)
     if args.max_age is not None:
@@ -70,11 +74,13 @@ def run(args: argparse.Namespace, out: Output) -> int:
             clients,
         ),
     ):
-        result = diff(wants, live.read(wants, clients))
+        before = live.read(wants, clients)
+        result = diff(wants, before)
         result.cost = cost.of_clients(result, clients)
+        result.guards = planned(state.checks, result)  # guard hook (SPEC §11)
         if not _show_and_check(result, args, out):
             return ExitCode.OK
-        return _carry_out(result, clients, args, out)
+        return _carry_out(result, clients, args, out, before, wants)
 
 
 def run_saved(args: argparse.Namespace, out: Output) -> int:
@@ -131,7 +137,7 @@ def run_saved(args: argparse.Namespace, out: Output) -> int:
         out.note(f"Live state still matches the saved plan ({saved.created_at}).")
         if not shown and args.format == "text":
             out.write(_plan_text(result, out))
-        return _carry_out(result, clients, args, out)
+        return _carry_out(result, clients, args, out, now, saved_wants(saved))
 
 
 def _verified(args: argparse.Namespace, out: Output) -> planfile.SavedPlan:
@@ -212,9 +218,16 @@ def _check_refusals(result: Plan, force: bool, fmt: str, out: Output) -> None:
 
 
 def _carry_out(
-    result: Plan, clients: Mapping[str, ProviderClient], args: argparse.Namespace, out: Output
+    result: Plan,
+    clients: Mapping[str, ProviderClient],
+    args: argparse.Namespace,
+    out: Output,
+    before: Mapping[str, AccountLive],
+    wants: Sequence[AccountDesired],
 ) -> int:
-    """Ask (unless --yes), carry out the plan's changes with progress, and report them."""
+    """Ask (unless --yes), carry out the plan's changes with progress, and report them; then
+    watch the plan's guards (``before``: the live state read before the writes, from which a
+    failed guard's account is rolled back)."""
     if not args.yes:
         if not sys.stdout.isatty():
             # stdout goes to a file or a pipe: whoever answers must see what they agree to.
@@ -224,14 +237,35 @@ def _carry_out(
             return ExitCode.CANCELLED
     if args.format == "text" and not out.quiet:
         out.write("\n")
+    since = datetime.now(timezone.utc)  # the guards count the messages sent from here
     # The progress line is cleared (its context ends) before the report, interrupted or not.
     with interruptible() as interruption, out.progress(len(result.changes)) as progress:
         outcomes = execute(result, clients, on_outcome=progress.update, stop=interruption.event)
-    code = _report(result, outcomes, args.format, out)
+    guarding = bool(result.guards) and interruption.exit_code is None
+    # A JSON report waits for the guards, whose outcome it carries.
+    code = _report(
+        result, outcomes, args.format, out, write=not (guarding and args.format == "json")
+    )
     if args.notify:
         from reconciler import notify
 
         notify.record_outcomes(outcomes)
+    if guarding:  # guard hook (SPEC §11): watch, roll back, report
+        from reconciler.guard.run import after_apply
+
+        guarded = after_apply(result.guards, outcomes, clients, before, wants, since, args, out)
+        if args.format == "json":
+            document = _report_document(result, outcomes)
+            if guarded is not None:
+                document["guards"] = guarded.document()
+            out.write(render.to_json(document))
+        if guarded is None:
+            return code
+        if args.notify:
+            from reconciler import notify
+
+            notify.record_guards(guarded.notify_lines())
+        return guarded.exit_code(code)
     if interruption.exit_code is not None:
         left = sum(1 for o in outcomes if o.status == "not attempted")
         out.error(
@@ -243,8 +277,13 @@ def _carry_out(
     return code
 
 
-def _report(result: Plan, outcomes: Sequence[Outcome], fmt: str, out: Output) -> int:
-    if fmt == "json":
+def _report(
+    result: Plan, outcomes: Sequence[Outcome], fmt: str, out: Output, *, write: bool = True
+) -> int:
+    """Write the report (unless not ``write``) and return the exit code of the writes."""
+    if not write:
+        pass
+    elif fmt == "json":
         out.write(render.to_json(_report_document(result, outcomes)))
     else:
         out.write(_report_text(outcomes, out))

@@ -29,9 +29,8 @@ class _Command:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from reconciler.cli import build_parser
-
-    commands, common = _describe(build_parser())
+    # The parser that read ``args``: cli hands it over (``args.parser``).
+    commands, common = _describe(args.parser)
     script = {"bash": _bash, "zsh": _zsh, "fish": _fish}[args.shell](commands, common)
     out.write(script)
     return ExitCode.OK

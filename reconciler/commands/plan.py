@@ -78,6 +78,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
         for kind in kinds():
             for note in kind.notes(want, seen.get(want.account.name, AccountLive())):
                 out.note(note)
+    from reconciler.guard.spec import planned  # guard hook (SPEC §11)
+
+    result.guards = planned(state.checks, result)
     if args.notify:
         from reconciler import notify
 
@@ -192,7 +195,15 @@ def _say_saved(args: argparse.Namespace, result: Plan, out: Output) -> None:
     if not result.changes:
         out.note("It has no changes: applying it would change nothing.")
         return
-    command = ["reconciler", "apply", "--plan", args.out, *(["--sandbox"] if args.sandbox else [])]
+    # With the manifest paths: apply then checks the plan was made from these very files.
+    command = [
+        "reconciler",
+        "apply",
+        "--plan",
+        args.out,
+        *args.paths,
+        *(["--sandbox"] if args.sandbox else []),
+    ]
     out.note(f"To carry out exactly this plan, run: {shlex.join(command)}")
 
 

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             "failure_percent": args.failure_percent,
             "invalid_percent": args.invalid_percent,
             "senders": dict(args.sender) if args.sender else None,
+            "messages_per_minute": args.messages_per_minute,
             "telemetry_quotas": not args.no_quotas,
         },
     )

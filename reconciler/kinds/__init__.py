@@ -220,6 +220,20 @@ class Kind(ABC):
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ShapeError(self.resource.value, "an entry is not of this kind's form") from None
 
+    def undo(self, inverse: AccountDesired, before: AccountLive) -> None:
+        """Make ``inverse`` want what ``before`` (live state read before an apply) held of this
+        kind, pruned: a guard's roll-back (SPEC §11) diffs live state against it."""
+        live, _total = self.live(before)
+        if live is None:
+            return
+        self.manage(inverse)
+        inverse.lists[self.resource] = {entry.key: self.as_wanted(entry) for entry in live}
+        inverse.policies[self.resource] = ListPolicy(prune=True)
+
+    def as_wanted(self, entry: Any) -> Any:
+        """A live entry as a manifest would want it (without the provider's id)."""
+        return entry
+
     # -- export ---------------------------------------------------------------------------
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:

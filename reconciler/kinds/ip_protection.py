@@ -91,6 +91,9 @@ class IpProtection(Kind):
             return replace(want, protection=False)
         return want
 
+    def undo(self, inverse: AccountDesired, before: AccountLive) -> None:
+        inverse.protection = before.protection
+
     def quick_look(self, want: AccountDesired, head: str) -> None:
         # Whether protection ends on decides whether the whitelist is read (rule 3).
         switch = _ENABLED.search(head)

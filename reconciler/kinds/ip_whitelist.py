@@ -105,6 +105,11 @@ class IpWhitelist(Kind):
         creates, deletes = _diff(account, want.whitelist, have.whitelist, want.whitelist_policy)
         return creates + deletes
 
+    def undo(self, inverse: AccountDesired, before: AccountLive) -> None:
+        if before.whitelist is not None:
+            inverse.whitelist = {e.key: IpEntry(e.address) for e in before.whitelist}
+            inverse.whitelist_policy = ListPolicy(prune=True)
+
     def deletes_counted(self, changes: Sequence[Change], want: AccountDesired) -> int:
         # Collapsing a live duplicate loses no address: it is not counted as a deletion.
         wanted = want.whitelist or {}

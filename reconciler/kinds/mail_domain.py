@@ -150,6 +150,10 @@ class MailDomainList(Kind):
             return replace(want, lists={**want.lists, address: {}})
         return want
 
+    def as_wanted(self, entry: Any) -> Any:
+        # A guard's roll-back: a verified domain stays asked to be verified (none is unverified).
+        return DomainEntry(entry.name, True if entry.verified else None)
+
     def differs(self, live: Any, wanted: Any) -> bool:
         return bool(wanted.verified and not live.verified)
 

@@ -116,6 +116,9 @@ class SenderAddressList(Kind):
             return replace(want, lists={**want.lists, domain: {}})
         return want
 
+    def as_wanted(self, entry: Any) -> Any:
+        return AddressEntry(entry.address, entry.type, entry.reply_to)
+
     def differs(self, live: Any, wanted: Any) -> bool:
         return bool(live.type != wanted.type or live.reply_to != wanted.reply_to)
 

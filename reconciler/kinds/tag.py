@@ -128,6 +128,9 @@ class TagList(Kind):
 
     # -- the plan -------------------------------------------------------------------------
 
+    def as_wanted(self, entry: Any) -> Any:
+        return TagEntry(entry.name, entry.description)
+
     def differs(self, live: Any, wanted: Any) -> bool:
         return bool(live.description != wanted.description)
 

@@ -60,6 +60,11 @@ class Unintercept(Kind):
     def live(self, have: AccountLive) -> tuple[Sequence[Any] | None, int | None]:
         return have.unintercepts, have.unintercept_total
 
+    def undo(self, inverse: AccountDesired, before: AccountLive) -> None:
+        if before.unintercepts is not None:
+            inverse.unintercepts = {e.key: e for e in before.unintercepts}
+            inverse.unintercept_policy = ListPolicy(prune=True)
+
     def differs(self, live: Any, wanted: Any) -> bool:
         return bool(live.types != wanted.types)
 
@@ -188,8 +193,9 @@ def unintercept_entries(doc: Document, problems: list[Problem]) -> list[Uninterc
     """The entries of an UninterceptList document, normalized, in document order."""
     entries: list[UninterceptEntry] = []
     for index, item in enumerate(doc.data["spec"]["entries"]):
-        target = Target.EMAIL if "email" in item else Target.DOMAIN
-        raw: str = item[target.value]
+        field = "email" if "email" in item else "domain"
+        target = Target.EMAIL if field == "email" else Target.DOMAIN
+        raw: str = item[field]
         try:
             value = canonical_email(raw) if target is Target.EMAIL else canonical_domain(raw)
         except ValueError as error:

@@ -63,6 +63,9 @@ def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | No
                 "the sending-data APIs filter by one of them; write one check for each",
             )
         )
+    from reconciler.guard.spec import guard_spec  # guard hook (SPEC §11)
+
+    guard = guard_spec(doc, problems)
     if len(problems) > found:
         return None
     if "tag" in spec and spec.get("minOpenPercent") is not None:
@@ -89,4 +92,5 @@ def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | No
         tag=str(spec.get("tag", "")),
         sender=str(spec.get("sender", "")),
         position=doc.position(("metadata", "name")),
+        guard=guard,
     )

@@ -54,6 +54,7 @@ __all__ = [
     "message",
     "parse_mentions",
     "record_checks",
+    "record_guards",
     "record_outcomes",
     "record_plan",
     "run_link",
@@ -65,7 +66,15 @@ URL_ENV = "RECONCILER_WEBHOOK_URL"
 SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"
 MAX_LINES = 40  # lines of facts and errors posted; the rest are counted
 MAX_CHANGES = 10  # changes of an apply listed; the rest are counted
-OUTCOMES = {0: "succeeded", 1: "FAILED", 2: "has changes", 3: "invalid input", 4: "REFUSED"}
+OUTCOMES = {
+    0: "succeeded",
+    1: "FAILED",
+    2: "has changes",
+    3: "invalid input",
+    4: "REFUSED",
+    5: "a guard FAILED, changes rolled back",
+    6: "a guard FAILED, roll-back INCOMPLETE",
+}
 # check --notify whose summary was not posted (README, "Exit codes").
 NOT_NOTIFIED = 7
 # How the checks' outcomes are counted, in this order; any other status after them.
@@ -258,3 +267,13 @@ def _allowed(url: str) -> bool:
     if parts.scheme == "https" and parts.hostname:
         return True
     return parts.scheme == "http" and bool(parts.hostname) and is_loopback(parts.hostname or "")
+
+
+def record_guards(lines: Sequence[str]) -> None:
+    """What the guards of an apply came to (SPEC §11): a failed or unmeasured guard, or a
+    watch cut short, is trouble worth an @-mention."""
+    FACTS.lines.extend(lines)
+    FACTS.trouble = FACTS.trouble or any(
+        "FAILED" in line or "UNMEASURED" in line or "INCOMPLETE" in line or "interrupted" in line
+        for line in lines
+    )

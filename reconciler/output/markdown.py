@@ -158,10 +158,28 @@ def plan_markdown(plan: Plan, limit: int = LIMIT) -> str:
         budget.take("")
     if plan.cost:
         _cost(plan, budget)
+    _guards(plan, budget)  # guard hook (SPEC §11)
     # The reserve is there for this footer and for any "… and N more" line.
     budget.left += RESERVE
     budget.take(f"<sub>reconciler {__version__}</sub>")
     return "\n".join(budget.parts) + "\n"
+
+
+def _guards(plan: Plan, budget: _Budget) -> None:
+    """The guards an apply of the plan would run, one line each; the rest are counted."""
+    shown = 0
+    for guard in plan.guards:
+        line = f"- {text(guard.line())}"
+        if not budget.fits(line, reserve=80):
+            break
+        if not shown:
+            budget.take("**Guards** (watched after apply):")
+        budget.take(line)
+        shown += 1
+    if shown < len(plan.guards):
+        budget.take(f"- … and {len(plan.guards) - shown:,} more guards")
+    if plan.guards:
+        budget.take("")
 
 
 def _cost(plan: Plan, budget: _Budget) -> None:

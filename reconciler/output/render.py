@@ -76,11 +76,12 @@ def plan_text(plan: Plan, style: Style) -> str:
         from reconciler import cost
 
         costs, last = cost.summary(plan.cost), cost.ends_plan(plan.cost)
+    guards = [guard.line() for guard in plan.guards]  # guard hook (SPEC §11)
     if not last:
-        lines.extend(costs)
+        lines.extend(guards + costs)
     lines.append(summary_line(plan))
     if last:
-        lines.extend(costs)
+        lines.extend(guards + costs)
     return "\n".join(lines) + "\n"
 
 
@@ -117,6 +118,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         from reconciler import cost
 
         document["cost"] = cost.document(plan.cost)
+    if plan.guards:  # guard hook (SPEC §11): only a plan with guards has the key
+        document["guards"] = [guard.as_dict() for guard in plan.guards]
     return document
 
 

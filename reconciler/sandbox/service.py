@@ -43,7 +43,8 @@ class Sandbox:
 
     The synthetic traffic behind the sending-data calls (``traffic``): ``failure_percent`` and
     ``invalid_percent`` of the requests fail or go to invalid addresses, ``senders`` maps sender
-    addresses to the egress IPv4 addresses they send from (changing or adding senders). Given
+    addresses to the egress IPv4 addresses they send from (changing or adding senders),
+    ``messages_per_minute`` sets a steady rate of all senders together (SPEC §11). Given
     knobs are saved in the state file, so later runs on it see the same traffic.
     ``telemetry_quotas``: enforce the calls-a-minute quotas of those calls.
 
@@ -72,6 +73,7 @@ class Sandbox:
         failure_percent: float | None = None,
         invalid_percent: float | None = None,
         senders: Mapping[str, str] | None = None,
+        messages_per_minute: float | None = None,
         telemetry_quotas: bool = True,
         sts_min_duration: int = sts.MIN_DURATION,
         list_page_size: int | None = None,
@@ -95,12 +97,14 @@ class Sandbox:
         self._state = SandboxState.open(
             Path(state_file) if state_file is not None else None, initial_state
         )
-        if failure_percent is not None or invalid_percent is not None or senders is not None:
+        given = (failure_percent, invalid_percent, senders, messages_per_minute)
+        if any(knob is not None for knob in given):
             try:
                 knobs = self._state.traffic.with_knobs(
                     failure_percent=failure_percent,
                     invalid_percent=invalid_percent,
                     senders=senders,
+                    messages_per_minute=messages_per_minute,
                 )
             except ValueError as exc:
                 raise InputError(f"sandbox traffic: {exc}") from exc
@@ -390,7 +394,12 @@ def serve_forever(
             )
             + "".join(f"  DNS published           {d}\n" for d in lists.get("dns_published", ()))
             + f"  traffic                 {config.failure_percent:g}% failed, "
-            f"{config.invalid_percent:g}% invalid\n"
+            f"{config.invalid_percent:g}% invalid"
+            + (
+                f", {config.messages_per_minute:g} messages a minute\n"
+                if config.messages_per_minute is not None
+                else "\n"
+            )
             + "".join(
                 f"  sender                  {s.account} from {s.address}\n" for s in config.senders
             )

@@ -31,6 +31,8 @@ DEFAULT_FAILURE_PERCENT = 1.0
 DEFAULT_INVALID_PERCENT = 2.0
 # A sender the defaults do not know sends this many messages an hour under its local part.
 NEW_SENDER_RATE = 40.0
+# The most ``messages_per_minute`` may ask: each hour's messages are made in one piece.
+MAX_MESSAGES_PER_MINUTE = 1000
 
 ESPS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "others")
 _ESP_WEIGHTS = (35, 10, 20, 10, 25)
@@ -90,20 +92,27 @@ DEFAULT_SENDERS = (
 
 @dataclass(frozen=True)
 class TrafficConfig:
-    """The knobs: seed, failure and invalid percentages, the senders and their addresses."""
+    """The knobs: seed, failure and invalid percentages, the senders and their addresses, and
+    the rate (``messages_per_minute``: every sender's messages together, spread over the
+    senders by their usual shares, the same at every hour of the day; ``None``: the model's
+    own volume, busy by day and quiet at night)."""
 
     seed: int = DEFAULT_SEED
     failure_percent: float = DEFAULT_FAILURE_PERCENT
     invalid_percent: float = DEFAULT_INVALID_PERCENT
     senders: tuple[Sender, ...] = DEFAULT_SENDERS
+    messages_per_minute: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "seed": self.seed,
             "failure_percent": self.failure_percent,
             "invalid_percent": self.invalid_percent,
             "senders": {sender.account: sender.address for sender in self.senders},
         }
+        if self.messages_per_minute is not None:
+            data["messages_per_minute"] = self.messages_per_minute
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrafficConfig:
@@ -121,6 +130,7 @@ class TrafficConfig:
             invalid_percent=data.get("invalid_percent", config.invalid_percent),
             senders=senders,
             replace_senders=True,
+            messages_per_minute=data.get("messages_per_minute"),
         )
 
     def with_knobs(
@@ -131,9 +141,22 @@ class TrafficConfig:
         invalid_percent: float | None = None,
         senders: Mapping[str, str] | None = None,
         replace_senders: bool = False,
+        messages_per_minute: float | None = None,
     ) -> TrafficConfig:
         """A copy with the given knobs; ``senders`` changes or adds addresses (or, with
         ``replace_senders``, is the whole list)."""
+        rate = self.messages_per_minute
+        if messages_per_minute is not None:
+            given: Any = messages_per_minute
+            if isinstance(given, bool) or not isinstance(given, int | float) or given <= 0:
+                raise ValueError(
+                    f"messages_per_minute must be a number above 0, not {messages_per_minute!r}"
+                )
+            if given > MAX_MESSAGES_PER_MINUTE:
+                raise ValueError(
+                    f"messages_per_minute must be at most {MAX_MESSAGES_PER_MINUTE}, not {given}"
+                )
+            rate = float(given)
         failure = _percent("failure_percent", failure_percent, self.failure_percent)
         invalid = _percent("invalid_percent", invalid_percent, self.invalid_percent)
         if failure + invalid > 100:
@@ -143,6 +166,7 @@ class TrafficConfig:
             failure_percent=failure,
             invalid_percent=invalid,
             senders=self.senders if senders is None else _senders(self, senders, replace_senders),
+            messages_per_minute=rate,
         )
 
     def sender(self, account: str) -> Sender | None:
@@ -279,6 +303,8 @@ def hour_messages(config: TrafficConfig, hour: int) -> tuple[Message, ...]:
     rng = random.Random(f"{config.seed}:{hour}")
     draw = rng.random
     factor = _DIURNAL[(hour + 8) % 24]
+    per_minute = config.messages_per_minute
+    total_rate = sum(sender.rate for sender in config.senders) or 1.0
     invalid, failure = config.invalid_percent, config.failure_percent
     esp_total = _ESP_CUMULATIVE[-1]
     base = hour * 3600
@@ -288,6 +314,8 @@ def hour_messages(config: TrafficConfig, hour: int) -> tuple[Message, ...]:
         tag_weights = list(accumulate(weight for _, weight in sender.tags))
         tag_total = tag_weights[-1]
         count = round(sender.rate * factor * (0.8 + 0.4 * draw()))
+        if per_minute is not None:  # a steady rate: the sender's share of it, every hour
+            count = round(per_minute * 60 * sender.rate / total_rate)
         open_rate = 0.18 + 0.04 * (index % 4)
         for _ in range(count):
             utc = base + int(draw() * 3600)

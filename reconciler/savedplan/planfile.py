@@ -236,7 +236,24 @@ def _build(path: Path, document: Mapping[str, Any]) -> SavedPlan:
         changes=[_change(c, f"changes[{i}]") for i, c in enumerate(document["changes"])],
         refusals=[_refusal(r, f"refusals[{i}]") for i, r in enumerate(document["refusals"])],
     )
+    plan.guards = _guards(document, names)  # guard hook (SPEC §11)
     return SavedPlan(path, plan, wants, seen, document["sandbox"], document["created_at"])
+
+
+def _guards(document: Mapping[str, Any], names: list[str]) -> list[Any]:
+    """The sealed guards of a saved plan (``guard.spec.Guard``), each on one of its accounts."""
+    from reconciler.guard.spec import Guard
+
+    guards = []
+    for i, data in enumerate(document.get("guards", [])):
+        try:
+            guard = Guard.from_dict(data)
+        except ValueError as exc:
+            raise ShapeError(f"guards[{i}].watch", str(exc)) from None
+        if guard.account not in names:
+            raise ShapeError(f"guards[{i}].account", "must name an account of `accounts`")
+        guards.append(guard)
+    return guards
 
 
 def _managed(

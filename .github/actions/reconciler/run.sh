@@ -95,6 +95,8 @@ fi
 classify() {
   case "$1" in
     0) echo applied ;;
+    5) echo rolled-back ;;
+    6) echo rollback-incomplete ;;
     3 | 4)
       python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -156,6 +158,27 @@ print(
     f"\nApply: {summary['applied']} applied, {summary['failed']} failed, "
     f"{summary['skipped']} skipped" + (f", {untried} not attempted." if untried else ".")
 )
+# The guards watched after the writes (SPEC section 11), and each roll-back.
+for guard in report.get("guards", []):
+    measured = guard.get("measured") or {}
+    figures = (
+        f": {measured['requests']} messages, {measured['failed_percent']}% failed, "
+        f"{measured['invalid_percent']}% invalid"
+        if measured
+        else ""
+    )
+    reasons = "; ".join(guard.get("reasons", []))
+    print(
+        f"Guard {guard['name']} ({guard['account']}, watch {guard['watch']}): "
+        f"{guard['status']}{figures}" + (f" ({reasons})" if reasons else "")
+    )
+    rollback = guard.get("rollback_result")
+    if rollback:
+        print(f"  roll-back: {rollback['status']}")
+        for undone in rollback["undone"]:
+            print(f"    {undone['status']:<8} {undone['action']:<6} {undone['resource']:<13} {undone['key']}")
+        for left in rollback["left"]:
+            print(f"    LEFT     {left['action']:<6} {left['resource']:<13} {left['key']}")
 PY
 }
 
@@ -281,8 +304,13 @@ case "$command" in
       outcome=$(classify "$code" /dev/null)
     fi
     cat "$report"
+    case "$code" in
+      5) headline="exit code 5: a guard failed and the changes were rolled back (or kept: rollback never)" ;;
+      6) headline="exit code 6: a guard failed and the roll-back did NOT complete; see what is left" ;;
+      *) headline="exit code $code" ;;
+    esac
     {
-      echo "### reconciler apply: exit code $code"
+      echo "### reconciler apply: $headline"
       echo
       echo '```'
       # A report longer than a summary can hold is cut; the job log has all of it.
