@@ -498,3 +498,26 @@ def test_a_guards_roll_back_wants_the_domains_and_addresses_held_before_the_appl
     }
     assert inverse.policies[Resource.MAIL_DOMAIN].prune
     assert inverse.policies[Resource.SENDER_ADDRESS].prune
+
+
+def test_a_failed_domain_create_skips_its_verify_and_its_addresses(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    seed(sandbox, [f"d{i}.example.com" for i in range(5)])  # the sandbox's limit: 5 domains
+    root = manifests(
+        tmp_path,
+        sandbox,
+        domain_list(f"{{name: {DOMAIN}, verified: true}}"),
+        address_list(
+            "{address: n@mail.example.com, type: batch}", "{address: k@d0.example.com, type: batch}"
+        ),
+    )
+    applied = run_cli("apply", "m", "--yes", "--format", "json", cwd=root, env=SANDBOX_ENV)
+    assert applied.code == 1, applied
+    assert [(o["resource"], o["key"], o["status"]) for o in applied.json["outcomes"]] == [
+        ("mail_domain", DOMAIN, "failed"),
+        ("mail_domain", DOMAIN, "skipped"),
+        ("sender_address", "k@d0.example.com", "applied"),  # its domain is there: independent
+        ("sender_address", "n@mail.example.com", "skipped"),
+    ]
+    assert "Domain.LimitExceeded" in applied.json["outcomes"][0]["detail"]

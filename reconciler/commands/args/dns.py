@@ -15,7 +15,8 @@ DESCRIPTION = (
 EPILOG = None
 EXAMPLES = [
     ("the records for octoDNS", "reconciler dns manifests/ --format octodns"),
-    ("zone-file lines, on the sandbox", "reconciler dns examples/ --sandbox"),
+    ("zone-file lines of one account", "reconciler dns manifests/ --account prod-dm"),
+    ("rows for a script, on the sandbox", "reconciler dns manifests/ --format json --sandbox"),
 ]
 
 
