@@ -1,23 +1,26 @@
 """The registry of managed kinds: each kind declares itself in one module of this package.
 
-A kind (``Kind``) says what the engine needs to know of it and nothing more: the resource name a
-plan shows, the document it is written in, its provider, its place in the order of execution
-and what it depends on there, how one of its changes reads in the text and Markdown plans,
-how many calls apply makes for a change, which client calls carry one out, and how an entry of
-a saved plan is read back. The engine (plan, apply, the renderers, cost, saved plans) asks the
-registry, ``kind_of(resource)``, and never names a kind.
+A kind (``Kind``) says what the engine needs to know of it and nothing more: the document it is
+written in and how it is checked and loaded, its entries and their key, the resource name a
+plan shows, its provider, its place in the order of execution and what it depends on there,
+how one of its changes reads in the text and Markdown plans, how many calls apply makes for a
+change, which client calls read it and carry one out, its policy defaults and what rules 1, 2
+and 4 count, its saved-plan form, its export, and what a guard's roll-back restores. The
+engine (loading, plan, safety, apply, the renderers, cost, saved plans, export, the early read)
+asks the registry, ``kind_of(resource)`` or ``kinds()``, and never names a kind. A new kind is a
+module of this package that ends with ``register(...)``, imported at the end of this one.
 
 Importing this package imports no provider client: ``validate`` loads no HTTP library.
 """
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from reconciler.errors import Position, Problem
+from reconciler.kinds.helpers import json_text, keyed_diff, presence
 from reconciler.model import (
     AccountDesired,
     AccountLive,
@@ -327,46 +330,6 @@ def slot(change: Change) -> int:
     return _REGISTRY[change.resource].slot(change)
 
 
-def keyed_diff(
-    kind: Kind,
-    account: str,
-    want: Mapping[str, Any],
-    have: Iterable[Any],
-    policy: ListPolicy,
-) -> list[Change]:
-    """Creates, updates and deletes of a list keyed by each entry's ``key``, each group in key
-    order: one pass over the live list (a dict lookup per entry, never a deep diff of lists)."""
-    resource = kind.resource
-    updates: list[Change] = []
-    deletes: list[Change] = []
-    live: dict[str, Any] = {}
-    matched = 0
-    for entry in have:
-        key = entry.key
-        wanted = want.get(key)
-        if wanted is None:
-            if policy.sees_unnamed(*kind.ignore_texts(entry)):
-                deletes.append(Change(account, resource, Action.DELETE, key, entry))
-            continue
-        live[key] = entry
-        matched += 1
-        if kind.differs(entry, wanted):
-            updates.append(Change(account, resource, Action.UPDATE, key, entry, wanted))
-    if matched != len(live):  # a key listed twice: its last live record is the one compared
-        updates = [
-            Change(account, resource, Action.UPDATE, key, current, want[key])
-            for key, current in live.items()
-            if kind.differs(current, want[key])
-        ]
-    creates = [
-        Change(account, resource, Action.CREATE, key, None, want[key])
-        for key in want.keys() - live.keys()
-    ]
-    for group in (creates, updates, deletes):
-        group.sort(key=lambda c: c.key)
-    return creates + updates + deletes
-
-
 def list_kinds() -> Iterator[Kind]:
     """The registered kinds that are lists (rules 1, 2 and 4 apply to them)."""
     return (kind for kind in kinds() if kind.list_name is not None)
@@ -376,19 +339,6 @@ def list_kind_read_by(provider: Provider, action: str) -> Kind:
     """The list kind of ``provider`` that ``action`` reads (its first list kind otherwise)."""
     own = [kind for kind in list_kinds() if kind.provider is provider]
     return next((kind for kind in own if kind.list_call == action), own[0])
-
-
-def presence(seen: Any, now: Any, describe: Callable[[Any], str]) -> str:
-    """``was absent, now present (...)``: an entry that came, went or changed."""
-    if seen is None:
-        return f"was absent, now present ({describe(now)})"
-    if now is None:
-        return f"was present ({describe(seen)}), now absent"
-    return f"was present ({describe(seen)}), now present ({describe(now)})"
-
-
-def json_text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 # Imported last, as they import the names above. The kinds register themselves, in this
