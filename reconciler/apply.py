@@ -172,7 +172,11 @@ def _apply_one(client: ProviderClient, change: Change, stop: threading.Event) ->
     try:
         return Outcome(change, "applied", client.apply(change))
     except ProviderError as exc:
-        if change.action is Action.UPDATE and not exc.action.endswith("delete"):
+        if (
+            change.action is Action.UPDATE
+            and kind_of(change.resource).update_deletes(change)
+            and "delete" not in exc.action.lower()
+        ):
             # An update is carried out as delete then add: a failure after the delete means
             # the entry is gone until the next run re-adds it.
             return Outcome(change, "failed", f"deleted; re-adding failed: {exc}", exc)

@@ -28,6 +28,7 @@ COMMANDS = (
     "plan",
     "apply",
     "export",
+    "dns",
     "stats",
     "check",
     "show",

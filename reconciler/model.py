@@ -215,6 +215,8 @@ class Resource(str, Enum):
     IP_WHITELIST = "ip_whitelist"
     UNINTERCEPT = "unintercept"
     TAG = "tag"
+    MAIL_DOMAIN = "mail_domain"
+    SENDER_ADDRESS = "sender_address"
 
 
 @dataclass

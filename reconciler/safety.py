@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.addresses import ip_entry_bounds
-from reconciler.kinds import Kind, kind_of, list_kinds
+from reconciler.kinds import Kind, kind_of, kinds, list_kinds
 from reconciler.model import (
     AccountDesired,
     AccountLive,
@@ -87,7 +87,7 @@ def list_change(
     if wanted is None or live is None:
         return None
     creates = sum(1 for c in changes if c.action is Action.CREATE)
-    updates = sum(1 for c in changes if c.action is Action.UPDATE) if kind.updates_delete else 0
+    updates = sum(1 for c in changes if c.action is Action.UPDATE and kind.update_deletes(c))
     deletes = kind.deletes_counted(changes, want)
     return ListChange(kind.resource, len(live), total, creates, deletes, kind.policy(want), updates)
 
@@ -105,6 +105,8 @@ def review(
     for change in lists:
         refusals.extend(_list_rules(account, change))
     refusals.extend(_rule_3(account, lists, want, have, changes))
+    for kind in kinds():  # the kinds' own rules (a sending domain still in use, ...)
+        refusals.extend(kind.refusals(account, want, have, changes))
     return refusals
 
 

@@ -11,7 +11,17 @@ import pytest
 
 from tests.cli_helpers import run_cli
 
-COMMANDS = ["validate", "plan", "apply", "export", "show", "accounts", "completion", "sandbox"]
+COMMANDS = [
+    "validate",
+    "plan",
+    "apply",
+    "export",
+    "dns",
+    "show",
+    "accounts",
+    "completion",
+    "sandbox",
+]
 
 
 def _complete(script: str, line: str) -> list[str]:

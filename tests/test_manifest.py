@@ -252,7 +252,8 @@ ERROR_CASES: list[tuple[str, str, str, str]] = [
     ("kind enum",
      doc("IpWhitelists", "w", "account: prod-dm\nentries: []"),
      "x.yaml:2:7", "'IpWhitelists' is not one of Account, IpProtection, IpWhitelist, "
-     "UninterceptList, TagList, DeliveryCheck (did you mean 'IpWhitelist'?)"),
+     "UninterceptList, TagList, MailDomainList, SenderAddressList, DeliveryCheck "
+     "(did you mean 'IpWhitelist'?)"),
     ("types enum",
      doc(UL, "u", "account: prod-sc\nentries:\n  - {email: a@example.com, types: [bounced]}"),
      "x.yaml:7:38", "'bounced' is not one of bounce, block, complaint, unsubscribe "

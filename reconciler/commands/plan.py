@@ -12,7 +12,7 @@ from reconciler import cost, live
 from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
-from reconciler.kinds import list_kind_read_by
+from reconciler.kinds import kinds, list_kind_read_by
 from reconciler.model import AccountDesired, AccountLive
 from reconciler.output import render
 from reconciler.output.console import Output, counted
@@ -74,6 +74,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     )
     for error in contradictions.values():
         out.error(str(error))
+    for want in wants:
+        for kind in kinds():
+            for note in kind.notes(want, seen.get(want.account.name, AccountLive())):
+                out.note(note)
     from reconciler.guard.spec import planned  # guard hook (SPEC §11)
 
     result.guards = planned(state.checks, result)

@@ -36,6 +36,7 @@ from reconciler.model import (
 if TYPE_CHECKING:
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
+    from reconciler.safety import Refusal
 
 
 class Loader(Protocol):
@@ -135,6 +136,27 @@ class Kind(ABC):
     # Whether an update is carried out as delete then add: rules 1 and 2 count its delete half.
     updates_delete = False
     default_policy = ListPolicy()
+
+    def update_deletes(self, change: Change) -> bool:
+        """Whether update ``change`` is carried out as delete then add (rules 1 and 2 count its
+        delete half; a failure after the delete leaves the entry deleted)."""
+        return self.updates_delete
+
+    def refusals(
+        self,
+        account: str,
+        want: AccountDesired,
+        have: AccountLive,
+        changes: Mapping[Resource, Sequence[Change]],
+    ) -> list[Refusal]:
+        """Refusals of this kind's own rules for one account, given every kind's changes
+        (none by default; rules 1, 2 and 4 are the engine's)."""
+        return []
+
+    def notes(self, want: AccountDesired, have: AccountLive) -> list[str]:
+        """What ``plan`` says of the live state besides the changes (on stderr; none by
+        default): a sending domain that is not verified, with its failing records."""
+        return []
 
     def managed(self, want: AccountDesired) -> bool:
         """Whether the manifests manage this kind for the account (then it is read)."""
@@ -323,6 +345,7 @@ def list_kind_read_by(provider: Provider, action: str) -> Kind:
 # order (plans, exports and reports follow it).
 from reconciler.kinds import ip_protection, ip_whitelist, unintercept  # noqa: E402, I001
 from reconciler.kinds import tag  # noqa: E402
+from reconciler.kinds import mail_domain, sender_address  # noqa: E402
 
 __all__ = [
     "INDEPENDENT",
@@ -336,8 +359,10 @@ __all__ = [
     "kinds",
     "list_kind_read_by",
     "list_kinds",
+    "mail_domain",
     "presence",
     "register",
+    "sender_address",
     "slot",
     "tag",
     "unintercept",

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 COLORS = {Action.CREATE: "32", Action.UPDATE: "33", Action.DELETE: "31"}
-RESOURCE_WIDTH = max(len(r.value) for r in Resource)
+# The resource column is at least this wide (the first kinds' names), wider only in a plan
+# that shows a longer one (``sender_address``), so that plans of the first kinds keep their layout.
+RESOURCE_WIDTH = len(Resource.IP_PROTECTION.value)
 REPORT_TAGS = {
     "applied": ("applied", "32"),
     "failed": ("FAILED ", "31;1"),
@@ -86,10 +88,11 @@ def plan_text(plan: Plan, style: Style) -> str:
 def _rows(changes: Sequence[Change], style: Style, status: Sequence[str] = ()) -> list[str]:
     rows = [tuple(escape(column) for column in change_columns(c)) for c in changes]
     width = max(len(r[1]) for r in rows)
+    resources = max(RESOURCE_WIDTH, *(len(r[0]) for r in rows))
     lines = []
     for i, (change, (resource, subject, detail)) in enumerate(zip(changes, rows, strict=True)):
         symbol = style.paint(SYMBOLS[change.action], COLORS[change.action])
-        text = f"{resource.ljust(RESOURCE_WIDTH)} "
+        text = f"{resource.ljust(resources)} "
         text += f"{subject.ljust(width)} {detail}" if detail else subject
         prefix = f"{status[i]}  " if status else ""
         lines.append(f"  {prefix}{symbol} {text.rstrip()}")
