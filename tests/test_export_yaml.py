@@ -17,6 +17,7 @@ from reconciler import export as exporting
 from reconciler import export_stream as streamed
 from reconciler import export_yaml, live
 from reconciler.export_yaml import Flow, Items, chunks, to_yaml
+from reconciler.kinds import unintercept_stream
 from reconciler.sandbox import Sandbox
 from tests.cli_helpers import EXAMPLES, accounts_yaml, run_cli, write
 from tests.hostile import Answer, HostileServer
@@ -307,7 +308,7 @@ def test_an_error_on_a_later_page_writes_nothing(tmp_path: Path, out: list[str])
     assert any(int(r.form.get("start", "0")) > 0 for r in server.requests)
 
 
-# -- a list spooled in sorted runs (export_stream) -------------------------------------------
+# -- a list spooled in sorted runs (unintercept_stream) ----------------------------------------
 
 
 def _spooled_records() -> list[dict[str, Any]]:
@@ -348,7 +349,7 @@ def _list_of(records: list[dict[str, Any]]) -> Any:
 def test_a_list_spooled_in_many_runs_is_written_as_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streamed, "RUN", 7)  # 235 records: 34 runs on disk, merged
+    monkeypatch.setattr(unintercept_stream, "RUN", 7)  # 235 records: 34 runs on disk, merged
     kept = _Kept(monkeypatch)
     with HostileServer(script=_list_of(_spooled_records())) as server:
         write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url))
@@ -374,7 +375,7 @@ def test_a_key_listed_twice_with_other_types_is_refused_as_in_memory(
 ) -> None:
     """Found only when the runs are merged, after part of the file was written: the same
     error as reading the list whole, and nothing written."""
-    monkeypatch.setattr(streamed, "RUN", 7)
+    monkeypatch.setattr(unintercept_stream, "RUN", 7)
     records = _spooled_records()
     records.append(_record("all", "USER001@example.com", [8]))
     old = write(tmp_path / "out" / "live.yaml", "old: export\n")
@@ -400,7 +401,7 @@ def test_a_key_listed_twice_with_other_types_is_refused_as_in_memory(
 def test_an_error_after_runs_went_to_disk_leaves_no_spool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streamed, "RUN", 30)  # the first page alone fills three runs
+    monkeypatch.setattr(unintercept_stream, "RUN", 30)  # the first page alone fills three runs
     with HostileServer(script=_failing_later_page) as server:
         write(tmp_path / "m" / "accounts.yaml", accounts_yaml(server.url))
         result = run_cli(

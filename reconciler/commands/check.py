@@ -16,15 +16,14 @@ from reconciler import live
 from reconciler.commands.common import load, sandbox_state, unknown_account
 from reconciler.commands.stats import directmail_account
 from reconciler.errors import ExitCode, InputError
+from reconciler.kinds import kinds
 from reconciler.measure import Measured, check_window, count_messages, share
-from reconciler.model import UNINTERCEPT_TYPES, DeliveryCheck, DesiredState, Provider, Target
+from reconciler.model import DeliveryCheck, DesiredState
 from reconciler.output import telemetry as render
 from reconciler.output.console import Output, counted
 from reconciler.providers.directmail import DirectMailClient
 from reconciler.providers.telemetry import TAG_NEEDS_SENDER, Telemetry, now, since
 from reconciler.providers.telemetry_rows import local_time
-
-BOUNCE = UNINTERCEPT_TYPES["bounce"]
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -209,21 +208,12 @@ def _bounce_lint(
 
 
 def _bounce_exempt(state: DesiredState) -> tuple[Mapping[str, str], Mapping[str, str]]:
-    """SendCloud unintercept entries of the manifests that cover ``bounce``: by e-mail and by
-    domain, each with the account and where it is written."""
+    """The manifests' addresses exempted from a provider's ``bounce`` interception
+    (``Kind.bounce_exempt``): by e-mail and by domain, each with the account and where it is
+    written."""
     emails: dict[str, str] = {}
     domains: dict[str, str] = {}
     for want in state.accounts.values():
-        if want.account.provider is not Provider.SENDCLOUD or not want.unintercepts:
-            continue
-        for entry in want.unintercepts.values():
-            if BOUNCE not in entry.types:
-                continue
-            where = (
-                f"account {want.account.name}, {entry.position}"
-                if entry.position
-                else want.account.name
-            )
-            target = emails if entry.target is Target.EMAIL else domains
-            target.setdefault(entry.value.strip().lower(), where)
+        for kind in kinds():
+            kind.bounce_exempt(want, emails, domains)
     return emails, domains

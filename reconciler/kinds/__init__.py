@@ -34,6 +34,9 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from reconciler.export_yaml import Streamed
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.safety import Refusal
@@ -52,6 +55,15 @@ class Loader(Protocol):
 
     def state(self, resource: Resource) -> dict[Any, Any]:
         """What ``resource``'s kind keeps between its documents while they are loaded."""
+
+
+class StreamedExport(Protocol):
+    """A kind's list read for ``export`` into files rather than into memory
+    (``Kind.stream_export``): its document is written as the files are merged."""
+
+    def document(self, name: str, warnings: list[str], problems: list[str]) -> Streamed:
+        """Account ``name``'s document; its warnings go to ``warnings`` and, once it is
+        written, a list found incomplete to ``problems``."""
 
 
 # Failure groups (``Kind.group``) that later changes may depend on (``Kind.depends_on``).
@@ -244,6 +256,23 @@ class Kind(ABC):
         no manifest could express is left out, listed under ``ignore``, with a warning."""
         return None
 
+    def stream_export(
+        self, client: ProviderClient, want: AccountDesired, directory: Path, name: str
+    ) -> StreamedExport | None:
+        """For ``export``: the account's list read page by page into files named ``name``
+        under ``directory``, for a kind whose export streams in bounded memory (the account's
+        whole live state then: its provider has no other kind); ``None`` (the default): the
+        account is read as usual."""
+        return None
+
+    def bounce_exempt(
+        self, want: AccountDesired, emails: dict[str, str], domains: dict[str, str]
+    ) -> None:
+        """For ``check``'s bounce lint (SPEC §9): add the addresses ``want`` exempts from the
+        provider's bounce interception, by e-mail and by domain (lower case), each with where
+        it is written (the first kept); none by default."""
+        return
+
     # -- saved plans: the live state a plan saw, in a compact keyed form ---------------------
 
     def snapshot(self, want: AccountDesired, have: AccountLive, keep: Collection[str]) -> Any:
@@ -351,6 +380,7 @@ __all__ = [
     "INDEPENDENT",
     "Kind",
     "Loader",
+    "StreamedExport",
     "ip_protection",
     "ip_whitelist",
     "json_text",

@@ -28,9 +28,14 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from reconciler.kinds import StreamedExport
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.sendcloud import SendCloudClient
+
+BOUNCE = UNINTERCEPT_TYPES["bounce"]
 
 
 class Unintercept(Kind):
@@ -139,6 +144,29 @@ class Unintercept(Kind):
         if have.unintercepts is None:
             return None
         return unintercept_document(account, have.unintercepts, warnings)
+
+    def stream_export(
+        self, client: ProviderClient, want: AccountDesired, directory: Path, name: str
+    ) -> StreamedExport | None:
+        from reconciler.kinds.unintercept_stream import spooled
+
+        return spooled(client, want, directory, name)
+
+    def bounce_exempt(
+        self, want: AccountDesired, emails: dict[str, str], domains: dict[str, str]
+    ) -> None:
+        if want.account.provider is not Provider.SENDCLOUD or not want.unintercepts:
+            return
+        for entry in want.unintercepts.values():
+            if BOUNCE not in entry.types:
+                continue
+            where = (
+                f"account {want.account.name}, {entry.position}"
+                if entry.position
+                else want.account.name
+            )
+            target = emails if entry.target is Target.EMAIL else domains
+            target.setdefault(entry.value.strip().lower(), where)
 
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
         if desired.unintercepts is not None:

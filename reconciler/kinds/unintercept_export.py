@@ -1,4 +1,4 @@
-"""How ``export`` writes an account's unintercept list (``export_stream`` streams the same).
+"""How ``export`` writes an account's unintercept list (``unintercept_stream`` streams the same).
 
 The plan compares an account's entries by key and keeps the last live entry of a key; so does
 the export. An entry no manifest can express (no types, an address that would load as another
