@@ -68,6 +68,40 @@ def validator(name: SchemaName) -> Any:
     return Draft202012Validator(schema(name), registry=registry)
 
 
+def manifest_validator(kind: Any) -> Any:
+    """The manifest validator for a document whose ``kind`` is ``kind``. For a string, the
+    schema's ``allOf`` branches of the form ``if kind is K then ...`` (no ``else``) for any other
+    K are left out: their ``if`` cannot hold for that document, so they add no error and the
+    errors are exactly those of ``validator("manifest")``; only faster (every document used to
+    try every kind's branch). Any other ``kind`` gets the whole schema."""
+    if not isinstance(kind, str):
+        return validator("manifest")
+    return _validator_of_kind(kind)
+
+
+@cache
+def _validator_of_kind(kind: str) -> Any:
+    whole = validation_schema()
+    branches = [b for b in whole.get("allOf", ()) if _branch_kind(b) in (None, kind)]
+    return type(validator("manifest"))({**whole, "allOf": branches})
+
+
+def _branch_kind(branch: Any) -> str | None:
+    """K for a branch written exactly ``{if: {required: [kind], properties: {kind: {const:
+    K}}}, then: ...}`` with a string K; None for any other branch (always kept)."""
+    if not isinstance(branch, Mapping) or set(branch) != {"if", "then"}:
+        return None
+    condition = branch["if"]
+    try:
+        kind = condition["properties"]["kind"]["const"]
+    except (KeyError, TypeError):
+        return None
+    if not isinstance(kind, str):
+        return None
+    shape = {"required": ["kind"], "properties": {"kind": {"const": kind}}}
+    return kind if condition == shape else None
+
+
 def _is_finite_number(checker: Any, value: Any) -> bool:
     # YAML has .nan and .inf, JSON has neither: a non-finite number is never a valid setting
     # (a .nan threshold compares false with everything and would switch its rule off).

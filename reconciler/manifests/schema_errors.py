@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import ValidationError
 
 from reconciler.errors import Position, Problem
-from reconciler.jsonschemas import validation_schema, validator
+from reconciler.jsonschemas import manifest_validator, validation_schema
 from reconciler.manifests.document import Document, PathKey
 
 _EXPECTED = {
@@ -259,7 +259,8 @@ def iter_errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
     entries = _entries(data)
     projector = _projector(data["kind"]) if entries is not None else None
     if entries is None or projector is None:
-        for error in validator("manifest").iter_errors(data):
+        kind = data.get("kind") if isinstance(data, Mapping) else None
+        for error in manifest_validator(kind).iter_errors(data):
             yield error, tuple(error.absolute_path)
         return
     project, shape_of = projector
@@ -276,7 +277,7 @@ def iter_errors(data: Any) -> Iterator[tuple[ValidationError, PathKey]]:
         members[slot].append(index)
     shadow = dict(data)
     shadow["spec"] = {**data["spec"], "entries": shapes}
-    for error in validator("manifest").iter_errors(shadow):
+    for error in manifest_validator(data["kind"]).iter_errors(shadow):
         path = tuple(error.absolute_path)
         if len(path) > 2 and path[:2] == _ENTRIES and isinstance(path[2], int):
             for index in members[path[2]]:

@@ -33,6 +33,7 @@ from reconciler.kinds import kind_of, kinds
 from reconciler.model import Account, AccountDesired, AccountLive
 from reconciler.plan import Change
 from reconciler.providers.body import MAX_BODY, UnreadableBody, read_bounded
+from reconciler.providers.environ import environment_settings
 from reconciler.providers.limits import RateLimiter, SlidingWindow
 from reconciler.providers.network import network_error
 from reconciler.providers.retry import Retrier
@@ -117,11 +118,11 @@ class ProviderClient(abc.ABC):
         # 0.2-0.3 s over the 1,000 pages of a 100,000-entry list. Resolve them once for this
         # endpoint instead; a CA bundle named by REQUESTS_CA_BUNDLE is kept, netrc credentials
         # are never sent. A loopback endpoint (the sandbox) never goes through a proxy.
-        settings = self.session.merge_environment_settings(account.endpoint, {}, None, None, None)
+        proxies, verify = environment_settings(account.endpoint)
         self.endpoint_host = urlsplit(account.endpoint).hostname or ""
         if not is_loopback(self.endpoint_host):
-            self.session.proxies.update(settings["proxies"])
-        self.session.verify = settings["verify"]
+            self.session.proxies.update(proxies)
+        self.session.verify = verify
         self.session.trust_env = False
         self.limiter = RateLimiter(account.limits.requests_per_second)
         self.in_flight: threading.BoundedSemaphore = threading.BoundedSemaphore(concurrency)
