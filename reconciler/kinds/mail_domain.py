@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem, ProviderError
-from reconciler.kinds import Kind, Loader, keyed_diff, register
+from reconciler.kinds import keyed_diff, register
+from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
     AccountLive,
@@ -92,7 +93,7 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2]
 
 
-class MailDomainList(Kind):
+class MailDomainList(OneList):
     resource = Resource.MAIL_DOMAIN
     document = "MailDomainList"
     provider = Provider.ALIYUN_DM
@@ -103,18 +104,6 @@ class MailDomainList(Kind):
     default_policy = ListPolicy(prune=False)
 
     # -- manifests ------------------------------------------------------------------------
-
-    def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
-        return list(self._entries(doc, problems).values())
-
-    def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests.load import list_policy
-
-        entries = self._entries(doc, loader.problems)
-        if desired is None or not loader.once_per_account(doc, self.document):
-            return
-        desired.lists[self.resource] = entries
-        desired.policies[self.resource] = list_policy(doc.data["spec"], prune=False)
 
     def _entries(self, doc: Document, problems: list[Problem]) -> dict[str, DomainEntry]:
         entries: dict[str, DomainEntry] = {}

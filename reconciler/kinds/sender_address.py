@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
-from reconciler.kinds import Kind, Loader, register
+from reconciler.kinds import register
 from reconciler.kinds.mail_domain import creating, domain_of, emptying
+from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
     AccountLive,
@@ -65,7 +66,7 @@ class AddressEntry:
         return data
 
 
-class SenderAddressList(Kind):
+class SenderAddressList(OneList):
     resource = Resource.SENDER_ADDRESS
     document = "SenderAddressList"
     provider = Provider.ALIYUN_DM
@@ -76,18 +77,6 @@ class SenderAddressList(Kind):
     default_policy = ListPolicy(prune=False)
 
     # -- manifests ------------------------------------------------------------------------
-
-    def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
-        return list(self._entries(doc, problems).values())
-
-    def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests.load import list_policy
-
-        entries = self._entries(doc, loader.problems)
-        if desired is None or not loader.once_per_account(doc, self.document):
-            return
-        desired.lists[self.resource] = entries
-        desired.policies[self.resource] = list_policy(doc.data["spec"], prune=False)
 
     def _entries(self, doc: Document, problems: list[Problem]) -> dict[str, AddressEntry]:
         entries: dict[str, AddressEntry] = {}

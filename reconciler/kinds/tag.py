@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
-from reconciler.kinds import Kind, Loader, register
+from reconciler.kinds import register
+from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
     AccountLive,
@@ -57,7 +58,7 @@ class TagEntry:
         return data
 
 
-class TagList(Kind):
+class TagList(OneList):
     resource = Resource.TAG
     document = "TagList"
     provider = Provider.ALIYUN_DM
@@ -67,18 +68,6 @@ class TagList(Kind):
     entries_field = "tags"
 
     # -- manifests ------------------------------------------------------------------------
-
-    def check_entries(self, doc: Document, problems: list[Problem]) -> list[Any]:
-        return list(self._entries(doc, problems).values())
-
-    def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests.load import list_policy
-
-        entries = self._entries(doc, loader.problems)
-        if desired is None or not loader.once_per_account(doc, self.document):
-            return
-        desired.lists[self.resource] = entries
-        desired.policies[self.resource] = list_policy(doc.data["spec"])
 
     def _entries(self, doc: Document, problems: list[Problem]) -> dict[str, TagEntry]:
         entries: dict[str, TagEntry] = {}
