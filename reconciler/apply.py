@@ -133,12 +133,12 @@ def _execute_account(
     stop: threading.Event,
 ) -> list[Outcome]:
     done: dict[int, Outcome] = {}  # position in ``changes`` -> outcome
-    failed: set[str] = set()  # dependency groups with a failure, see _depends_on
+    failed: set[str] = set()  # dependency groups with a failure (Kind.group, Kind.depends_on)
 
     def record(index: int, outcome: Outcome) -> None:
         done[index] = outcome
         if outcome.status == "failed":
-            failed.add(_group(outcome.change))
+            failed.add(kind_of(outcome.change.resource).group(outcome.change))
         if on_outcome is not None:
             on_outcome(outcome)
 
@@ -146,13 +146,15 @@ def _execute_account(
     with ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix=f"apply-{account.name}"
     ) as pool:
-        for current in sorted({slot(change) for change in changes}):
+        phases: dict[int, list[int]] = {}  # slot -> positions in ``changes``, in plan order
+        for index, change in enumerate(changes):
+            phases.setdefault(slot(change), []).append(index)
+        for current in sorted(phases):
             running: dict[Future[Outcome], int] = {}
-            for index, change in enumerate(changes):
-                if slot(change) != current:
-                    continue
+            for index in phases[current]:
+                change = changes[index]
                 # Every change this one depends on ran in an earlier phase: `failed` is final.
-                blocker = _depends_on(change) & failed
+                blocker = kind_of(change.resource).depends_on(change) & failed
                 if stop.is_set():
                     record(index, Outcome(change, "not attempted", INTERRUPTED))
                 elif client is None or blocker:
@@ -181,11 +183,3 @@ def _apply_one(client: ProviderClient, change: Change, stop: threading.Event) ->
             # the entry is gone until the next run re-adds it.
             return Outcome(change, "failed", f"deleted; re-adding failed: {exc}", exc)
         return Outcome(change, "failed", str(exc), exc)
-
-
-def _group(change: Change) -> str:
-    return kind_of(change.resource).group(change)
-
-
-def _depends_on(change: Change) -> frozenset[str]:
-    return kind_of(change.resource).depends_on(change)

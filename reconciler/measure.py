@@ -66,6 +66,19 @@ class Measured:
         return self.api == DETAIL
 
 
+def crossed(
+    failed_percent: float, invalid_percent: float, max_failed: float, max_invalid: float
+) -> list[str]:
+    """The failure and invalid thresholds the shares cross, worded alike for ``check`` and a
+    guard (``failed 5.00% > maxFailedPercent 2``)."""
+    reasons = []
+    if failed_percent > max_failed:
+        reasons.append(f"failed {failed_percent:.2f}% > maxFailedPercent {max_failed:g}")
+    if invalid_percent > max_invalid:
+        reasons.append(f"invalid {invalid_percent:.2f}% > maxInvalidPercent {max_invalid:g}")
+    return reasons
+
+
 def check_window(duration: timedelta, moment: datetime | None = None) -> Measured:
     """The window a check of ``duration`` counts at ``moment`` (see the module docstring).
 

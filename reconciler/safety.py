@@ -60,7 +60,7 @@ class ListChange:
     creates: int
     deletes: int
     policy: ListPolicy
-    # Updates carried out as delete then add (``Kind.updates_delete``): rules 1 and 2 count their
+    # Updates carried out as delete then add (``Kind.update_deletes``): rules 1 and 2 count their
     # delete half, since a failed add leaves the entry deleted until the next run.
     updates: int = 0
 
@@ -132,7 +132,7 @@ def _rule_3(
     deletes = [c for c in changes.get(Resource.IP_WHITELIST, ()) if c.action is Action.DELETE]
     final = _final_whitelist(want, have, deletes)
     if protection_after and final is not None and touched:
-        return _lock_out(account, final, want.senders)
+        return lock_out(account, final, want.senders)
     return []
 
 
@@ -152,7 +152,10 @@ def _final_whitelist(
     return final
 
 
-def _lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
+def lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
+    """Rule 3 on the final whitelist ``final``: the plan's, or the one ``validate`` knows from
+    the manifests alone when they manage it whole (``prune``, nothing ignored) and switch
+    protection on."""
     protection = Resource.IP_PROTECTION.value
     if not final:
         message = (
@@ -178,12 +181,6 @@ def _lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) 
             )
         )
     return refusals
-
-
-def lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
-    """Rule 3 on a final whitelist known another way: ``validate`` knows it from the manifests
-    alone when they manage it whole (``prune``, nothing ignored) and switch protection on."""
-    return _lock_out(account, final, senders)
 
 
 def _bounds(address: str) -> tuple[int, int] | None:

@@ -17,7 +17,7 @@ from reconciler.commands.common import load, sandbox_state, unknown_account
 from reconciler.commands.stats import directmail_account
 from reconciler.errors import ExitCode, InputError
 from reconciler.kinds import kinds
-from reconciler.measure import Measured, check_window, count_messages, share
+from reconciler.measure import Measured, check_window, count_messages, crossed, share
 from reconciler.model import DeliveryCheck, DesiredState
 from reconciler.output import telemetry as render
 from reconciler.output.console import Output, counted
@@ -130,16 +130,12 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, source: Measured) -> di
             f"{check.min_requests}"
         )
     else:
-        if measured["failed_percent"] > check.max_failed_percent:
-            reasons.append(
-                f"failed {measured['failed_percent']:.2f}% > maxFailedPercent "
-                f"{check.max_failed_percent:g}"
-            )
-        if measured["invalid_percent"] > check.max_invalid_percent:
-            reasons.append(
-                f"invalid {measured['invalid_percent']:.2f}% > maxInvalidPercent "
-                f"{check.max_invalid_percent:g}"
-            )
+        reasons += crossed(
+            measured["failed_percent"],
+            measured["invalid_percent"],
+            check.max_failed_percent,
+            check.max_invalid_percent,
+        )
         opened = measured["open_percent"]
         if (
             check.min_open_percent is not None

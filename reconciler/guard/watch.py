@@ -28,7 +28,7 @@ from typing import Literal
 
 from reconciler.errors import ProviderError
 from reconciler.guard.spec import Guard
-from reconciler.measure import Counts, count_since
+from reconciler.measure import Counts, count_since, crossed
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.directmail import DirectMailClient
 
@@ -66,17 +66,12 @@ class Watched:
     def crossed(self) -> list[str]:
         """The thresholds the counts cross, as ``check`` words them."""
         counts, guard = self.counts, self.guard
-        reasons = []
-        if counts.failed_percent > guard.max_failed_percent:
-            reasons.append(
-                f"failed {counts.failed_percent:g}% > maxFailedPercent {guard.max_failed_percent:g}"
-            )
-        if counts.invalid_percent > guard.max_invalid_percent:
-            reasons.append(
-                f"invalid {counts.invalid_percent:g}% > maxInvalidPercent "
-                f"{guard.max_invalid_percent:g}"
-            )
-        return reasons
+        return crossed(
+            counts.failed_percent,
+            counts.invalid_percent,
+            guard.max_failed_percent,
+            guard.max_invalid_percent,
+        )
 
     def figures(self) -> str:
         """``42 messages, 12 failed (28.57%), 1 invalid (2.38%)``."""

@@ -145,14 +145,13 @@ class Kind(ABC):
 
     # -- a list kind (``list_name`` set): what rules 1, 2 and 4 and the diff need ---------
 
-    # Whether an update is carried out as delete then add: rules 1 and 2 count its delete half.
-    updates_delete = False
     default_policy = ListPolicy()
 
     def update_deletes(self, change: Change) -> bool:
         """Whether update ``change`` is carried out as delete then add (rules 1 and 2 count its
-        delete half; a failure after the delete leaves the entry deleted)."""
-        return self.updates_delete
+        delete half; a failure after the delete leaves the entry deleted). None does unless
+        the kind says so."""
+        return False
 
     def refusals(
         self,

@@ -47,7 +47,10 @@ class Unintercept(Kind):
     always_counted = True
     list_name = "unintercept list"
 
-    updates_delete = True
+    def update_deletes(self, change: Change) -> bool:
+        """A changed ``types`` set is carried out as delete then add (there is no update
+        call)."""
+        return change.action is Action.UPDATE
 
     def managed(self, want: AccountDesired) -> bool:
         return want.unintercepts is not None
