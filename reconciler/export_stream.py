@@ -26,30 +26,38 @@ from reconciler.safety import shortfalls
 
 
 def read(
-    wants: Sequence[AccountDesired], clients: Mapping[str, ProviderClient], directory: Path
+    wants: Sequence[AccountDesired], clients: dict[str, ProviderClient], directory: Path
 ) -> dict[str, AccountLive | StreamedExport]:
-    """Live state of every account, a streamed kind's list into files under ``directory``;
-    accounts read concurrently, as ``live.read`` does; if reads fail, the error of the first
-    such account, in manifest order, is raised."""
+    """Live state of every account, a streamed kind's list into files under ``directory``.
+    The streamed lists are read concurrently; every other account is read by ``live.read``
+    (its lanes per credential, its errors naming the credential to fix). If reads fail, the
+    first failing streamed list's error, in manifest order, is raised, else ``live.read``'s."""
 
-    def one(number: int, want: AccountDesired) -> AccountLive | StreamedExport:
+    def one(number: int, want: AccountDesired) -> StreamedExport | None:
         client = clients[want.account.name]
         for kind in kinds():
             listed = kind.stream_export(client, want, directory, f"list{number}")
             if listed is not None:
                 return listed
-        return client.read(live.to_read(want))
+        return None
 
     with ThreadPoolExecutor(max(1, min(live.ACCOUNT_WORKERS, len(wants)))) as pool:
         futures = [pool.submit(one, number, want) for number, want in enumerate(wants)]
-    return {want.account.name: f.result() for want, f in zip(wants, futures, strict=True)}
+    found: dict[str, AccountLive | StreamedExport] = {}
+    for want, future in zip(wants, futures, strict=True):
+        streamed = future.result()
+        if streamed is not None:
+            found[want.account.name] = streamed
+    rest = [want for want in wants if want.account.name not in found]
+    found.update(live.read(rest, clients))
+    return {want.account.name: found[want.account.name] for want in wants}
 
 
 def documents(
     accounts: Sequence[Account],
     definitions: Sequence[Mapping[str, Any]],
     found: Mapping[str, AccountLive | StreamedExport],
-    clients: Mapping[str, ProviderClient],
+    clients: Mapping[str, ProviderClient],  # unused: tests wrap this call to read the same state
     warnings: list[str],
 ) -> Iterator[Mapping[str, Any] | Streamed]:
     """The documents ``export.export_accounts`` makes of the same live state, a streamed list

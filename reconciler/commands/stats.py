@@ -17,6 +17,7 @@ from typing import Any
 from reconciler import live
 from reconciler.commands.common import load, sandbox_state, unknown_account
 from reconciler.errors import ExitCode, InputError
+from reconciler.measure import share
 from reconciler.model import AccountDesired, DesiredState, Provider
 from reconciler.output.console import CLEAR, Output
 from reconciler.output.telemetry import StatsWriter
@@ -199,8 +200,8 @@ def summary(
         else:  # one day split over two answers: add the counts, recompute the shares
             for key in ("requests", "succeeded", "failed", "invalid"):
                 known[key] += row[key]
-            known["success_percent"] = _share(known["succeeded"], known["requests"])
-            known["invalid_percent"] = _share(known["invalid"], known["requests"])
+            known["success_percent"] = share(known["succeeded"], known["requests"])
+            known["invalid_percent"] = share(known["invalid"], known["requests"])
     if not tracked:
         for totals in days.values():
             totals.update(dict.fromkeys(TRACKED))
@@ -212,10 +213,6 @@ def summary(
                 for key in TRACKED:
                     day[key] += record[key]
     return [days[key] for key in sorted(days)]
-
-
-def _share(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 2) if whole else 0.0
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterable[Any]:

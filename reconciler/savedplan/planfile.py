@@ -15,7 +15,6 @@ stale.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -39,6 +38,7 @@ from reconciler.output import render
 from reconciler.plan import Action, Change, Plan, Refusal, Resource, Value
 from reconciler.safety import shortfalls
 from reconciler.savedplan import plantrust, verdict
+from reconciler.savedplan.origin import file_digest
 from reconciler.savedplan.staleness import (
     StaleEntry,
     differences,
@@ -73,7 +73,7 @@ def saved_document(
     document["created_at"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     document["reconciler_version"] = __version__
     document["sandbox"] = sandbox
-    document["manifests"] = {path: _file_digest(path) for path in state.files}
+    document["manifests"] = {path: file_digest(path) for path in state.files}
     document["policies"] = {want.account.name: policies(want) for want in wants}
     document["live"] = {}
     for want in wants:
@@ -92,11 +92,6 @@ def _desired(want: AccountDesired) -> dict[str, Any]:
     data: dict[str, Any] = to_json(want)
     del data["account"]
     return data
-
-
-def _file_digest(path: str) -> str:
-    data = files.read_bytes(path, files.MANIFEST_LIMIT, "manifest")
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 # -- loading a saved plan -------------------------------------------------------------------
