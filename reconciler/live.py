@@ -156,16 +156,17 @@ def read(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
         for done in [pool.submit(lane, queue) for queue in lanes]:
             done.result()
+    # Anything but a provider's error is a bug: it is raised first, whatever else failed.
+    for want in desired:
+        error = failed.get(want.account.name)
+        if error is not None and not isinstance(error, ProviderError):
+            raise error
     errors: list[ProviderError] = []
     for want in desired:
         error = failed.get(want.account.name)
         if isinstance(error, ProviderError):
             blame(want.account, error)
             errors.append(error)
-        elif error is not None:
-            if not errors:
-                raise error
-            break
     if len(errors) > 1:
         raise ProviderErrors(errors)
     if errors:

@@ -20,10 +20,6 @@ REFUSED_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def refused_keys(error: ProviderError) -> bool:
-    return (error.code or "") in REFUSED_KEYS
-
-
 def blame(account: Account, error: ProviderError) -> None:
     """Give ``error`` a hint naming the credential references of ``account`` its code points
     at, each at its position, if the provider refused the keys; else leave it as it is."""

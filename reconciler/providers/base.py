@@ -432,3 +432,8 @@ def decode_json(response: requests.Response) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def given(**params: str) -> dict[str, str]:
+    """The optional request parameters that have a value (an empty one is not sent)."""
+    return {name: value for name, value in params.items() if value}

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from reconciler.errors import ProviderError
 from reconciler.providers.answers import MAX_ENTRIES, Checker, InconsistentAnswer
-from reconciler.providers.base import ProviderClient, log, naming_errors
+from reconciler.providers.base import ProviderClient, given, log, naming_errors
 from reconciler.providers.directmail_entries import (
     Domain,
     DomainRecords,
@@ -60,7 +60,7 @@ class ListCalls(ProviderClient):
     @naming_errors
     def list_tags(self, keyword: str = "") -> list[Tag]:
         """Every tag (``QueryTagByParam``), in the provider's order; ``keyword`` filters."""
-        return self._listing(QUERY_TAGS, _given(KeyWord=keyword), "tag", tag_entry)
+        return self._listing(QUERY_TAGS, given(KeyWord=keyword), "tag", tag_entry)
 
     @naming_errors
     def create_tag(self, name: str, description: str = "") -> str:
@@ -70,7 +70,7 @@ class ListCalls(ProviderClient):
             ids = [t.id for t in self.list_tags() if t.name == name]
             return {"TagId": ids[0]} if ids else None
 
-        params = {"TagName": name, **_given(TagDescription=description)}
+        params = {"TagName": name, **given(TagDescription=description)}
         data = self.call("CreateTag", params, took_effect=took_effect)
         check = Checker(PROVIDER, "CreateTag", data.get("RequestId"))
         return check.text(data.get("TagId"), "TagId").strip()
@@ -100,7 +100,7 @@ class ListCalls(ProviderClient):
     @naming_errors
     def list_domains(self, keyword: str = "", status: str = "") -> list[Domain]:
         """Every sending domain (``QueryDomainByParam``); ``keyword`` and ``status`` filter."""
-        params = _given(KeyWord=keyword, Status=status)
+        params = given(KeyWord=keyword, Status=status)
         return self._listing(QUERY_DOMAINS, params, "domain", domain_entry)
 
     @naming_errors
@@ -150,7 +150,7 @@ class ListCalls(ProviderClient):
     def list_mail_addresses(self, keyword: str = "", sendtype: str = "") -> list[SenderAddress]:
         """Every sender address (``QueryMailAddressByParam``); ``keyword``, ``sendtype``
         filter."""
-        params = _given(KeyWord=keyword, Sendtype=sendtype)
+        params = given(KeyWord=keyword, Sendtype=sendtype)
         return self._listing(QUERY_ADDRESSES, params, "mailAddress", address_entry)
 
     @naming_errors
@@ -165,7 +165,7 @@ class ListCalls(ProviderClient):
             ids = [a.id for a in self.list_mail_addresses() if a.address == wanted]
             return {"MailAddressId": ids[0]} if ids else None
 
-        params = {"AccountName": address, "Sendtype": sendtype, **_given(ReplyAddress=reply_to)}
+        params = {"AccountName": address, "Sendtype": sendtype, **given(ReplyAddress=reply_to)}
         data = self.call("CreateMailAddress", params, took_effect=took_effect)
         check = Checker(PROVIDER, "CreateMailAddress", data.get("RequestId"))
         return check.text(data.get("MailAddressId"), "MailAddressId").strip()
@@ -293,7 +293,3 @@ class ListCalls(ProviderClient):
             if number * size >= MAX_ENTRIES:
                 raise check.bad(f"more than {MAX_ENTRIES:,} entries could not be read")
             number += 1
-
-
-def _given(**params: str) -> dict[str, str]:
-    return {name: value for name, value in params.items() if value}

@@ -25,6 +25,7 @@ from typing import Any
 
 from reconciler.errors import InputError
 from reconciler.providers.answers import MAX_ENTRIES, Checker
+from reconciler.providers.base import given
 from reconciler.providers.directmail import PROVIDER, DirectMailClient
 from reconciler.providers.telemetry_rows import (
     STATUS_CODES,
@@ -140,7 +141,7 @@ class Telemetry:
         check_horizon(window, SUMMARY)
         rows: list[dict[str, Any]] = []
         for first, last in day_chunks(window, SPAN[SUMMARY]):
-            params = _given(
+            params = given(
                 StartTime=f"{first}", EndTime=f"{last}", TagName=tag, AccountName=sender, Esp=esp
             )
             data = self.client.call(SUMMARY, params)
@@ -160,7 +161,7 @@ class Telemetry:
             raise InputError(TAG_NEEDS_SENDER)
         check_horizon(window, api)
         for first, last in day_chunks(window, SPAN[api]):
-            params = _given(
+            params = given(
                 StartTime=f"{first}", EndTime=f"{last}", TagName=tag, AccountName=sender, Esp=esp
             )
             yield from self._pages(api, params)
@@ -194,7 +195,7 @@ class Telemetry:
         """Invalid recipient addresses (``QueryInvalidAddress``), a page at a time."""
         check_horizon(window, INVALID)
         for first, last in day_chunks(window, SPAN[INVALID]):
-            params = _given(StartTime=f"{first}", EndTime=f"{last}", KeyWord=keyword)
+            params = given(StartTime=f"{first}", EndTime=f"{last}", KeyWord=keyword)
             params["Length"] = str(PAGE_SIZE)
             for check, records in self._cursor(INVALID, params):
                 yield [invalid_row(check, r, f"data.mailDetail[{i}]") for i, r in records]
@@ -213,7 +214,7 @@ class Telemetry:
             raise InputError(f"{DETAIL} takes at most one of --sender, --tag and --to")
         check_horizon(window, DETAIL)
         for start, end in time_chunks(window, SPAN[DETAIL]):
-            params = _given(
+            params = given(
                 StartTime=f"{start:%Y-%m-%d %H:%M}",
                 EndTime=f"{end:%Y-%m-%d %H:%M}",
                 AccountName=sender,
@@ -262,10 +263,6 @@ class Telemetry:
         finally:
             # An error or Ctrl-C is reported at once; a page still on its way is dropped.
             pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _given(**params: str) -> dict[str, str]:
-    return {key: value for key, value in params.items() if value}
 
 
 def _container(data: Mapping[str, Any], key: str) -> Any:
