@@ -232,3 +232,16 @@ def test_export_passes_over_a_schema_copy_that_is_not_json(tmp_path: Path) -> No
     modeline = (tmp_path / "out" / "x.yaml").read_text(encoding="utf-8").splitlines()[0]
     assert modeline.startswith("# yaml-language-server: $schema=")
     assert "../schemas/" not in modeline
+
+
+def test_a_sandbox_state_file_with_a_key_twice_is_refused(tmp_path: Path) -> None:
+    """The sandbox's state file is read as strict JSON, like a saved plan: a key written twice
+    (which a plain parser settles silently, keeping the last) is an input error naming it."""
+    copy_examples(tmp_path / "examples")
+    state = tmp_path / ".reconciler" / "sandbox.json"
+    state.parent.mkdir()
+    state.write_text('{"directmail": {}, "directmail": {}}')
+    result = run_cli("plan", "examples/", "--sandbox", cwd=tmp_path)
+    assert result.code == 3, result
+    assert "cannot use the sandbox state file" in result.err
+    assert "Traceback" not in result.err

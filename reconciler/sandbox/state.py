@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler import strictjson
 from reconciler.errors import InputError
 from reconciler.files import SANDBOX_STATE_LIMIT, make_state_directory, read_text, write_atomic
 from reconciler.sandbox.account_lists import AccountLists
@@ -74,7 +75,7 @@ class SandboxState:
         if path is not None and path.exists():
             try:
                 text = read_text(path, SANDBOX_STATE_LIMIT, "sandbox state file")
-                return cls(json.loads(text), path)
+                return cls(strictjson.loads(text), path)
             except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
                 raise InputError(
                     f"cannot use the sandbox state file {path}: {_describe(exc)} "
