@@ -9,6 +9,7 @@ process with a time limit; the others run it in this process.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import files
+from reconciler.sandbox.demo import demo_state
 from tests.cli_helpers import EXAMPLES, accounts_yaml, copy_examples, run_cli, write
 
 UNINTERCEPTS = (
@@ -240,7 +242,9 @@ def test_a_sandbox_state_file_with_a_key_twice_is_refused(tmp_path: Path) -> Non
     copy_examples(tmp_path / "examples")
     state = tmp_path / ".reconciler" / "sandbox.json"
     state.parent.mkdir()
-    state.write_text('{"directmail": {}, "directmail": {}}')
+    # A valid state with a first "directmail" written before it: a plain parser keeps the
+    # last one and the state would load.
+    state.write_text('{"directmail": null, ' + json.dumps(demo_state())[1:])
     result = run_cli("plan", "examples/", "--sandbox", cwd=tmp_path)
     assert result.code == 3, result
     assert "cannot use the sandbox state file" in result.err
