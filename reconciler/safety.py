@@ -8,18 +8,16 @@ deleted on a wrong premise.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.addresses import ip_entry_bounds
 from reconciler.kinds import Kind, kind_of, kinds, list_kinds
 from reconciler.model import (
     AccountDesired,
     AccountLive,
     Action,
     Change,
-    IpEntry,
     ListPolicy,
     Resource,
 )
@@ -100,94 +98,14 @@ def review(
     changes: Mapping[Resource, Sequence[Change]],
 ) -> list[Refusal]:
     """The refusals for one account, given what the plan does to each of its lists
-    (rules 1, 2 and 4) and the changes of each kind (rule 3)."""
+    (rules 1, 2 and 4) and the changes of each kind (the kinds' own rules: rule 3 is the
+    switch kind's, ``kinds.lockout``)."""
     refusals: list[Refusal] = []
     for change in lists:
         refusals.extend(_list_rules(account, change))
-    refusals.extend(_rule_3(account, lists, want, have, changes))
-    for kind in kinds():  # the kinds' own rules (a sending domain still in use, ...)
+    for kind in kinds():  # the kinds' own rules (lock-out, a sending domain still in use, ...)
         refusals.extend(kind.refusals(account, want, have, changes))
     return refusals
-
-
-# -- rule 3: the one rule that joins two kinds, DirectMail's switch and its whitelist --------
-
-
-def _rule_3(
-    account: str,
-    lists: Sequence[ListChange],
-    want: AccountDesired,
-    have: AccountLive,
-    changes: Mapping[Resource, Sequence[Change]],
-) -> list[Refusal]:
-    """Rule 3 is judged on the final state (protection on, the addresses the whitelist ends up
-    holding) whether or not the manifests manage the whitelist, but only for a plan that
-    changes the switch or the whitelist: an account already in that state is not made worse by
-    a plan that leaves both alone."""
-    protection_after = want.protection if want.protection is not None else have.protection
-    whitelist = next((c for c in lists if c.resource is Resource.IP_WHITELIST), None)
-    touched = bool(changes.get(Resource.IP_PROTECTION)) or (
-        whitelist is not None and bool(whitelist.creates or whitelist.deletes)
-    )
-    deletes = [c for c in changes.get(Resource.IP_WHITELIST, ()) if c.action is Action.DELETE]
-    final = _final_whitelist(want, have, deletes)
-    if protection_after and final is not None and touched:
-        return lock_out(account, final, want.senders)
-    return []
-
-
-def _final_whitelist(
-    want: AccountDesired, have: AccountLive, deletes: Sequence[Change]
-) -> set[str] | None:
-    """The addresses the whitelist holds once the plan is carried out; ``None`` when that is
-    unknown (it was not read, or not in full). An unmanaged whitelist stays as it is."""
-    if have.whitelist is None:
-        return None
-    if have.whitelist_total is not None and len(have.whitelist) < have.whitelist_total:
-        return None
-    final = {entry.key for entry in have.whitelist}
-    if want.whitelist is not None:
-        final -= {c.key for c in deletes}
-        final |= set(want.whitelist)
-    return final
-
-
-def lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
-    """Rule 3 on the final whitelist ``final``: the plan's, or the one ``validate`` knows from
-    the manifests alone when they manage it whole (``prune``, nothing ignored) and switch
-    protection on."""
-    protection = Resource.IP_PROTECTION.value
-    if not final:
-        message = (
-            f"{account}: IP protection would be enabled with an empty IP whitelist, "
-            "which blocks every sending IP"
-        )
-        return [Refusal(LOCK_OUT, message, account, protection)]
-    bounds = [b for b in map(_bounds, final) if b is not None]
-    refusals: list[Refusal] = []
-    for sender in senders:
-        first, last = ip_entry_bounds(sender.address)
-        if any(low <= first and last <= high for low, high in bounds):
-            continue
-        where = f" (declared at {sender.position})" if sender.position else ""
-        refusals.append(
-            Refusal(
-                LOCK_OUT,
-                f"{account}: IP protection would be enabled while sender {sender.address}"
-                f"{where} lies outside every entry of the final IP whitelist, which blocks "
-                "its mail",
-                account,
-                protection,
-            )
-        )
-    return refusals
-
-
-def _bounds(address: str) -> tuple[int, int] | None:
-    try:
-        return ip_entry_bounds(address)
-    except ValueError:  # a live entry in a form we cannot parse covers nothing we can prove
-        return None
 
 
 def _list_rules(account: str, change: ListChange) -> list[Refusal]:

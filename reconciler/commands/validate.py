@@ -11,7 +11,7 @@ from reconciler.output.console import Output, counted
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    # The lock-outs the manifests decide alone are errors here (see ``manifests.lockout``).
+    # The lock-outs the manifests decide alone are errors here (see ``kinds.lockout``).
     state, warnings = load_manifests(args.paths, judge_lock_out=True)
     if args.format != "text":
         from reconciler.output import problem_report

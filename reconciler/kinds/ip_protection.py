@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import Problem
-from reconciler.kinds import Kind, Loader, register
+from reconciler.kinds import Kind, Loader, lockout, register
 from reconciler.model import (
     PROTECTION_KEY,
     AccountDesired,
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
+    from reconciler.safety import Refusal
 
 _ENABLED = re.compile(r"\benabled:[ \t]*(\w+)")
 _OFF = {"false", "no", "off"}  # YAML 1.1 spellings of false
@@ -57,6 +58,15 @@ class IpProtection(Kind):
 
     def group(self, change: Change) -> str:
         return SWITCHING_OFF if change.after is False else super().group(change)
+
+    def refusals(
+        self,
+        account: str,
+        want: AccountDesired,
+        have: AccountLive,
+        changes: Mapping[Resource, Sequence[Change]],
+    ) -> list[Refusal]:
+        return lockout.judge(account, want, have, changes)  # rule 3, joined with the whitelist
 
     def depends_on(self, change: Change) -> frozenset[str]:
         from reconciler.kinds.ip_whitelist import ADDITION

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ManifestError, Position, Problem
-from reconciler.kinds import Kind, kinds
-from reconciler.manifests import checks, delivery, lockout, yamlpos
+from reconciler.kinds import Kind, kinds, lockout
+from reconciler.manifests import checks, delivery, yamlpos
 from reconciler.manifests.alone import document_problems
 from reconciler.manifests.document import Document
 from reconciler.manifests.readable import LIST_FIELDS, list_only
@@ -248,7 +248,7 @@ def load_manifests(
     Returns the desired state and the warnings. Raises ``ManifestError`` carrying every error of
     the run — missing paths, YAML, schema and semantic errors of all files — if there is any.
     ``judge_lock_out`` (``validate``): accounts the manifests alone lock out are errors too
-    (``manifests.lockout``); ``plan`` leaves that to safety rule 3, which ``--force`` overrides.
+    (``kinds.lockout``); ``plan`` leaves that to safety rule 3, which ``--force`` overrides.
     """
     # Building is as allocation-heavy as parsing; see ``yamlpos.paused_gc``.
     with yamlpos.paused_gc():
@@ -283,7 +283,7 @@ def _load(
     for kind in kinds():
         kind.check_state(build.accounts, build.checks, problems)
     if judge_lock_out:
-        problems.extend(lockout.lock_out_problems(build.accounts, build.once_at, build.doubtful))
+        problems.extend(lockout.offline(build.accounts, build.once_at, build.doubtful))
     errors = [problem for problem in problems if not problem.warning]
     if errors:
         raise ManifestError(errors)

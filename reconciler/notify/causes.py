@@ -1,8 +1,8 @@
 """Why a delivery check failed, for ``check --notify``: the failed messages' classifications
 and senders, read from the per-message detail API (``SenderStatisticsDetailByParam``).
 
-The summary API counts failures; only the detail says what they were (``IpProtection``:
-``554 IP protection is on and sender address 192.0.2.200 is not whitelisted``). The read is
+The summary API counts failures; only the detail says what they were: each failed message's
+classification and the provider's own words for it, grouped and counted here. The read is
 bounded: the most recent failures first (a cause that has just started, such as a switch
 turned on an hour ago, is what the on-call person needs), at most ``SAMPLE`` messages of each
 failing status and ``MAX_PAGES`` pages in all, so a large window costs a few calls.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.kinds import kind_of
 from reconciler.model import Account
 from reconciler.output.console import Style, escape
-from reconciler.plan import Action, Change, Plan, Resource
+from reconciler.plan import Action, Change, Plan
 
 if TYPE_CHECKING:
     from reconciler.apply import Outcome
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 COLORS = {Action.CREATE: "32", Action.UPDATE: "33", Action.DELETE: "31"}
-# The resource column is at least this wide (the first kinds' names), wider only in a plan
-# that shows a longer one (``sender_address``), so that plans of the first kinds keep their layout.
-RESOURCE_WIDTH = len(Resource.IP_PROTECTION.value)
+# The resource column is at least this wide, wider only in a plan that shows a longer name,
+# so that plans keep one layout whichever kinds they touch.
+RESOURCE_WIDTH = 13
 REPORT_TAGS = {
     "applied": ("applied", "32"),
     "failed": ("FAILED ", "31;1"),

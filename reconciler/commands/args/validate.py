@@ -9,9 +9,9 @@ from reconciler.commands.args import common
 SUMMARY = "check manifests offline"
 DESCRIPTION = (
     "Check manifests against the schemas and the semantic rules, offline: no network, "
-    "no credentials. IP protection switched on with a whitelist the manifests decide whole "
-    "(prune, nothing ignored) that ends up empty or leaves a declared sender out is an "
-    "error, as plan and apply would refuse it (lock-out)."
+    "no credentials. A lock-out the manifests decide alone (SPEC rule 3: sending blocked by "
+    "the provider's IP protection, whatever the live state holds) is an error, as plan and "
+    "apply would refuse it."
 )
 EPILOG = None
 EXAMPLES = [
