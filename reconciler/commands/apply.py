@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from reconciler import cost, files, live
+from reconciler import files, live, planner
 from reconciler.apply import STATUSES, Outcome, execute, interruptible
 from reconciler.commands.common import (
     confirm,
@@ -27,12 +27,12 @@ from reconciler.commands.common import (
 )
 from reconciler.durations import parse_duration
 from reconciler.errors import ExitCode, InputError, RefusedError
-from reconciler.guard.spec import planned, saved_wants
+from reconciler.guard.spec import saved_wants
 from reconciler.kinds import kind_of
 from reconciler.model import AccountDesired, AccountLive
 from reconciler.output import render
 from reconciler.output.console import Output, Style, counted
-from reconciler.plan import Change, Plan, diff
+from reconciler.plan import Change, Plan
 from reconciler.providers.base import ProviderClient
 from reconciler.savedplan import origin, planfile, plantrust, verdict
 from reconciler.savedplan.staleness import StaleEntry
@@ -69,18 +69,13 @@ def run(args: argparse.Namespace, out: Output) -> int:
     require_confirmation_channel(args)
     with (
         files.apply_lock(_lock_names(wants), out.warn),
-        live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
-            wants,
-            clients,
-        ),
+        planner.made(
+            wants, state.checks, sandbox_state=sandbox_state(args), announce=not out.quiet
+        ) as made,
     ):
-        before = live.read(wants, clients)
-        result = diff(wants, before)
-        result.cost = cost.of_clients(result, clients)
-        result.guards = planned(state.checks, result)  # guard hook (SPEC §11)
-        if not _show_and_check(result, args, out):
+        if not _show_and_check(made.plan, args, out):
             return ExitCode.OK
-        return _carry_out(result, clients, args, out, before, wants)
+        return _carry_out(made.plan, made.clients, args, out, made.seen, made.wants)
 
 
 def run_saved(args: argparse.Namespace, out: Output) -> int:

@@ -1,195 +1,196 @@
-"""``plan PATH...``: show what apply would change, and save it with ``--out FILE``."""
+"""``plan PATH...``: show what apply would change, and save it with ``--out FILE``.
+
+One pass, each step handed what it needs and no more: the arguments are read once into a
+``Request``; the manifests are loaded (live state is read meanwhile, when nothing decides
+otherwise what is read); the plan is made (``planner``); it is saved, shown, and compared.
+"""
 
 from __future__ import annotations
 
 import argparse
 import shlex
-from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from reconciler import cost, live
-from reconciler.commands.common import load, plan_text, sandbox_state, select
+from reconciler import planner
+from reconciler.commands.common import load, plan_text, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
-from reconciler.kinds import kinds, list_kind_read_by
-from reconciler.model import AccountDesired, AccountLive
+from reconciler.model import AccountDesired, DesiredState
 from reconciler.output import render
 from reconciler.output.console import Output, counted
-from reconciler.plan import Plan, diff
-from reconciler.providers.answers import InconsistentAnswer
-from reconciler.providers.base import ProviderClient
-from reconciler.safety import INCOMPLETE, Refusal
+from reconciler.plan import Plan
 from reconciler.savedplan import planfile, plantrust
 
 if TYPE_CHECKING:
     from reconciler.prefetch import Prefetch
 
 
+@dataclass(frozen=True)
+class Request:
+    """What ``plan`` was asked, read once from its arguments."""
+
+    paths: tuple[str, ...]
+    accounts: tuple[str, ...]
+    out: str | None  # --out FILE
+    compare: str | None  # --compare OLD
+    changed_since: str | None  # --changed-since REF
+    sandbox: Path | None  # the embedded sandbox's state file with --sandbox
+    notify: bool
+    fmt: str
+    detailed_exitcode: bool
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Request:
+        return cls(
+            tuple(args.paths),
+            tuple(args.account),
+            args.out,
+            args.compare,
+            args.changed_since,
+            args.sandbox_state if args.sandbox else None,
+            args.notify,
+            args.format,
+            args.detailed_exitcode,
+        )
+
+    @property
+    def reads_early(self) -> bool:
+        """Whether live state may be read while the manifests load: not when the sandbox
+        or --changed-since decides what is read, nor when --compare's file must be read
+        first (a bad file then costs no provider call)."""
+        return not (self.sandbox or self.changed_since or self.compare)
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
-    # Live state is read while the manifests load, unless the sandbox or --changed-since
-    # decides what is read.
-    early = None if args.sandbox or args.changed_since or args.compare else _prefetch(args)
+    request = Request.of(args)
+    early = _early(request) if request.reads_early else None
     try:
-        state = load(args.paths, out)
-        wants = select(state, args.account)
-        if args.changed_since is not None:
-            wants = _changed_only(wants, args, state.files, out)
-        if args.out:
-            check_writable(Path(args.out), state.files)
+        state, wants = _wanted(request, out)
     except BaseException:
         if early is not None:
             early.close()
         raise
-    if args.compare:  # read before live state, so that a bad file costs no provider call
-        from reconciler.savedplan import compare
-
-        old = compare.load(Path(args.compare))
-    found = None
-    if early is not None:
-        try:
-            found = early.take(wants)
-        except InconsistentAnswer:
-            # Read again below, so that the plan refuses that account and shows the others.
-            found = None
-    contradictions: dict[str, InconsistentAnswer] = {}
-    if early is not None and found is not None:
-        # The guess read what ``wants`` manages; the desired values are the loaded ones.
-        seen = found.seen
-        result = diff(wants, seen)
-        result.cost = cost.of_clients(result, found.clients)
-        early.close()
-    else:
-        with live.connect(wants, sandbox_state=sandbox_state(args), announce=not out.quiet) as (
-            wants,
-            clients,
-        ):
-            seen, contradictions = _read(wants, clients)
-            result = diff(wants, seen)
-            result.cost = cost.of_clients(result, clients)
-    result.refusals.extend(
-        _refusal(want, contradictions[want.account.name])
-        for want in wants
-        if want.account.name in contradictions
-    )
-    for error in contradictions.values():
-        out.error(str(error))
-    for want in wants:
-        for kind in kinds():
-            for note in kind.notes(want, seen.get(want.account.name, AccountLive())):
-                out.note(note)
-    from reconciler.guard.spec import planned  # guard hook (SPEC §11)
-
-    result.guards = planned(state.checks, result)
-    if args.notify:
-        from reconciler import notify
-
-        notify.record_plan(result)
-    saving = bool(args.out) and not contradictions
-    if args.out and not saving:  # apply --plan could not make the same refusal again
-        out.error(f"{args.out} was not written: the live state of an account contradicts itself")
-    if saving:
-        saved = planfile.saved_document(
-            result, state, seen, sandbox=args.sandbox, key=plantrust.plan_key()
-        )
-        write_atomic(Path(args.out), render.to_json(saved))
-    if args.changed_since is not None and not wants and args.format == "text":
-        # Not "live state matches": nothing was compared with live state.
-        out.write(f"No account changed since {args.changed_since}; nothing was read.\n")
-    elif not (args.compare and args.format == "json"):  # one JSON document on stdout
-        _print_plan(result, args.format, out)
-    if args.compare:
-        comparison = compare.compare(old, render.plan_document(result))
-        out.write(compare.render(comparison, args.format, args.compare))
-    if saving:
-        _say_saved(args, result, out)
-    if result.refusals:
-        return ExitCode.REFUSED
-    if args.detailed_exitcode and result.changes:
-        return ExitCode.CHANGES
-    return ExitCode.OK
+    old = _old(request)
+    with planner.made(
+        wants,
+        state.checks,
+        early=early,
+        sandbox_state=request.sandbox,
+        announce=not out.quiet,
+        each_account=True,
+    ) as made:
+        pass
+    return _report(made, state, old, request, out)
 
 
-def _read(
-    wants: Sequence[AccountDesired], clients: Mapping[str, ProviderClient]
-) -> tuple[dict[str, AccountLive], dict[str, InconsistentAnswer]]:
-    """Live state as ``live.read`` reads it, except that an account whose listing contradicts
-    itself (SPEC §5 rule 4) is read as nothing and its error returned, so that the plan can
-    refuse it as such while it shows the other accounts."""
-    contradictions: dict[str, InconsistentAnswer] = {}
-    readers = {name: _Refusing(name, c, contradictions) for name, c in clients.items()}
-    return live.read(wants, cast(dict[str, ProviderClient], readers)), contradictions
-
-
-class _Refusing:
-    """A client whose ``read`` records an ``InconsistentAnswer`` instead of raising it."""
-
-    def __init__(
-        self, name: str, client: ProviderClient, found: dict[str, InconsistentAnswer]
-    ) -> None:
-        self._name, self._client, self._found = name, client, found
-
-    def read(self, want: AccountDesired) -> AccountLive:
-        try:
-            return self._client.read(want)
-        except InconsistentAnswer as error:
-            self._found[self._name] = error
-            return AccountLive()
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._client, attribute)
-
-
-def _refusal(want: AccountDesired, error: InconsistentAnswer) -> Refusal:
-    """Rule 4 for an account whose listing contradicts itself: nothing is planned for it."""
-    name = want.account.name
-    kind = list_kind_read_by(want.account.provider, error.action)
-    request = f", request id {error.request_id}" if error.request_id else ""
-    return Refusal(
-        INCOMPLETE,
-        f"{name}: the provider's {kind.list_name} listing contradicts itself "
-        f"({error.provider} {error.action}{request}): {error.what}; nothing was planned for "
-        "this account (run again later; --force does not override this)",
-        name,
-        kind.resource.value,
-        overridable=False,
-    )
-
-
-def _prefetch(args: argparse.Namespace) -> Prefetch | None:
+def _early(request: Request) -> Prefetch | None:
     """Start reading live state early; not before a bad ``--out`` is refused."""
     from reconciler.manifests.load import discover
     from reconciler.prefetch import Prefetch
 
-    files, problems = discover(args.paths)
+    files, problems = discover(request.paths)
     if problems:
         return None  # loading reports them
-    if args.out:
-        check_writable(Path(args.out), files)
-    return Prefetch(args.paths, args.account)
+    if request.out:
+        check_writable(Path(request.out), files)
+    return Prefetch(request.paths, request.accounts)
 
 
-def _changed_only(
-    wants: list[AccountDesired], args: argparse.Namespace, files: Sequence[str], out: Output
-) -> list[AccountDesired]:
-    """The accounts whose documents differ from ``--changed-since`` (``files``: the manifests
-    loaded); the others are named on stderr as skipped."""
-    from reconciler.changed import changed_accounts
+def _wanted(request: Request, out: Output) -> tuple[DesiredState, list[AccountDesired]]:
+    """The manifests' desired state and the accounts to plan: those --account names, else
+    every account that manages something; with --changed-since, only those whose documents
+    differ from REF (the others are named on stderr as skipped)."""
+    state = load(request.paths, out)
+    wants = select(state, request.accounts)
+    if request.changed_since is not None:
+        from reconciler.changed import changed_accounts
 
-    touched = changed_accounts(args.changed_since, args.paths, files)
-    kept = [want for want in wants if want.account.name in touched]
-    skipped = [want.account.name for want in wants if want.account.name not in touched]
-    if skipped:
-        out.note(
-            f"Skipped {counted(len(skipped), 'account')} unchanged since "
-            f"{args.changed_since}: {', '.join(skipped)}"
+        touched = changed_accounts(request.changed_since, request.paths, state.files)
+        skipped = [want.account.name for want in wants if want.account.name not in touched]
+        wants = [want for want in wants if want.account.name in touched]
+        if skipped:
+            out.note(
+                f"Skipped {counted(len(skipped), 'account')} unchanged since "
+                f"{request.changed_since}: {', '.join(skipped)}"
+            )
+    if request.out:
+        check_writable(Path(request.out), state.files)
+    return state, wants
+
+
+def _old(request: Request) -> dict[str, Any] | None:
+    """The plan saved in --compare's file, read before live state."""
+    if request.compare is None:
+        return None
+    from reconciler.savedplan import compare
+
+    return compare.load(Path(request.compare))
+
+
+def _report(
+    made: planner.Made,
+    state: DesiredState,
+    old: dict[str, Any] | None,
+    request: Request,
+    out: Output,
+) -> int:
+    """Say what was found, save the plan, show it (and what changed since --compare's), and
+    return the exit code."""
+    result = made.plan
+    for error in made.contradictions.values():
+        out.error(str(error))
+    for note in made.notes():
+        out.note(note)
+    if request.notify:
+        from reconciler import notify
+
+        notify.record_plan(result)
+    saving = bool(request.out) and not made.contradictions
+    if request.out and not saving:  # apply --plan could not make the same refusal again
+        out.error(f"{request.out} was not written: the live state of an account contradicts itself")
+    if saving and request.out:
+        saved = planfile.saved_document(
+            result,
+            state,
+            made.seen,
+            sandbox=request.sandbox is not None,
+            key=plantrust.plan_key(),
         )
-    return kept
+        write_atomic(Path(request.out), render.to_json(saved))
+    if request.changed_since is not None and not made.wants and request.fmt == "text":
+        # Not "live state matches": nothing was compared with live state.
+        out.write(f"No account changed since {request.changed_since}; nothing was read.\n")
+    elif not (old is not None and request.fmt == "json"):  # one JSON document on stdout
+        out.write(_shown(result, request.fmt, out))
+    if old is not None and request.compare is not None:
+        from reconciler.savedplan import compare
+
+        comparison = compare.compare(old, render.plan_document(result))
+        out.write(compare.render(comparison, request.fmt, request.compare))
+    if saving and request.out:
+        _say_saved(request.out, request, result, out)
+    if result.refusals:
+        return ExitCode.REFUSED
+    if request.detailed_exitcode and result.changes:
+        return ExitCode.CHANGES
+    return ExitCode.OK
 
 
-def _say_saved(args: argparse.Namespace, result: Plan, out: Output) -> None:
+def _shown(result: Plan, fmt: str, out: Output) -> str:
+    if fmt == "json":
+        return render.to_json(render.plan_document(result))
+    if fmt == "markdown":
+        from reconciler.output.markdown import plan_markdown
+
+        return plan_markdown(result)
+    return plan_text(result, out)
+
+
+def _say_saved(path: str, request: Request, result: Plan, out: Output) -> None:
     """Where the plan went and the command that carries it out (stderr; not with --quiet)."""
-    out.note(f"Saved the plan to {args.out}.")
+    out.note(f"Saved the plan to {path}.")
     if result.refusals:
         return  # apply --plan would refuse it too: no command to suggest
     if not result.changes:
@@ -200,19 +201,8 @@ def _say_saved(args: argparse.Namespace, result: Plan, out: Output) -> None:
         "reconciler",
         "apply",
         "--plan",
-        args.out,
-        *args.paths,
-        *(["--sandbox"] if args.sandbox else []),
+        path,
+        *request.paths,
+        *(["--sandbox"] if request.sandbox is not None else []),
     ]
     out.note(f"To carry out exactly this plan, run: {shlex.join(command)}")
-
-
-def _print_plan(result: Plan, fmt: str, out: Output) -> None:
-    if fmt == "json":
-        out.write(render.to_json(render.plan_document(result)))
-    elif fmt == "markdown":
-        from reconciler.output.markdown import plan_markdown
-
-        out.write(plan_markdown(result))
-    else:
-        out.write(plan_text(result, out))
