@@ -5,22 +5,21 @@ from __future__ import annotations
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from reconciler.credentials.blame import blame
 from reconciler.credentials.resolve import resolve_all
 from reconciler.errors import ProviderError, ProviderErrors
 from reconciler.kinds import kinds
-from reconciler.model import Account, AccountDesired, AccountLive, Provider
+from reconciler.model import AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.limits import share_limits
-from reconciler.providers.pools import SharedPool, origin
+from reconciler.providers.pools import caller, origin, sized
 
 # Accounts read at once, and threads fetching list pages for all of them: the threads a plan
 # uses stay bounded however many accounts it reads (an account's own ``concurrency`` still
@@ -40,8 +39,9 @@ def connect(
     sandbox (its fixed credentials, an ephemeral loopback port) instead of the real providers.
 
     Yields the accounts as they will be used (endpoints may differ) and the clients by name.
-    Clients of accounts with the same credential share its limits (``credential``), clients of
-    accounts at the same endpoint origin share its connections (``providers.pools``), and all
+    Clients of accounts with the same caller (``pools.caller``: the provider throttles each
+    key as a whole) share its limits, clients of accounts at the same endpoint origin share its
+    connections (``pools.sized``), and all
     share one pool of threads for list pages.
     """
     with ExitStack() as stack:
@@ -52,17 +52,17 @@ def connect(
             secrets = {w.account.name: fixed[w.account.provider] for w in desired}
         else:
             secrets = resolve_all([w.account for w in desired])
-        pools = _pools([w.account for w in desired], secrets)
+        accounts = [w.account for w in desired]
+        callers = {a.name: caller(a, secrets[a.name]) for a in accounts}
+        pools = sized(accounts, callers, PAGE_WORKERS + ACCOUNT_WORKERS)
         clients = {}
-        for want in desired:
-            pool = pools[origin(want.account.endpoint)]
-            client = client_for(want.account, secrets[want.account.name], pool.adapter)
-            client.pool = pool
-            clients[want.account.name] = stack.enter_context(client)
         groups: dict[object, list[ProviderClient]] = {}
-        for want in desired:
-            key = credential(want.account, secrets[want.account.name])
-            groups.setdefault(key, []).append(clients[want.account.name])
+        for account in accounts:
+            pool = pools[origin(account.endpoint)]
+            client = client_for(account, secrets[account.name], pool.adapter)
+            client.pool = pool
+            clients[account.name] = stack.enter_context(client)
+            groups.setdefault(callers[account.name], []).append(client)
         shared = share_limits(groups)
         workers = min(PAGE_WORKERS, sum(limits.concurrency for limits in shared.values()))
         pages = stack.enter_context(
@@ -71,40 +71,6 @@ def connect(
         for client in clients.values():
             client.executor = pages
         yield list(desired), clients
-
-
-def _pools(
-    accounts: Sequence[Account], secrets: Mapping[str, Mapping[str, str]]
-) -> dict[tuple[str, str, int | None], SharedPool]:
-    """One pool of connections per endpoint origin, as large as the calls its accounts'
-    credentials may have in flight at once (the strictest ``concurrency`` of each credential,
-    as ``share_limits`` gives it), and never larger than the threads that make calls."""
-    in_flight: dict[tuple[str, str, str], int] = {}
-    for account in accounts:
-        key = credential(account, secrets[account.name])
-        in_flight[key] = min(
-            in_flight.get(key, account.limits.concurrency), account.limits.concurrency
-        )
-    sizes: dict[tuple[str, str, int | None], int] = {}
-    counted: set[tuple[object, ...]] = set()
-    for account in accounts:
-        where = origin(account.endpoint)
-        key = credential(account, secrets[account.name])
-        if (where, key) not in counted:
-            counted.add((where, key))
-            sizes[where] = sizes.get(where, 0) + in_flight[key]
-    return {
-        where: SharedPool(min(size, PAGE_WORKERS + ACCOUNT_WORKERS))
-        for where, size in sizes.items()
-    }
-
-
-def credential(account: Account, secrets: Mapping[str, str]) -> tuple[str, str, str]:
-    """Who the provider sees calling for ``account``: the provider, the endpoint's host and
-    the key (AccessKeyId or apiUser). The provider throttles each one as a whole."""
-    key = secrets.get("accessKeyId") or secrets.get("apiUser") or account.name
-    host = (urlsplit(account.endpoint).netloc or account.endpoint).lower()
-    return (account.provider.value, host, key)
 
 
 def read(

@@ -15,6 +15,7 @@ import pytest
 
 from reconciler import live, sandbox
 from reconciler.model import AccountDesired, Limits
+from reconciler.providers import pools
 from reconciler.sandbox import Sandbox
 from tests.builders import DM, SANDBOX_ENV, SC
 from tests.cli_helpers import process_env, run_cli, write
@@ -82,15 +83,19 @@ def test_pools_are_sized_by_the_credentials_in_flight_at_each_origin() -> None:
         replace(DM, name="d", endpoint="https://dm.us-east-1.aliyuncs.com", limits=Limits(10, 2)),
     ]
     secrets = {a.name: creds for a in accounts}
-    pools = live._pools(accounts, secrets)
-    sizes = {where: pool.size for where, pool in pools.items()}
+    most = live.PAGE_WORKERS + live.ACCOUNT_WORKERS
+    found = pools.sized(
+        accounts, {a.name: pools.caller(a, secrets[a.name]) for a in accounts}, most
+    )
+    sizes = {where: pool.size for where, pool in found.items()}
     assert sizes == {
         ("https", "dm.aliyuncs.com", None): 3,
         ("https", "api.sendcloud.net", None): 4,
         ("https", "dm.us-east-1.aliyuncs.com", None): 2,
     }
     many = [replace(SC, name=f"s{i}") for i in range(100)]
-    apart = live._pools(many, {a.name: {"apiUser": a.name, "apiKey": "k"} for a in many})
+    callers = {a.name: pools.caller(a, {"apiUser": a.name, "apiKey": "k"}) for a in many}
+    apart = pools.sized(many, callers, most)
     assert [pool.size for pool in apart.values()] == [live.PAGE_WORKERS + live.ACCOUNT_WORKERS]
 
 

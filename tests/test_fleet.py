@@ -11,6 +11,7 @@ import pytest
 
 from reconciler import live
 from reconciler.model import AccountDesired, Limits
+from reconciler.providers import pools
 from reconciler.providers.sendcloud import SendCloudClient
 from tests.builders import DM, SC
 
@@ -40,13 +41,13 @@ def test_accounts_with_one_credential_share_its_limits(tmp_path: Path) -> None:
 
 
 def test_different_keys_or_endpoints_are_different_callers() -> None:
-    one = live.credential(DM, {"accessKeyId": "AK1", "accessKeySecret": "s"})
-    assert one == live.credential(replace(DM, name="other"), {"accessKeyId": "AK1"})
-    assert one != live.credential(DM, {"accessKeyId": "AK2"})
-    assert one != live.credential(
+    one = pools.caller(DM, {"accessKeyId": "AK1", "accessKeySecret": "s"})
+    assert one == pools.caller(replace(DM, name="other"), {"accessKeyId": "AK1"})
+    assert one != pools.caller(DM, {"accessKeyId": "AK2"})
+    assert one != pools.caller(
         replace(DM, endpoint="https://dm.us-east-1.aliyuncs.com"), {"accessKeyId": "AK1"}
     )
-    assert live.credential(SC, {"apiUser": "u1"}) != live.credential(SC, {"apiUser": "u2"})
+    assert pools.caller(SC, {"apiUser": "u1"}) != pools.caller(SC, {"apiUser": "u2"})
 
 
 def test_a_shared_key_is_paced_as_one_caller(tmp_path: Path) -> None:

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     request = Request.of(args)
     early = _early(request) if request.reads_early else None
     try:
-        state, wants = _wanted(request, out)
+        state = load(request.paths, out)
+        wants = _wanted(state, request, out)
     except BaseException:
         if early is not None:
             early.close()
@@ -98,11 +99,10 @@ def _early(request: Request) -> Prefetch | None:
     return Prefetch(request.paths, request.accounts)
 
 
-def _wanted(request: Request, out: Output) -> tuple[DesiredState, list[AccountDesired]]:
-    """The manifests' desired state and the accounts to plan: those --account names, else
-    every account that manages something; with --changed-since, only those whose documents
-    differ from REF (the others are named on stderr as skipped)."""
-    state = load(request.paths, out)
+def _wanted(state: DesiredState, request: Request, out: Output) -> list[AccountDesired]:
+    """The accounts to plan: those --account names, else every account that manages
+    something; with --changed-since, only those whose documents differ from REF (the others
+    are named on stderr as skipped)."""
     wants = select(state, request.accounts)
     if request.changed_since is not None:
         from reconciler.changed import changed_accounts
@@ -117,7 +117,7 @@ def _wanted(request: Request, out: Output) -> tuple[DesiredState, list[AccountDe
             )
     if request.out:
         check_writable(Path(request.out), state.files)
-    return state, wants
+    return wants
 
 
 def _old(request: Request) -> dict[str, Any] | None:

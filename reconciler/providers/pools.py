@@ -13,14 +13,51 @@ adapter only holds sockets. Redirects, body bounds and deadlines are the client'
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
 
-__all__ = ["SharedPool", "origin"]
+from reconciler.model import Account
+
+__all__ = ["SharedPool", "caller", "origin", "sized"]
+
+Caller = tuple[str, str, str]
+Origin = tuple[str, str, int | None]
 
 
-def origin(endpoint: str) -> tuple[str, str, int | None]:
+def caller(account: Account, secrets: Mapping[str, str]) -> Caller:
+    """Who the provider sees calling for ``account``: the provider, the endpoint's host and
+    the key (AccessKeyId or apiUser). The provider throttles each one as a whole."""
+    key = secrets.get("accessKeyId") or secrets.get("apiUser") or account.name
+    host = (urlsplit(account.endpoint).netloc or account.endpoint).lower()
+    return (account.provider.value, host, key)
+
+
+def sized(
+    accounts: Sequence[Account], callers: Mapping[str, Caller], most: int
+) -> dict[Origin, SharedPool]:
+    """One pool of connections per endpoint origin, as large as the calls its accounts'
+    callers (``callers``, by account name) may have in flight at once (the strictest
+    ``concurrency`` of each caller, as ``limits.share_limits`` gives it), and never larger
+    than ``most``, the threads that make calls."""
+    in_flight: dict[Caller, int] = {}
+    for account in accounts:
+        key = callers[account.name]
+        in_flight[key] = min(
+            in_flight.get(key, account.limits.concurrency), account.limits.concurrency
+        )
+    sizes: dict[Origin, int] = {}
+    counted: set[tuple[Origin, Caller]] = set()
+    for account in accounts:
+        where, key = origin(account.endpoint), callers[account.name]
+        if (where, key) not in counted:
+            counted.add((where, key))
+            sizes[where] = sizes.get(where, 0) + in_flight[key]
+    return {where: SharedPool(min(size, most)) for where, size in sizes.items()}
+
+
+def origin(endpoint: str) -> Origin:
     """``(scheme, host, port)`` of ``endpoint``, lower case: the connections it can use."""
     parts = urlsplit(endpoint)
     try:
