@@ -121,8 +121,7 @@ def assume_role(
     )
     if base.get("securityToken"):
         params["SecurityToken"] = base["securityToken"]
-    params["Signature"] = signing.v1_signature("POST", params, base["accessKeySecret"])
-    return _call(account, url, params)
+    return _call(account, url, params, signed_with=base["accessKeySecret"])
 
 
 def ecs_role(account: str, role_name: str | None) -> TemporaryKeys:
@@ -194,8 +193,14 @@ def _common(params: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _call(account: str, url: str, params: dict[str, str]) -> TemporaryKeys:
+def _call(
+    account: str, url: str, params: dict[str, str], signed_with: str | None = None
+) -> TemporaryKeys:
+    """One STS call; ``signed_with``: the secret that signs it (``AssumeRoleWithOIDC`` needs
+    no signature)."""
     action = params["Action"]
+    if signed_with is not None:
+        params = {**params, "Signature": signing.v1_signature("POST", params, signed_with)}
 
     def failed(message: str, **details: Any) -> ProviderError:
         return ProviderError(message, provider="sts", action=action, account=account, **details)
