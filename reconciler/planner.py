@@ -9,7 +9,7 @@ guards an apply of it would run (SPEC §11) and what the kinds say of the live s
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -61,38 +61,61 @@ def made(
     """The plan for ``wants``, its clients open while the block runs (``apply`` carries it
     out through them). With ``each_account`` (``plan``), an account whose listing contradicts
     itself is refused in the plan while the others are shown; else that error is raised."""
-    found = _taken(early, wants)
-    if found is not None:
-        yield _made(wants, checks, found.seen, found.clients, {})
-        return
-    with live.connect(wants, sandbox_state=sandbox_state, announce=announce) as (used, clients):
-        contradictions: dict[str, InconsistentAnswer] = {}
-        readers: Mapping[str, Any] = clients
-        if each_account:
-            readers = {name: _Refusing(name, c, contradictions) for name, c in clients.items()}
-        seen = live.read(used, cast(dict[str, ProviderClient], readers))
-        yield _made(used, checks, seen, clients, contradictions)
+    with ExitStack() as stack:
+        used, seen, clients, contradictions = _found(
+            stack, wants, early, sandbox_state, announce, each_account
+        )
+        yield _made(used, seen, clients, contradictions, checks)
 
 
-def _taken(early: Prefetch | None, wants: Sequence[AccountDesired]) -> Any:
-    """What the early read found, if it read exactly ``wants``; a listing that contradicts
-    itself is read again, so that the plan refuses that account and shows the others."""
-    if early is None:
-        return None
-    try:
-        return early.take(wants)
-    except InconsistentAnswer:
-        return None
-    finally:
-        early.close()
+# The accounts as read (endpoints may differ), their live state, their clients, and the
+# listings that contradicted themselves.
+Found = tuple[
+    list[AccountDesired],
+    dict[str, AccountLive],
+    Mapping[str, ProviderClient],
+    dict[str, InconsistentAnswer],
+]
+
+
+def _found(
+    stack: ExitStack,
+    wants: Sequence[AccountDesired],
+    early: Prefetch | None,
+    sandbox_state: Path | None,
+    announce: bool,
+    each_account: bool,
+) -> Found:
+    """What the early read found, if it read exactly ``wants`` (a listing that contradicts
+    itself is read again, so that the plan refuses that account and shows the others), else
+    what is read now, through clients that ``stack`` closes."""
+    taken = None
+    if early is not None:
+        try:
+            taken = early.take(wants)
+        except InconsistentAnswer:
+            taken = None
+        finally:
+            early.close()
+    if taken is not None:
+        return list(wants), taken.seen, taken.clients, {}
+    used, clients = stack.enter_context(
+        live.connect(wants, sandbox_state=sandbox_state, announce=announce)
+    )
+    contradictions: dict[str, InconsistentAnswer] = {}
+    readers: Mapping[str, Any] = clients
+    if each_account:
+        readers = {name: _Refusing(name, c, contradictions) for name, c in clients.items()}
+    seen = live.read(used, cast(dict[str, ProviderClient], readers))
+    return used, seen, clients, contradictions
 
 
 def _made(
-    wants: Sequence[AccountDesired],
-    checks: Iterable[DeliveryCheck],
+    wants: list[AccountDesired],
     seen: dict[str, AccountLive],
     clients: Mapping[str, ProviderClient],
     contradictions: dict[str, InconsistentAnswer],
+    checks: Iterable[DeliveryCheck],
 ) -> Made:
     result = diff(wants, seen)
     result.cost = cost.of_clients(result, clients)
@@ -102,7 +125,7 @@ def _made(
         if want.account.name in contradictions
     )
     result.guards = planned(checks, result)
-    return Made(result, list(wants), seen, clients, contradictions)
+    return Made(result, wants, seen, clients, contradictions)
 
 
 class _Refusing:
