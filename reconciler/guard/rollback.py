@@ -31,7 +31,7 @@ from reconciler.live import to_read
 from reconciler.model import AccountDesired, AccountLive, Change
 from reconciler.plan import Plan, diff_account
 from reconciler.providers.base import ProviderClient
-from reconciler.safety import INCOMPLETE, LOCK_OUT, Refusal
+from reconciler.refusals import INCOMPLETE, LOCK_OUT, Refusal
 
 # The rules a roll-back answers to (SPEC §11).
 RULES = (LOCK_OUT, INCOMPLETE)

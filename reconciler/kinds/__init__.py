@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from reconciler.export_yaml import Streamed
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
-    from reconciler.safety import Refusal
+    from reconciler.refusals import Refusal
 
 
 class Loader(Protocol):

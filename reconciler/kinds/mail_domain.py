@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
     from reconciler.providers.directmail_entries import DnsRecord
-    from reconciler.safety import Refusal
+    from reconciler.refusals import Refusal
 
 # The console's limit: more domains than this is a warning (SPEC §10).
 MOST_DOMAINS = 5
@@ -182,7 +182,7 @@ class MailDomainList(OneList):
         have: AccountLive,
         changes: Mapping[Resource, Sequence[Change]],
     ) -> list[Refusal]:
-        from reconciler.safety import Refusal
+        from reconciler.refusals import Refusal
 
         deleted = [c for c in changes.get(self.resource, ()) if c.action is Action.DELETE]
         if not deleted:

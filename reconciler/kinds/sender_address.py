@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
-    from reconciler.safety import Refusal
+    from reconciler.refusals import Refusal
 
 # After the domains' creates and verifies (12, 14); deletes before the domains' deletes (86).
 WRITE, DELETE = 16, 84
@@ -134,7 +134,7 @@ class SenderAddressList(OneList):
         have: AccountLive,
         changes: Mapping[Resource, Sequence[Change]],
     ) -> list[Refusal]:
-        from reconciler.safety import Refusal
+        from reconciler.refusals import Refusal
 
         wanted = want.lists.get(self.resource)
         live = have.lists.get(Resource.MAIL_DOMAIN)
