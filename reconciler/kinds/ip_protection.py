@@ -137,7 +137,7 @@ class IpProtection(Kind):
         return bool(now == {"enabled": change.after})
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import document
+        from reconciler.export_document import document
 
         if have.protection is None:
             return None

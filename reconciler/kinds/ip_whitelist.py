@@ -278,7 +278,7 @@ def whitelist_document(
 ) -> dict[str, Any]:
     """The IpWhitelist document of an account's live whitelist: canonical entries in address
     order; what no manifest can hold under ``ignore``, with a warning."""
-    from reconciler.export import document, literal_pattern
+    from reconciler.export_document import document, literal_pattern
     from reconciler.export_yaml import Items
 
     entries: dict[str, tuple[int, int]] = {}

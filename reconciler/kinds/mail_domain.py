@@ -295,7 +295,7 @@ class MailDomainList(OneList):
         return super().shows(change, now)
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import document
+        from reconciler.export_document import document
 
         live = have.lists.get(self.resource)
         if not live:

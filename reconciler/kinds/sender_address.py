@@ -218,7 +218,7 @@ class SenderAddressList(OneList):
         return AddressEntry(data["address"], data["type"], reply_to, data.get("id"))
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import document
+        from reconciler.export_document import document
 
         live = have.lists.get(self.resource)
         if not live:

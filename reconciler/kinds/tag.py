@@ -177,7 +177,7 @@ class TagList(OneList):
         return TagEntry(data["name"], data.get("description", ""), data.get("id"))
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import document
+        from reconciler.export_document import document
 
         live = have.lists.get(self.resource)
         if not live:  # an account without tags: nothing to manage (and exports stay as they were)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.addresses import canonical_domain, canonical_email
-from reconciler.export import document, literal_pattern
+from reconciler.export_document import document, literal_pattern
 from reconciler.export_yaml import Flow, Items
 from reconciler.model import ALL_API_USERS, ALL_TYPES, Target, UninterceptEntry
 

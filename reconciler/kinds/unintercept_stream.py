@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from reconciler.export import document, literal_pattern
+from reconciler.export_document import document, literal_pattern
 from reconciler.export_yaml import Streamed
 from reconciler.kinds.unintercept_export import (
     _unintercept_item,
