@@ -67,7 +67,7 @@ class IpProtection(Kind):
         return f"enabled: {_bool(change.before)} -> {_bool(change.after)}", ""
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code
+        from reconciler.output.markdown_text import code
 
         return "enabled", f"{code(_bool(change.before))} → {code(_bool(change.after))}"
 

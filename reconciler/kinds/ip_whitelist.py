@@ -78,7 +78,7 @@ class IpWhitelist(Kind):
         return entry.address, f"(id {entry.id})" if entry.id else ""
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code
+        from reconciler.output.markdown_text import code
 
         entry = _entry(change)
         return code(entry.address), f"id {code(entry.id)}" if entry.id else ""

@@ -243,7 +243,7 @@ class MailDomainList(OneList):
                 return entry.name, f"(id {entry.id}, {state})" + _failing(entry)
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code, text
+        from reconciler.output.markdown_text import code, text
 
         subject, detail = self.text_columns(change)
         return code(subject), text(detail)

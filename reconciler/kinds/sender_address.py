@@ -173,7 +173,7 @@ class SenderAddressList(OneList):
         return entry.address, f"replyTo: {before.reply_to!r} -> {entry.reply_to!r}"
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code, text
+        from reconciler.output.markdown_text import code, text
 
         subject, detail = self.text_columns(change)
         return code(subject), text(detail)

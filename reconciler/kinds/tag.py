@@ -135,7 +135,7 @@ class TagList(OneList):
         return entry.name, f"description={entry.description!r}" if entry.description else ""
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code
+        from reconciler.output.markdown_text import code
 
         entry, before = _entries(change)
         if change.action is Action.DELETE:

@@ -103,7 +103,7 @@ class Unintercept(Kind):
         return subject, f"apiUser={entry.api_user}  {types}"
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code
+        from reconciler.output.markdown_text import code
 
         entry, replaced = entries(change)
         subject = f"{entry.target.value} {code(entry.value)}"
