@@ -53,7 +53,7 @@ class IpWhitelist(Kind):
         return list(whitelist_entries(doc, problems).values())
 
     def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests.load import list_policy
+        from reconciler.manifests.policy import list_policy
 
         whitelist = whitelist_entries(doc, loader.problems)
         if desired is not None and loader.once_per_account(doc, self.document):

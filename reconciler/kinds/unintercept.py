@@ -337,7 +337,7 @@ def _shown(key: str, value: Any) -> str:
 
 def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
     if key == "deletionThreshold":
-        from reconciler.manifests.load import threshold
+        from reconciler.manifests.policy import threshold
 
         return threshold(spec)
     if key == "ignore":
