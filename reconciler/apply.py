@@ -21,42 +21,27 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Literal
 
 from reconciler.errors import ProviderError
 from reconciler.kinds import kind_of, slot
 from reconciler.model import Account, Action, Change
+from reconciler.outcome import STATUSES, Outcome, Status
 from reconciler.plan import Plan
 from reconciler.providers.base import ProviderClient
 
-Status = Literal["applied", "failed", "skipped", "not attempted"]
-STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped", "not attempted")
+# What became of a change lives in ``outcome``, below the engine; named here too, where it
+# is made.
+__all__ = [
+    "INTERRUPTED",
+    "STATUSES",
+    "Interruption",
+    "Outcome",
+    "Status",
+    "execute",
+    "interruptible",
+]
+
 INTERRUPTED = "not sent: the run was interrupted"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    change: Change
-    status: Status
-    detail: str | None = None
-    error: ProviderError | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {**self.change.as_dict(), "status": self.status}
-        if self.detail:
-            data["detail"] = self.detail
-        if self.error is not None:
-            data["error"] = {
-                "provider": self.error.provider,
-                "action": self.error.action,
-                "code": self.error.code,
-                "message": self.error.provider_message,
-                "request_id": self.error.request_id,
-            }
-            if self.error.uncertain:
-                # The write may have taken effect: the next plan will show whether it did.
-                data["error"]["uncertain"] = True
-        return data
 
 
 @dataclass
