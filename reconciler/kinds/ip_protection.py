@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import Problem
-from reconciler.kinds import Kind, Loader, register
+from reconciler.kinds.base import ADDITION, SWITCHING_OFF, Kind, Loader
 from reconciler.model import (
     PROTECTION_KEY,
     AccountDesired,
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
 
 _ENABLED = re.compile(r"\benabled:[ \t]*(\w+)")
 _OFF = {"false", "no", "off"}  # YAML 1.1 spellings of false
-
-# Failure groups: a whitelist deletion waits for switching protection off (make before break).
-SWITCHING_OFF = "switching protection off"
 
 
 class IpProtection(Kind):
@@ -59,8 +56,6 @@ class IpProtection(Kind):
         return SWITCHING_OFF if change.after is False else super().group(change)
 
     def depends_on(self, change: Change) -> frozenset[str]:
-        from reconciler.kinds.ip_whitelist import ADDITION
-
         return frozenset({ADDITION}) if change.after is True else frozenset()
 
     def text_columns(self, change: Change) -> tuple[str, str]:
@@ -175,4 +170,4 @@ def _bool(value: object) -> str:
     return "true" if value else "false"
 
 
-KIND = register(IpProtection())
+KIND = IpProtection()

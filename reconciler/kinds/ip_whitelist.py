@@ -13,8 +13,7 @@ from reconciler.addresses import (
     non_public_overlap,
 )
 from reconciler.errors import Problem, ProviderError
-from reconciler.kinds import Kind, Loader, presence, register
-from reconciler.kinds.ip_protection import SWITCHING_OFF
+from reconciler.kinds.base import ADDITION, SWITCHING_OFF, Kind, Loader, presence
 from reconciler.model import (
     AccountDesired,
     AccountLive,
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
-
-# Failure group: protection is not switched on, and no entry deleted, once an addition failed.
-ADDITION = "a whitelist addition"
 
 
 class IpWhitelist(Kind):
@@ -356,4 +352,4 @@ def _record_id(entry: Value) -> tuple[int, str]:
     return id_order(entry.id if isinstance(entry, IpEntry) else None)
 
 
-KIND = register(IpWhitelist())
+KIND = IpWhitelist()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem, ProviderError
-from reconciler.kinds import keyed_diff, register
+from reconciler.kinds.base import keyed_diff
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
@@ -348,4 +348,4 @@ def _entry(change: Change) -> DomainEntry:
     return entry
 
 
-KIND = register(MailDomainList())
+KIND = MailDomainList()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.errors import Problem
-from reconciler.kinds import Kind, Loader
+from reconciler.kinds.base import Kind, Loader
 from reconciler.manifests.document import Document
 from reconciler.model import AccountDesired
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
-from reconciler.kinds import register
 from reconciler.kinds.mail_domain import creating, domain_of, emptying
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
@@ -253,4 +252,4 @@ def _entries(change: Change) -> tuple[AddressEntry, AddressEntry | None]:
     return entry, before
 
 
-KIND = register(SenderAddressList())
+KIND = SenderAddressList()

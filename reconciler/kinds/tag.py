@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
-from reconciler.kinds import register
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
@@ -200,4 +199,4 @@ def _entries(change: Change) -> tuple[TagEntry, TagEntry | None]:
     return entry, before
 
 
-KIND = register(TagList())
+KIND = TagList()

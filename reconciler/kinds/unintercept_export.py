@@ -15,6 +15,9 @@ from reconciler.export_document import document, literal_pattern
 from reconciler.export_yaml import Flow, Items
 from reconciler.model import ALL_API_USERS, ALL_TYPES, Target, UninterceptEntry
 
+# How the safety rules name the list (``Unintercept.list_name``; rule 4 of a streamed export).
+LIST_NAME = "unintercept list"
+
 
 def unintercept_document(
     account: str, live: Iterable[UninterceptEntry], warnings: list[str]
