@@ -27,7 +27,7 @@ from reconciler.kinds import kind_of, slot
 from reconciler.model import Account, Action, Change
 from reconciler.outcome import STATUSES, Outcome, Status
 from reconciler.plan import Plan
-from reconciler.providers.base import ProviderClient
+from reconciler.providers.base import ProviderClient, naming_errors
 
 # What became of a change lives in ``outcome``, below the engine; named here too, where it
 # is made.
@@ -37,6 +37,7 @@ __all__ = [
     "Interruption",
     "Outcome",
     "Status",
+    "carry_out",
     "execute",
     "interruptible",
 ]
@@ -152,12 +153,22 @@ def _execute_account(
     return [done[index] for index in sorted(done)]
 
 
+@naming_errors
+def carry_out(client: ProviderClient, change: Change) -> str | None:
+    """Carry out one change through ``client`` (its kind's calls); a short detail for the
+    report (a new id), if any."""
+    kind = kind_of(change.resource)
+    if kind.provider is not client.account.provider:
+        raise AssertionError(f"{client.account.provider.value} cannot carry out {kind}")
+    return kind.apply(client, change)
+
+
 def _apply_one(client: ProviderClient, change: Change, stop: threading.Event) -> Outcome:
     # Queued writes of the phase are already submitted: each looks before it is sent.
     if stop.is_set():
         return Outcome(change, "not attempted", INTERRUPTED)
     try:
-        return Outcome(change, "applied", client.apply(change))
+        return Outcome(change, "applied", carry_out(client, change))
     except ProviderError as exc:
         if (
             change.action is Action.UPDATE

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -18,7 +19,7 @@ from reconciler.errors import ProviderError, ProviderErrors
 from reconciler.kinds import kinds
 from reconciler.model import Account, AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
-from reconciler.providers.base import ProviderClient
+from reconciler.providers.base import ProviderClient, naming_errors
 from reconciler.providers.limits import share_limits
 from reconciler.providers.pools import SharedPool, origin
 
@@ -123,7 +124,7 @@ def read(
     if len(desired) <= 1:
         try:
             return {
-                want.account.name: clients[want.account.name].read(to_read(want))
+                want.account.name: _reader(clients[want.account.name])(to_read(want))
                 for want in desired
             }
         except ProviderError as exc:
@@ -174,6 +175,25 @@ def read(
     return {want.account.name: found[want.account.name] for want in desired}
 
 
+@naming_errors
+def read_one(client: ProviderClient, desired: AccountDesired) -> AccountLive:
+    """Read through ``client`` the live state of what ``desired`` manages (and nothing else):
+    each kind of the client's provider reads its part."""
+    live = AccountLive()
+    for kind in kinds():
+        if kind.provider is client.account.provider:
+            kind.read(client, desired, live)
+    return live
+
+
+def _reader(client: ProviderClient) -> Callable[[AccountDesired], AccountLive]:
+    """How ``read`` reads an account through ``client``: ``read_one``, unless a command hands
+    over a stand-in for the client with a ``read`` of its own (``plan`` reads an account whose
+    listing contradicts itself as nothing)."""
+    own: Callable[[AccountDesired], AccountLive] | None = getattr(client, "read", None)
+    return own if own is not None else functools.partial(read_one, client)
+
+
 class _Reading:
     """Reads accounts and, once every account using a pool of connections has been read,
     releases that pool's idle connections: accounts at many endpoints do not keep one open
@@ -189,7 +209,7 @@ class _Reading:
 
     def read(self, client: ProviderClient, want: AccountDesired) -> AccountLive:
         try:
-            return client.read(to_read(want))
+            return _reader(client)(to_read(want))
         finally:
             pool = getattr(client, "pool", None)
             if pool is not None:

@@ -131,7 +131,7 @@ class _Refusing:
 
     def read(self, want: AccountDesired) -> AccountLive:
         try:
-            return self._client.read(want)
+            return live.read_one(self._client, want)
         except InconsistentAnswer as error:
             self._found[self._name] = error
             return AccountLive()
