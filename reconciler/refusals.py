@@ -1,5 +1,6 @@
 """What the safety rules (SPEC §5, ``reconciler.safety``) speak in, below the kinds: the rules'
-names, a refusal, what a plan does to one list, and how a list returned short is described.
+names, a refusal, what a plan does to one list, how a list returned short is described, and
+rule 3 on a final whitelist (``lock_out``), which ``validate`` also judges from the manifests.
 
 A kind's own rules refuse with a ``Refusal`` and its streamed export reports a short list in
 rule 4's words, so these live here, where the kinds can import them without the engine.
@@ -7,10 +8,12 @@ rule 4's words, so these live here, where the kinds can import them without the 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import ListPolicy, Resource
+from reconciler.addresses import ip_entry_bounds
+from reconciler.model import IpEntry, ListPolicy, Resource
 
 MASS_DELETION = "mass-deletion"
 EMPTYING = "emptying"
@@ -74,3 +77,44 @@ def shortfall_message(account: str, returned: int, total: int, list_name: str) -
         f"{account}: the provider returned {returned} of the {total} "
         f"{'entry' if total == 1 else 'entries'} its {list_name} says it holds"
     )
+
+
+# -- rule 3 on a final whitelist ------------------------------------------------------------
+
+
+def lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
+    """Rule 3 on the final whitelist ``final``: the plan's, or the one ``validate`` knows from
+    the manifests alone when they manage it whole (``prune``, nothing ignored) and switch
+    protection on."""
+    protection = Resource.IP_PROTECTION.value
+    if not final:
+        message = (
+            f"{account}: IP protection would be enabled with an empty IP whitelist, "
+            "which blocks every sending IP"
+        )
+        return [Refusal(LOCK_OUT, message, account, protection)]
+    bounds = [b for b in map(_bounds, final) if b is not None]
+    refusals: list[Refusal] = []
+    for sender in senders:
+        first, last = ip_entry_bounds(sender.address)
+        if any(low <= first and last <= high for low, high in bounds):
+            continue
+        where = f" (declared at {sender.position})" if sender.position else ""
+        refusals.append(
+            Refusal(
+                LOCK_OUT,
+                f"{account}: IP protection would be enabled while sender {sender.address}"
+                f"{where} lies outside every entry of the final IP whitelist, which blocks "
+                "its mail",
+                account,
+                protection,
+            )
+        )
+    return refusals
+
+
+def _bounds(address: str) -> tuple[int, int] | None:
+    try:
+        return ip_entry_bounds(address)
+    except ValueError:  # a live entry in a form we cannot parse covers nothing we can prove
+        return None

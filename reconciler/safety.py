@@ -8,17 +8,15 @@ deleted on a wrong premise.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.addresses import ip_entry_bounds
 from reconciler.kinds import Kind, kind_of, kinds, list_kinds
 from reconciler.model import (
     AccountDesired,
     AccountLive,
     Action,
     Change,
-    IpEntry,
     Resource,
 )
 from reconciler.refusals import (
@@ -28,6 +26,7 @@ from reconciler.refusals import (
     MASS_DELETION,
     ListChange,
     Refusal,
+    lock_out,
     shortfall_message,
 )
 
@@ -119,44 +118,6 @@ def _final_whitelist(
         final -= {c.key for c in deletes}
         final |= set(want.whitelist)
     return final
-
-
-def lock_out(account: str, final: Collection[str], senders: Sequence[IpEntry]) -> list[Refusal]:
-    """Rule 3 on the final whitelist ``final``: the plan's, or the one ``validate`` knows from
-    the manifests alone when they manage it whole (``prune``, nothing ignored) and switch
-    protection on."""
-    protection = Resource.IP_PROTECTION.value
-    if not final:
-        message = (
-            f"{account}: IP protection would be enabled with an empty IP whitelist, "
-            "which blocks every sending IP"
-        )
-        return [Refusal(LOCK_OUT, message, account, protection)]
-    bounds = [b for b in map(_bounds, final) if b is not None]
-    refusals: list[Refusal] = []
-    for sender in senders:
-        first, last = ip_entry_bounds(sender.address)
-        if any(low <= first and last <= high for low, high in bounds):
-            continue
-        where = f" (declared at {sender.position})" if sender.position else ""
-        refusals.append(
-            Refusal(
-                LOCK_OUT,
-                f"{account}: IP protection would be enabled while sender {sender.address}"
-                f"{where} lies outside every entry of the final IP whitelist, which blocks "
-                "its mail",
-                account,
-                protection,
-            )
-        )
-    return refusals
-
-
-def _bounds(address: str) -> tuple[int, int] | None:
-    try:
-        return ip_entry_bounds(address)
-    except ValueError:  # a live entry in a form we cannot parse covers nothing we can prove
-        return None
 
 
 def _list_rules(account: str, change: ListChange) -> list[Refusal]:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 
 from reconciler.errors import Position, Problem
 from reconciler.model import AccountDesired, IpEntry
-from reconciler.safety import LOCK_OUT, lock_out
+from reconciler.refusals import LOCK_OUT, lock_out
 
 # The documents rule 3 joins: an error in either leaves the account's final state unknown.
 KINDS = ("IpProtection", "IpWhitelist")
