@@ -21,42 +21,28 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Literal
 
 from reconciler.errors import ProviderError
 from reconciler.kinds import kind_of, slot
 from reconciler.model import Account, Action, Change
+from reconciler.outcome import STATUSES, Outcome, Status
 from reconciler.plan import Plan
-from reconciler.providers.base import ProviderClient
+from reconciler.providers.base import ProviderClient, naming_errors
 
-Status = Literal["applied", "failed", "skipped", "not attempted"]
-STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped", "not attempted")
+# What became of a change lives in ``outcome``, below the engine; named here too, where it
+# is made.
+__all__ = [
+    "INTERRUPTED",
+    "STATUSES",
+    "Interruption",
+    "Outcome",
+    "Status",
+    "carry_out",
+    "execute",
+    "interruptible",
+]
+
 INTERRUPTED = "not sent: the run was interrupted"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    change: Change
-    status: Status
-    detail: str | None = None
-    error: ProviderError | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {**self.change.as_dict(), "status": self.status}
-        if self.detail:
-            data["detail"] = self.detail
-        if self.error is not None:
-            data["error"] = {
-                "provider": self.error.provider,
-                "action": self.error.action,
-                "code": self.error.code,
-                "message": self.error.provider_message,
-                "request_id": self.error.request_id,
-            }
-            if self.error.uncertain:
-                # The write may have taken effect: the next plan will show whether it did.
-                data["error"]["uncertain"] = True
-        return data
 
 
 @dataclass
@@ -167,12 +153,22 @@ def _execute_account(
     return [done[index] for index in sorted(done)]
 
 
+@naming_errors
+def carry_out(client: ProviderClient, change: Change) -> str | None:
+    """Carry out one change through ``client`` (its kind's calls); a short detail for the
+    report (a new id), if any."""
+    kind = kind_of(change.resource)
+    if kind.provider is not client.account.provider:
+        raise AssertionError(f"{client.account.provider.value} cannot carry out {kind}")
+    return kind.apply(client, change)
+
+
 def _apply_one(client: ProviderClient, change: Change, stop: threading.Event) -> Outcome:
     # Queued writes of the phase are already submitted: each looks before it is sent.
     if stop.is_set():
         return Outcome(change, "not attempted", INTERRUPTED)
     try:
-        return Outcome(change, "applied", client.apply(change))
+        return Outcome(change, "applied", carry_out(client, change))
     except ProviderError as exc:
         if (
             change.action is Action.UPDATE

@@ -31,7 +31,6 @@ from reconciler.model import (
 )
 from reconciler.safety import shortfalls
 
-API_VERSION = "reconciler/v1"
 SCHEMA_LIMIT = 1024 * 1024  # the manifest schema is 14 KiB
 
 
@@ -108,21 +107,6 @@ def export_account(account: Account, definition: Mapping[str, Any], live: Accoun
             if written is not None:
                 result.documents.append(written)
     return result
-
-
-def document(kind: str, account: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A manifest document of ``kind`` for ``account``, holding ``spec``."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": kind,
-        "metadata": {"name": account},
-        "spec": {"account": account, **spec},
-    }
-
-
-def literal_pattern(text: str) -> str:
-    """A glob pattern (``ignore``) that matches exactly ``text``."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 # The placeholder of the schema's published address (README, "Manifest reference"): an $id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -17,7 +17,7 @@ from reconciler.errors import ProviderError, ProviderErrors
 from reconciler.kinds import kinds
 from reconciler.model import AccountDesired, AccountLive, Provider
 from reconciler.providers import client_for
-from reconciler.providers.base import ProviderClient
+from reconciler.providers.base import ProviderClient, naming_errors
 from reconciler.providers.limits import share_limits
 from reconciler.providers.pools import caller, origin, sized
 
@@ -73,10 +73,17 @@ def connect(
         yield list(desired), clients
 
 
+Reader = Callable[[ProviderClient, AccountDesired], AccountLive]
+
+
 def read(
-    desired: Sequence[AccountDesired], clients: dict[str, ProviderClient]
+    desired: Sequence[AccountDesired],
+    clients: Mapping[str, ProviderClient],
+    reader: Reader | None = None,
 ) -> dict[str, AccountLive]:
-    """Live state of what each account manages, read through its client.
+    """Live state of what each account manages, read through its client by ``reader``
+    (``read_one`` unless given: ``plan`` reads an account whose listing contradicts itself
+    as nothing, and refuses it).
 
     Accounts are read concurrently, at most ``ACCOUNT_WORKERS`` at once, and those of one
     credential at most as many at once as it may have calls in flight: more would only wait
@@ -86,10 +93,11 @@ def read(
     error that refuses an account's keys names the credential references to fix, at their
     positions.
     """
+    reader = reader or read_one
     if len(desired) <= 1:
         try:
             return {
-                want.account.name: clients[want.account.name].read(to_read(want))
+                want.account.name: reader(clients[want.account.name], to_read(want))
                 for want in desired
             }
         except ProviderError as exc:
@@ -102,7 +110,7 @@ def read(
     for wants in sorted(by_key.values(), key=len, reverse=True):
         queue = deque(wants)
         lanes.extend([queue] * min(len(wants), *(w.account.limits.concurrency for w in wants)))
-    reading = _Reading(clients[want.account.name] for want in desired)
+    reading = _Reading((clients[want.account.name] for want in desired), reader)
     found: dict[str, AccountLive] = {}
     failed: dict[str, Exception] = {}
 
@@ -140,12 +148,24 @@ def read(
     return {want.account.name: found[want.account.name] for want in desired}
 
 
+@naming_errors
+def read_one(client: ProviderClient, desired: AccountDesired) -> AccountLive:
+    """Read through ``client`` the live state of what ``desired`` manages (and nothing else):
+    each kind of the client's provider reads its part."""
+    live = AccountLive()
+    for kind in kinds():
+        if kind.provider is client.account.provider:
+            kind.read(client, desired, live)
+    return live
+
+
 class _Reading:
     """Reads accounts and, once every account using a pool of connections has been read,
     releases that pool's idle connections: accounts at many endpoints do not keep one open
     to each while the others are read."""
 
-    def __init__(self, clients: Iterable[ProviderClient]) -> None:
+    def __init__(self, clients: Iterable[ProviderClient], reader: Reader) -> None:
+        self._reader = reader
         self._left: dict[int, int] = {}
         self._lock = threading.Lock()
         for client in clients:
@@ -155,7 +175,7 @@ class _Reading:
 
     def read(self, client: ProviderClient, want: AccountDesired) -> AccountLive:
         try:
-            return client.read(to_read(want))
+            return self._reader(client, to_read(want))
         finally:
             pool = getattr(client, "pool", None)
             if pool is not None:

@@ -21,7 +21,7 @@ from reconciler.model import (
     Resource,
     Value,
 )
-from reconciler.safety import Refusal
+from reconciler.refusals import Refusal
 
 # Change and its parts live in model; they are named here too, where a plan is made of them.
 __all__ = [

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from reconciler import cost, live
 from reconciler.guard.spec import planned
@@ -103,10 +103,17 @@ def _found(
         live.connect(wants, sandbox_state=sandbox_state, announce=announce)
     )
     contradictions: dict[str, InconsistentAnswer] = {}
-    readers: Mapping[str, Any] = clients
-    if each_account:
-        readers = {name: _Refusing(name, c, contradictions) for name, c in clients.items()}
-    seen = live.read(used, cast(dict[str, ProviderClient], readers))
+
+    def refusing(client: ProviderClient, want: AccountDesired) -> AccountLive:
+        """An account whose listing contradicts itself is read as nothing, and refused in
+        the plan (``_refusal``)."""
+        try:
+            return live.read_one(client, want)
+        except InconsistentAnswer as error:
+            contradictions[client.account.name] = error
+            return AccountLive()
+
+    seen = live.read(used, clients, refusing if each_account else None)
     return used, seen, clients, contradictions
 
 
@@ -126,26 +133,6 @@ def _made(
     )
     result.guards = planned(checks, result)
     return Made(result, wants, seen, clients, contradictions)
-
-
-class _Refusing:
-    """A client whose ``read`` records an ``InconsistentAnswer`` instead of raising it: the
-    account is read as nothing, and refused in the plan (``_refusal``)."""
-
-    def __init__(
-        self, name: str, client: ProviderClient, found: dict[str, InconsistentAnswer]
-    ) -> None:
-        self._name, self._client, self._found = name, client, found
-
-    def read(self, want: AccountDesired) -> AccountLive:
-        try:
-            return self._client.read(want)
-        except InconsistentAnswer as error:
-            self._found[self._name] = error
-            return AccountLive()
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._client, attribute)
 
 
 def _refusal(want: AccountDesired, error: InconsistentAnswer) -> Refusal:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from reconciler.kinds import Kind, kind_of, kinds, list_kinds
 from reconciler.model import (
@@ -18,63 +17,32 @@ from reconciler.model import (
     AccountLive,
     Action,
     Change,
-    ListPolicy,
     Resource,
 )
+from reconciler.refusals import (
+    EMPTYING,
+    INCOMPLETE,
+    LOCK_OUT,
+    MASS_DELETION,
+    ListChange,
+    Refusal,
+    shortfall_message,
+)
 
-MASS_DELETION = "mass-deletion"
-EMPTYING = "emptying"
-LOCK_OUT = "lock-out"
-INCOMPLETE = "incomplete-live-state"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A safety rule that refuses the plan. ``overridable`` rules yield to ``--force``."""
-
-    rule: str
-    message: str
-    account: str | None = None
-    resource: str | None = None
-    overridable: bool = True
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "message": self.message,
-            "account": self.account,
-            "resource": self.resource,
-            "overridable": self.overridable,
-        }
-
-
-@dataclass(frozen=True)
-class ListChange:
-    """What a plan does to one live list: enough to judge rules 1, 2 and 4."""
-
-    resource: Resource
-    live: int  # entries the provider returned
-    total: int | None  # entries the provider says it holds
-    creates: int
-    deletes: int
-    policy: ListPolicy
-    # Updates carried out as delete then add (``Kind.update_deletes``): rules 1 and 2 count their
-    # delete half, since a failed add leaves the entry deleted until the next run.
-    updates: int = 0
-
-    @property
-    def incomplete(self) -> bool:
-        return self.total is not None and self.live < self.total
-
-    @property
-    def lost(self) -> int:
-        """Entries deleted, updates included."""
-        return self.deletes + self.updates
-
-    @property
-    def remaining(self) -> int:
-        """Entries left if every delete goes through and the re-adds of updates do not."""
-        return self.live - self.lost + self.creates
+# The rules' names and their refusal live in ``refusals``, below the kinds; named here too,
+# where the rules are judged.
+__all__ = [
+    "EMPTYING",
+    "INCOMPLETE",
+    "LOCK_OUT",
+    "MASS_DELETION",
+    "ListChange",
+    "Refusal",
+    "Shortfall",
+    "list_change",
+    "review",
+    "shortfalls",
+]
 
 
 def list_change(
@@ -172,11 +140,8 @@ class Shortfall:
     total: int
 
     def message(self, account: str) -> str:
-        return (
-            f"{account}: the provider returned {self.returned} of the {self.total} "
-            f"{'entry' if self.total == 1 else 'entries'} its "
-            f"{kind_of(self.resource).list_name} says it holds"
-        )
+        name = kind_of(self.resource).list_name
+        return shortfall_message(account, self.returned, self.total, f"{name}")
 
     def refusal(self, account: str, consequence: str) -> Refusal:
         """Rule 4's refusal; ``consequence`` says what is not done because of it."""

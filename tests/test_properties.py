@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from reconciler import sandbox as sb
 from reconciler.addresses import canonical_ip_entry
 from reconciler.apply import execute
+from reconciler.live import read_one
 from reconciler.model import (
     ALL_TYPES,
     Account,
@@ -174,10 +175,10 @@ def test_after_apply_the_plan_is_empty(
     ]
     clients = {w.account.name: client_for(w.account, SECRETS[w.account.provider]) for w in wants}
     try:
-        first = diff(wants, {w.account.name: clients[w.account.name].read(w) for w in wants})
+        first = diff(wants, {w.account.name: read_one(clients[w.account.name], w) for w in wants})
         outcomes = execute(first, clients)
         assert [o.status for o in outcomes] == ["applied"] * len(outcomes), outcomes
-        second = diff(wants, {w.account.name: clients[w.account.name].read(w) for w in wants})
+        second = diff(wants, {w.account.name: read_one(clients[w.account.name], w) for w in wants})
     finally:
         for client in clients.values():
             client.close()

@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-from reconciler.output import markdown, redact
+from reconciler.output import markdown_text, redact
 from tests.cli_helpers import EXAMPLES, run_cli
 
 # The unintercept e-mail entries the example manifests and the demo sandbox state plan.
@@ -41,7 +41,7 @@ def test_text_masks_only_when_on_and_never_twice() -> None:
 
 def test_markdown_escaping_keeps_the_same_mask() -> None:
     with redact.redacting():
-        escaped = markdown.text("first_last@example.com")
+        escaped = markdown_text.text("first_last@example.com")
         assert redact.mask("first_last@example.com").split("#")[1] in escaped
         assert "first" not in escaped
         # A masked address escaped for Markdown is not masked again by the output net.

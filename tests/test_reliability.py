@@ -26,6 +26,7 @@ import urllib3.exceptions
 from reconciler import sandbox as sb
 from reconciler.apply import Outcome, execute
 from reconciler.errors import ProviderError
+from reconciler.live import read_one
 from reconciler.manifests.load import load_manifests
 from reconciler.model import (
     Account,
@@ -174,7 +175,7 @@ def test_a_non_retryable_error_is_not_retried(
     server: Sandbox, make: Any, code: str, secret: dict[str, str]
 ) -> None:
     with make(server, **secret) as client, pytest.raises(ProviderError) as caught:
-        client.read(want(client.account))
+        read_one(client, want(client.account))
     assert caught.value.code == code
     assert caught.value.attempts == 1
     assert sum(server.calls.values()) == 1
@@ -246,7 +247,7 @@ def test_the_providers_retry_hint_is_honoured(
     slept: list[float] = []
     with make(server) as client:
         client.retrier.sleep = slept.append  # tenacity's sleep hook: record, do not wait
-        client.read(want(client.account))
+        read_one(client, want(client.account))
     assert len(slept) == 1
     assert hint <= slept[0] < hint + 0.01  # the hint wins over a backoff of about 1 ms
 
@@ -618,7 +619,7 @@ def test_a_failed_addition_skips_what_depends_on_it_and_nothing_else(
         DirectMailClient(dm_account, DM_SECRETS) as dm,
         SendCloudClient(sc_account, SC_SECRETS) as sc,
     ):
-        plan = diff(wants, {"dm": dm.read(wants[0]), "sc": sc.read(wants[1])})
+        plan = diff(wants, {"dm": read_one(dm, wants[0]), "sc": read_one(sc, wants[1])})
         outcomes = execute(plan, {"dm": dm, "sc": sc})
     statuses = [(o.change.resource.value, o.change.action.value, o.status) for o in outcomes]
     assert statuses == [
@@ -740,7 +741,7 @@ def test_changes_of_one_phase_run_concurrently_and_report_in_plan_order(tmp_path
             for _ in range(2):  # the quicker of two: a moment's stall of the machine counts once
                 set_unintercepts(server, 0)
                 seen.clear()
-                plan = diff([want], {"sc": client.read(want)})
+                plan = diff([want], {"sc": read_one(client, want)})
                 started = time.monotonic()
                 outcomes = execute(
                     plan,
@@ -775,7 +776,7 @@ def test_phases_stay_in_make_before_break_order(server: Sandbox) -> None:
     )
     order: list[str] = []
     with DirectMailClient(account, DM_SECRETS) as client:
-        plan = diff([want], {"dm": client.read(want)})
+        plan = diff([want], {"dm": read_one(client, want)})
         execute(plan, {"dm": client}, on_outcome=lambda o: order.append(phase_of(o)))
     assert order == ["add"] * 3 + ["protection"] + ["delete"] * 2
 
@@ -808,7 +809,7 @@ def test_a_list_that_stays_short_keeps_the_providers_total(
     faults.script("GetIpfilterList", *["truncate"] * 4)
     with sc_client(sandbox, limits=Limits(1000, 1)) as sc, dm_client(sandbox) as dm:
         entries, count = sc.list_all()
-        live = dm.read(AccountDesired(dm.account, whitelist={}))
+        live = read_one(dm, AccountDesired(dm.account, whitelist={}))
     assert (len(entries), count) == (200, 250)  # the first page lost half of its entries
     assert sandbox.calls["unintercept/list"] == 6  # four reads of page 1, not a loop; pages 2, 3
     assert (len(live.whitelist or []), live.whitelist_total) == (1, 2)
@@ -821,7 +822,7 @@ def test_a_short_list_read_again_complete_is_used(sandbox: Sandbox, faults: Faul
     faults.script("GetIpfilterList", "truncate", "truncate")
     with sc_client(sandbox, limits=Limits(1000, 1)) as sc, dm_client(sandbox) as dm:
         entries, count = sc.list_all()
-        live = dm.read(AccountDesired(dm.account, whitelist={}))
+        live = read_one(dm, AccountDesired(dm.account, whitelist={}))
     assert (len(entries), count) == (250, 250)
     assert sandbox.calls["unintercept/list"] == 5
     assert (len(live.whitelist or []), live.whitelist_total) == (2, 2)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler import sandbox as sb
+from reconciler.apply import carry_out
 from reconciler.cli import build_parser
 from reconciler.jsonschemas import validator
 from reconciler.model import Account, IpEntry, Provider, Target, UninterceptEntry
@@ -569,14 +570,17 @@ def test_the_sandbox_answers_deletes_of_entries_already_gone_as_the_providers_do
         gone_ip = IpEntry("192.0.2.1", id="4711")
         gone_email = UninterceptEntry("all", Target.EMAIL, "nobody@example.com")
         with DirectMailClient(dm, dm_secrets) as client:
-            detail = client.apply(Change("dm", Resource.IP_WHITELIST, Action.DELETE, "k", gone_ip))
+            detail = carry_out(
+                client, Change("dm", Resource.IP_WHITELIST, Action.DELETE, "k", gone_ip)
+            )
         assert detail == "already gone"
         with SendCloudClient(sc, {"apiUser": sb.API_USER, "apiKey": sb.API_KEY}) as client:
             change = Change("sc", Resource.UNINTERCEPT, Action.DELETE, "k", gone_email)
-            assert client.apply(change) == "already gone"
+            assert carry_out(client, change) == "already gone"
             live = UninterceptEntry("all", Target.EMAIL, "user000@example.com")
             assert (
-                client.apply(Change("sc", Resource.UNINTERCEPT, Action.DELETE, "k", live)) is None
+                carry_out(client, Change("sc", Resource.UNINTERCEPT, Action.DELETE, "k", live))
+                is None
             )
         assert server.unintercepts() == []
 

@@ -27,7 +27,6 @@ from reconciler.commands.common import (
 )
 from reconciler.durations import parse_duration
 from reconciler.errors import ExitCode, InputError, RefusedError
-from reconciler.guard.spec import saved_wants
 from reconciler.kinds import kind_of
 from reconciler.model import AccountDesired, AccountLive
 from reconciler.output import render
@@ -35,6 +34,7 @@ from reconciler.output.console import Output, Style, counted
 from reconciler.plan import Change, Plan
 from reconciler.providers.base import ProviderClient
 from reconciler.savedplan import origin, planfile, plantrust, verdict
+from reconciler.savedplan.planfile import saved_wants
 from reconciler.savedplan.staleness import StaleEntry
 
 

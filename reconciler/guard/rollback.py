@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from reconciler.apply import Outcome, execute
 from reconciler.errors import ProviderError
 from reconciler.kinds import kinds
-from reconciler.live import to_read
+from reconciler.live import read_one, to_read
 from reconciler.model import AccountDesired, AccountLive, Change
 from reconciler.plan import Plan, diff_account
 from reconciler.providers.base import ProviderClient
-from reconciler.safety import INCOMPLETE, LOCK_OUT, Refusal
+from reconciler.refusals import INCOMPLETE, LOCK_OUT, Refusal
 
 # The rules a roll-back answers to (SPEC §11).
 RULES = (LOCK_OUT, INCOMPLETE)
@@ -89,7 +89,7 @@ def roll_back(
     plan = Plan(accounts=[want.account])
     result = Rollback(want.account.name, plan, list(touched))
     try:
-        now = client.read(to_read(inverse))
+        now = read_one(client, to_read(inverse))
     except ProviderError as exc:
         result.error = f"live state could not be read again: {exc}"
         return result

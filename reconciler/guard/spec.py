@@ -18,9 +18,7 @@ from reconciler.model import DeliveryCheck, GuardSpec
 
 if TYPE_CHECKING:
     from reconciler.manifests.document import Document
-    from reconciler.model import AccountDesired
     from reconciler.plan import Plan
-    from reconciler.savedplan.planfile import SavedPlan
 
 MIN_WATCH = timedelta(minutes=1)
 MAX_WATCH = timedelta(hours=2)
@@ -145,22 +143,3 @@ def planned(checks: Iterable[DeliveryCheck], plan: Plan) -> list[Guard]:
         for check in checks
         if check.guard is not None and check.account in changed
     ]
-
-
-def saved_wants(saved: SavedPlan) -> list[AccountDesired]:
-    """The accounts of a saved plan as a roll-back needs them: with the declared senders of
-    its desired state (the lock-out rule judges a roll-back too)."""
-    from dataclasses import replace
-
-    from reconciler.model import IpEntry
-
-    wants = []
-    desired = saved.document.get("desired", {})
-    for want in saved.accounts:
-        section = desired.get(want.account.name, {}) if isinstance(desired, dict) else {}
-        senders = section.get("senders", []) if isinstance(section, dict) else []
-        entries = tuple(
-            IpEntry(str(s["address"])) for s in senders if isinstance(s, dict) and "address" in s
-        )
-        wants.append(replace(want, senders=entries))
-    return wants

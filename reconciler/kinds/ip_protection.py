@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import Problem
-from reconciler.kinds import Kind, Loader, lockout, register
+from reconciler.kinds.base import ADDITION, SWITCHING_OFF, Kind, Loader
+from reconciler.kinds.lockout import judge
 from reconciler.model import (
     PROTECTION_KEY,
     AccountDesired,
@@ -28,13 +29,10 @@ if TYPE_CHECKING:
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
-    from reconciler.safety import Refusal
+    from reconciler.refusals import Refusal
 
 _ENABLED = re.compile(r"\benabled:[ \t]*(\w+)")
 _OFF = {"false", "no", "off"}  # YAML 1.1 spellings of false
-
-# Failure groups: a whitelist deletion waits for switching protection off (make before break).
-SWITCHING_OFF = "switching protection off"
 
 
 class IpProtection(Kind):
@@ -66,18 +64,16 @@ class IpProtection(Kind):
         have: AccountLive,
         changes: Mapping[Resource, Sequence[Change]],
     ) -> list[Refusal]:
-        return lockout.judge(account, want, have, changes)  # rule 3, joined with the whitelist
+        return judge(account, want, have, changes)  # rule 3, joined with the whitelist
 
     def depends_on(self, change: Change) -> frozenset[str]:
-        from reconciler.kinds.ip_whitelist import ADDITION
-
         return frozenset({ADDITION}) if change.after is True else frozenset()
 
     def text_columns(self, change: Change) -> tuple[str, str]:
         return f"enabled: {_bool(change.before)} -> {_bool(change.after)}", ""
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code
+        from reconciler.output.markdown_text import code
 
         return "enabled", f"{code(_bool(change.before))} → {code(_bool(change.after))}"
 
@@ -147,7 +143,7 @@ class IpProtection(Kind):
         return bool(now == {"enabled": change.after})
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import document
+        from reconciler.export_document import document
 
         if have.protection is None:
             return None
@@ -185,4 +181,4 @@ def _bool(value: object) -> str:
     return "true" if value else "false"
 
 
-KIND = register(IpProtection())
+KIND = IpProtection()

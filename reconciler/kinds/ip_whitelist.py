@@ -13,8 +13,7 @@ from reconciler.addresses import (
     non_public_overlap,
 )
 from reconciler.errors import Problem, ProviderError
-from reconciler.kinds import Kind, Loader, presence, register
-from reconciler.kinds.ip_protection import SWITCHING_OFF
+from reconciler.kinds.base import ADDITION, SWITCHING_OFF, Kind, Loader, presence
 from reconciler.model import (
     AccountDesired,
     AccountLive,
@@ -34,9 +33,6 @@ if TYPE_CHECKING:
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
 
-# Failure group: protection is not switched on, and no entry deleted, once an addition failed.
-ADDITION = "a whitelist addition"
-
 
 class IpWhitelist(Kind):
     resource = Resource.IP_WHITELIST
@@ -53,7 +49,7 @@ class IpWhitelist(Kind):
         return list(whitelist_entries(doc, problems).values())
 
     def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests.load import list_policy
+        from reconciler.manifests.policy import list_policy
 
         whitelist = whitelist_entries(doc, loader.problems)
         if desired is not None and loader.once_per_account(doc, self.document):
@@ -78,7 +74,7 @@ class IpWhitelist(Kind):
         return entry.address, f"(id {entry.id})" if entry.id else ""
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code
+        from reconciler.output.markdown_text import code
 
         entry = _entry(change)
         return code(entry.address), f"id {code(entry.id)}" if entry.id else ""
@@ -278,7 +274,7 @@ def whitelist_document(
 ) -> dict[str, Any]:
     """The IpWhitelist document of an account's live whitelist: canonical entries in address
     order; what no manifest can hold under ``ignore``, with a warning."""
-    from reconciler.export import document, literal_pattern
+    from reconciler.export_document import document, literal_pattern
     from reconciler.export_yaml import Items
 
     entries: dict[str, tuple[int, int]] = {}
@@ -356,4 +352,4 @@ def _record_id(entry: Value) -> tuple[int, str]:
     return id_order(entry.id if isinstance(entry, IpEntry) else None)
 
 
-KIND = register(IpWhitelist())
+KIND = IpWhitelist()

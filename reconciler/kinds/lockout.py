@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 from reconciler.addresses import ip_entry_bounds
 from reconciler.errors import Position, Problem
 from reconciler.model import AccountDesired, AccountLive, Action, Change, IpEntry, Resource
-from reconciler.safety import LOCK_OUT, Refusal
+from reconciler.refusals import LOCK_OUT, Refusal
 
 # The documents the rule joins: an error in either leaves the account's final state unknown.
 KINDS = ("IpProtection", "IpWhitelist")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem, ProviderError
-from reconciler.kinds import keyed_diff, register
+from reconciler.kinds.base import keyed_diff
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
     from reconciler.providers.directmail_entries import DnsRecord
-    from reconciler.safety import Refusal
+    from reconciler.refusals import Refusal
 
 # The console's limit: more domains than this is a warning (SPEC §10).
 MOST_DOMAINS = 5
@@ -182,7 +182,7 @@ class MailDomainList(OneList):
         have: AccountLive,
         changes: Mapping[Resource, Sequence[Change]],
     ) -> list[Refusal]:
-        from reconciler.safety import Refusal
+        from reconciler.refusals import Refusal
 
         deleted = [c for c in changes.get(self.resource, ()) if c.action is Action.DELETE]
         if not deleted:
@@ -243,7 +243,7 @@ class MailDomainList(OneList):
                 return entry.name, f"(id {entry.id}, {state})" + _failing(entry)
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code, text
+        from reconciler.output.markdown_text import code, text
 
         subject, detail = self.text_columns(change)
         return code(subject), text(detail)
@@ -295,7 +295,7 @@ class MailDomainList(OneList):
         return super().shows(change, now)
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import document
+        from reconciler.export_document import document
 
         live = have.lists.get(self.resource)
         if not live:
@@ -348,4 +348,4 @@ def _entry(change: Change) -> DomainEntry:
     return entry
 
 
-KIND = register(MailDomainList())
+KIND = MailDomainList()

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
-from reconciler.kinds import register
 from reconciler.kinds.mail_domain import creating, domain_of, emptying
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
-    from reconciler.safety import Refusal
+    from reconciler.refusals import Refusal
 
 # After the domains' creates and verifies (12, 14); deletes before the domains' deletes (86).
 WRITE, DELETE = 16, 84
@@ -134,7 +133,7 @@ class SenderAddressList(OneList):
         have: AccountLive,
         changes: Mapping[Resource, Sequence[Change]],
     ) -> list[Refusal]:
-        from reconciler.safety import Refusal
+        from reconciler.refusals import Refusal
 
         wanted = want.lists.get(self.resource)
         live = have.lists.get(Resource.MAIL_DOMAIN)
@@ -173,7 +172,7 @@ class SenderAddressList(OneList):
         return entry.address, f"replyTo: {before.reply_to!r} -> {entry.reply_to!r}"
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code, text
+        from reconciler.output.markdown_text import code, text
 
         subject, detail = self.text_columns(change)
         return code(subject), text(detail)
@@ -218,7 +217,7 @@ class SenderAddressList(OneList):
         return AddressEntry(data["address"], data["type"], reply_to, data.get("id"))
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import document
+        from reconciler.export_document import document
 
         live = have.lists.get(self.resource)
         if not live:
@@ -253,4 +252,4 @@ def _entries(change: Change) -> tuple[AddressEntry, AddressEntry | None]:
     return entry, before
 
 
-KIND = register(SenderAddressList())
+KIND = SenderAddressList()

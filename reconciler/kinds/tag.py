@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
-from reconciler.kinds import register
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
@@ -135,7 +134,7 @@ class TagList(OneList):
         return entry.name, f"description={entry.description!r}" if entry.description else ""
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code
+        from reconciler.output.markdown_text import code
 
         entry, before = _entries(change)
         if change.action is Action.DELETE:
@@ -177,7 +176,7 @@ class TagList(OneList):
         return TagEntry(data["name"], data.get("description", ""), data.get("id"))
 
     def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export import document
+        from reconciler.export_document import document
 
         live = have.lists.get(self.resource)
         if not live:  # an account without tags: nothing to manage (and exports stay as they were)
@@ -200,4 +199,4 @@ def _entries(change: Change) -> tuple[TagEntry, TagEntry | None]:
     return entry, before
 
 
-KIND = register(TagList())
+KIND = TagList()

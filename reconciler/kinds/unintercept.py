@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.addresses import canonical_domain, canonical_email
 from reconciler.errors import Position, Problem
-from reconciler.kinds import Kind, Loader, json_text, presence, register
+from reconciler.kinds.base import Kind, Loader, json_text, presence
+from reconciler.kinds.unintercept_export import LIST_NAME
 from reconciler.model import (
     ALL_API_USERS,
     ALL_TYPES,
@@ -30,7 +31,7 @@ from reconciler.model import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from reconciler.kinds import StreamedExport
+    from reconciler.kinds.base import StreamedExport
     from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.sendcloud import SendCloudClient
@@ -45,7 +46,7 @@ class Unintercept(Kind):
     list_call = "unintercept/list"
     nouns = ("unintercept entry", "unintercept entries")
     always_counted = True
-    list_name = "unintercept list"
+    list_name = LIST_NAME
 
     def update_deletes(self, change: Change) -> bool:
         """A changed ``types`` set is carried out as delete then add (there is no update
@@ -103,7 +104,7 @@ class Unintercept(Kind):
         return subject, f"apiUser={entry.api_user}  {types}"
 
     def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown import code
+        from reconciler.output.markdown_text import code
 
         entry, replaced = entries(change)
         subject = f"{entry.target.value} {code(entry.value)}"
@@ -337,7 +338,7 @@ def _shown(key: str, value: Any) -> str:
 
 def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
     if key == "deletionThreshold":
-        from reconciler.manifests.load import threshold
+        from reconciler.manifests.policy import threshold
 
         return threshold(spec)
     if key == "ignore":
@@ -345,4 +346,4 @@ def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
     return bool(spec.get(key, True))
 
 
-KIND = register(Unintercept())
+KIND = Unintercept()

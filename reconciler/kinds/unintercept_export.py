@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.addresses import canonical_domain, canonical_email
-from reconciler.export import document, literal_pattern
+from reconciler.export_document import document, literal_pattern
 from reconciler.export_yaml import Flow, Items
 from reconciler.model import ALL_API_USERS, ALL_TYPES, Target, UninterceptEntry
+
+# How the safety rules name the list (``Unintercept.list_name``; rule 4 of a streamed export).
+LIST_NAME = "unintercept list"
 
 
 def unintercept_document(

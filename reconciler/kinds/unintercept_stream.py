@@ -26,17 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from reconciler.export import document, literal_pattern
+from reconciler.export_document import document, literal_pattern
 from reconciler.export_yaml import Streamed
 from reconciler.kinds.unintercept_export import (
+    LIST_NAME,
     _unintercept_item,
     _unwritable_unintercept,
     unwritable_warning,
 )
-from reconciler.model import ALL_API_USERS, AccountDesired, Resource, Target, UninterceptEntry
+from reconciler.model import ALL_API_USERS, AccountDesired, Target, UninterceptEntry
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.sendcloud import Page, SendCloudClient
-from reconciler.safety import Shortfall
+from reconciler.refusals import shortfall_message
 
 RUN = 50_000  # records sorted in memory before they go to a file
 _ESCAPED = re.compile("[\x00-\x0a]")
@@ -212,7 +213,7 @@ def _list_document(
             client.refuse_twice(min(conflicts, key=lambda record: record.sequence).entry)
         total = listed.total - seen["repeats"]
         if seen["keys"] < total:
-            problems.append(Shortfall(Resource.UNINTERCEPT, seen["keys"], total).message(name))
+            problems.append(shortfall_message(name, seen["keys"], total, LIST_NAME))
         ignore: dict[str, None] = {}
         for _, entry, reason in sorted(ignored, key=lambda item: item[0]):
             if entry.value not in ignore:

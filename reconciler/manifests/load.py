@@ -27,10 +27,8 @@ from reconciler.manifests.document import Document
 from reconciler.manifests.readable import LIST_FIELDS, list_only
 from reconciler.model import (
     AccountDesired,
-    DeletionThreshold,
     DeliveryCheck,
     DesiredState,
-    ListPolicy,
     Provider,
     Resource,
 )
@@ -185,15 +183,6 @@ def _target_account(build: _Build, doc: Document, kind: str) -> AccountDesired |
     return desired
 
 
-def threshold(spec: Mapping[str, Any]) -> DeletionThreshold:
-    given = spec.get("deletionThreshold", {})
-    default = DeletionThreshold()
-    return DeletionThreshold(
-        entries=given.get("entries", default.entries),
-        percent=float(given.get("percent", default.percent)),
-    )
-
-
 def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
     # Entries are checked even when the document cannot be attached to its account, so that
     # one run reports the bad reference and the bad entries together.
@@ -204,16 +193,6 @@ def _apply_resource(build: _Build, doc: Document, kind: str) -> None:
             build.checks.append(check)
     else:
         BY_DOCUMENT[kind].load(build, doc, desired)
-
-
-def list_policy(spec: Mapping[str, Any], prune: bool = True) -> ListPolicy:
-    """The ``prune`` (``prune``: its default), ``ignore`` and ``deletionThreshold`` a list
-    document's spec asks for."""
-    return ListPolicy(
-        prune=spec.get("prune", prune),
-        ignore=tuple(spec.get("ignore", ())),
-        deletion_threshold=threshold(spec),
-    )
 
 
 def _build(valid: list[tuple[str, Document]], build: _Build) -> None:

@@ -37,7 +37,7 @@ from reconciler.output import redact
 if TYPE_CHECKING:
     import argparse
 
-    from reconciler.apply import Outcome
+    from reconciler.outcome import Outcome
     from reconciler.output.console import Output
     from reconciler.plan import Plan
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 from reconciler.output import redact
 
 if TYPE_CHECKING:
-    from reconciler.apply import Outcome
     from reconciler.errors import Problem
+    from reconciler.outcome import Outcome
 
 
 # Everything but printable ASCII is looked at; of that, escaped: controls (C0, DEL, C1: an escape

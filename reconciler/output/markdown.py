@@ -11,7 +11,6 @@ context it lands in: code spans in table cells, Markdown text, or HTML inside ``
 
 from __future__ import annotations
 
-import html
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -20,15 +19,13 @@ from dataclasses import dataclass, field
 from reconciler import __version__
 from reconciler.kinds import kind_of
 from reconciler.model import Account
-from reconciler.output import redact
-from reconciler.output.console import reveal
+from reconciler.output.markdown_text import html_text, text
 from reconciler.plan import Action, Change, Plan, Refusal
 
 MARKER = "<!-- reconciler-plan -->"
 LIMIT = 60_000  # SPEC §4; GitHub's own limit for a comment is 65,536
 ROWS_PER_ACCOUNT = 200  # more is not reviewable in a comment anyway
 OPEN_UP_TO = 30  # a plan with at most this many changes shows its details unfolded
-MAX_VALUE = 200  # characters of one value shown before it is cut
 REFUSALS_SHARE = 12_000
 ACCOUNTS_SHARE = 10_000
 # Room kept for what is added without a check of its own: closing tags, the footer and the
@@ -37,48 +34,6 @@ RESERVE = 1_000
 
 VERBS = {Action.CREATE: "create", Action.UPDATE: "update", Action.DELETE: "delete"}
 PLURALS = {Action.CREATE: "creates", Action.UPDATE: "updates", Action.DELETE: "deletes"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~|#!])")
-
-
-# -- escaping -----------------------------------------------------------------------------
-
-
-def _clean(text: str) -> str:
-    """One line, at most ``MAX_VALUE`` characters: a value must not break the layout. Its
-    e-mail addresses are masked under ``--redact``."""
-    # Controls become spaces; invisible format characters (a bidirectional override would
-    # reorder the comment as shown) become visible escapes, as on the terminal.
-    text = reveal(_CONTROL.sub(" ", redact.text(text)))
-    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
-
-
-def code(text: str) -> str:
-    """``text`` as a code span that is safe in a table cell.
-
-    Inside a code span nothing is interpreted but backticks (a longer fence holds them) and,
-    in a table, ``|`` (escaped as ``\\|``, which GitHub and CommonMark table parsers undo).
-    """
-    text = _clean(text)
-    if not text:
-        return "(empty)"
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    text = text.replace("|", "\\|")
-    if text.startswith("`") or text.endswith("`") or (text[0] == " " and text[-1] == " "):
-        text = f" {text} "
-    return f"{fence}{text}{fence}"
-
-
-def text(value: str) -> str:
-    """``value`` as literal Markdown text (also inside a table cell)."""
-    value = html.escape(_clean(value), quote=False)
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", value)
-
-
-def _html(value: str) -> str:
-    """``value`` inside raw HTML (``<summary>``), where Markdown is not interpreted."""
-    return html.escape(_clean(value), quote=True)
 
 
 # -- counts -------------------------------------------------------------------------------
@@ -294,8 +249,8 @@ def _details(plan: Plan, budget: _Budget) -> None:
 def _details_head(account: Account, changes: Sequence[Change], opened: str) -> str:
     counts = Counter(c.action for c in changes)
     return (
-        f"<details{opened}><summary><b>{_html(account.name)}</b> "
-        f"({_html(account.describe())}): {_totals(counts)}</summary>\n\n"
+        f"<details{opened}><summary><b>{html_text(account.name)}</b> "
+        f"({html_text(account.describe())}): {_totals(counts)}</summary>\n\n"
         "| | resource | entry | details |\n|---|---|---|---|"
     )
 

@@ -14,7 +14,7 @@ from reconciler.output.console import Style, escape
 from reconciler.plan import Action, Change, Plan
 
 if TYPE_CHECKING:
-    from reconciler.apply import Outcome
+    from reconciler.outcome import Outcome
 
 FORMAT_VERSION = 1
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}

@@ -29,9 +29,7 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from reconciler import __version__, strictjson
 from reconciler.addresses import is_loopback
 from reconciler.errors import ProviderError
-from reconciler.kinds import kind_of, kinds
-from reconciler.model import Account, AccountDesired, AccountLive
-from reconciler.plan import Change
+from reconciler.model import Account
 from reconciler.providers.body import MAX_BODY, UnreadableBody, read_bounded
 from reconciler.providers.environ import environment_settings
 from reconciler.providers.limits import RateLimiter, SlidingWindow
@@ -75,8 +73,10 @@ Method = TypeVar("Method", bound=Callable[..., Any])
 
 
 def naming_errors(method: Method) -> Method:
-    """For ``read`` and ``apply``: a ``ProviderError`` raised anywhere in them (an answer
-    checked after its call, a list that stays short) names the account and its host."""
+    """For what reads an account or carries out a change through a client (``live.read_one``,
+    ``apply.carry_out``, a client's own list reads): a ``ProviderError`` raised anywhere in
+    them (an answer checked after its call, a list that stays short) names the account and
+    its host. The wrapped function takes the client first."""
 
     @functools.wraps(method)
     def wrapper(self: ProviderClient, *args: Any, **kwargs: Any) -> Any:
@@ -89,13 +89,15 @@ def naming_errors(method: Method) -> Method:
 
 
 class ProviderClient(abc.ABC):
-    """Reads an account's live state and carries out one change at a time.
+    """The calls through which an account's live state is read and its changes are carried out,
+    one at a time: each kind reads and writes through them (``live.read_one``,
+    ``apply.carry_out``).
 
-    A client is safe to use from several threads: that is how list pages and the changes of
-    one apply phase run concurrently, within the account's limits.
+        A client is safe to use from several threads: that is how list pages and the changes of
+        one apply phase run concurrently, within the account's limits.
 
-    ``transport`` replaces the HTTP adapter for every URL: tests give one that answers from an
-    in-process sandbox (``tests/inprocess.py``), without a socket.
+        ``transport`` replaces the HTTP adapter for every URL: tests give one that answers from an
+        in-process sandbox (``tests/inprocess.py``), without a socket.
     """
 
     provider_name = "provider"  # as error messages name it
@@ -162,23 +164,6 @@ class ProviderClient(abc.ABC):
         ``SignatureDoesNotMatch`` quotes its canonical request, security token included.
         """
         return scrub_secrets(text, (*self._secret_values, *SECRETS.values))
-
-    @naming_errors
-    def read(self, desired: AccountDesired) -> AccountLive:
-        """Read the live state of what ``desired`` manages (and nothing else)."""
-        live = AccountLive()
-        for kind in kinds():
-            if kind.provider is self.account.provider:
-                kind.read(self, desired, live)
-        return live
-
-    @naming_errors
-    def apply(self, change: Change) -> str | None:
-        """Carry out one change; return a short detail for the report (a new id), if any."""
-        kind = kind_of(change.resource)
-        if kind.provider is not self.account.provider:
-            raise AssertionError(f"{self.account.provider.value} cannot carry out {kind}")
-        return kind.apply(self, change)
 
     @abc.abstractmethod
     def call_once(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:

@@ -273,8 +273,8 @@ def markdown(comparison: Comparison, old_name: str, budget: int = MARKDOWN_BUDGE
     Rows up to ``budget`` characters; the rest are counted. The plan's own Markdown stays under
     60,000 characters, so the two together stay under GitHub's 65,536.
     """
-    from reconciler.output.markdown import code
-    from reconciler.output.markdown import text as md_text
+    from reconciler.output.markdown_text import code
+    from reconciler.output.markdown_text import text as md_text
 
     rows: list[str] = []
     for title, section, label in (

@@ -16,7 +16,7 @@ stale.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from reconciler.model import (
     AccountDesired,
     AccountLive,
     DesiredState,
+    IpEntry,
     ListPolicy,
 )
 from reconciler.output import render
@@ -249,6 +250,21 @@ def _guards(document: Mapping[str, Any], names: list[str]) -> list[Any]:
             raise ShapeError(f"guards[{i}].account", "must name an account of `accounts`")
         guards.append(guard)
     return guards
+
+
+def saved_wants(saved: SavedPlan) -> list[AccountDesired]:
+    """The accounts of a saved plan as a roll-back needs them: with the declared senders of
+    its desired state (the lock-out rule judges a roll-back too)."""
+    wants = []
+    desired = saved.document.get("desired", {})
+    for want in saved.accounts:
+        section = desired.get(want.account.name, {}) if isinstance(desired, dict) else {}
+        senders = section.get("senders", []) if isinstance(section, dict) else []
+        entries = tuple(
+            IpEntry(str(s["address"])) for s in senders if isinstance(s, dict) and "address" in s
+        )
+        wants.append(replace(want, senders=entries))
+    return wants
 
 
 def _managed(
