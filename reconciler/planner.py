@@ -62,10 +62,10 @@ def made(
     out through them). With ``each_account`` (``plan``), an account whose listing contradicts
     itself is refused in the plan while the others are shown; else that error is raised."""
     with ExitStack() as stack:
-        used, seen, clients, contradictions = _found(
+        wants, seen, clients, contradictions = _found(
             stack, wants, early, sandbox_state, announce, each_account
         )
-        yield _made(used, seen, clients, contradictions, checks)
+        yield _made(wants, seen, clients, contradictions, checks)
 
 
 # The accounts as read (endpoints may differ), their live state, their clients, and the
