@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler import kinds, safety
+from reconciler.kinds import kinds, list_kinds, slot
 from reconciler.model import (
     Account,
     AccountDesired,
@@ -22,6 +22,7 @@ from reconciler.model import (
     Value,
 )
 from reconciler.refusals import Refusal
+from reconciler.safety import list_change, review
 
 # Change and its parts live in model; they are named here too, where a plan is made of them.
 __all__ = [
@@ -76,16 +77,16 @@ def diff_account(want: AccountDesired, have: AccountLive) -> tuple[list[Change],
     A list the provider did not return in full (rule 4) gets no changes at all.
     """
     name = want.account.name
-    made = {kind.resource: kind.diff(name, want, have) for kind in kinds.kinds()}
+    made = {kind.resource: kind.diff(name, want, have) for kind in kinds()}
     lists = [
         listed
-        for kind in kinds.list_kinds()
-        if (listed := safety.list_change(kind, want, have, made[kind.resource])) is not None
+        for kind in list_kinds()
+        if (listed := list_change(kind, want, have, made[kind.resource])) is not None
     ]
-    refusals = safety.review(name, lists, want, have, made)
+    refusals = review(name, lists, want, have, made)
     for listed in lists:
         if listed.incomplete:
             made[listed.resource] = []
     changes = [change for found in made.values() for change in found]
-    changes.sort(key=kinds.slot)  # stable: each slot keeps its own order
+    changes.sort(key=slot)  # stable: each slot keeps its own order
     return changes, refusals

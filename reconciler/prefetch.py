@@ -53,7 +53,14 @@ class Early:
 
 
 class Prefetch:
-    def __init__(self, paths: Sequence[str], accounts: Sequence[str]) -> None:
+    """An early read of the accounts the manifests at ``paths`` seem to select (``accounts``:
+    those --account names). ``writes``: the file the run will write (``plan --out``), refused
+    first (``files.check_writable``) so that a bad one costs no provider call. Nothing is read
+    if the manifests cannot all be found: loading reports that."""
+
+    def __init__(
+        self, paths: Sequence[str], accounts: Sequence[str], writes: str | None = None
+    ) -> None:
         self._paths = list(paths)
         self._accounts = list(accounts)
         self._guess: list[AccountDesired] | None = None
@@ -61,16 +68,16 @@ class Prefetch:
         self._error: ReconcilerError | None = None
         self._stack = ExitStack()
         self._switch = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
-        self._thread.start()
+        if _found(self._paths, writes):
+            sys.setswitchinterval(SWITCH_INTERVAL)
+            self._thread.start()
 
     def take(self, wants: Sequence[AccountDesired]) -> Early | None:
         """The early read if it read exactly ``wants``, else None (it is discarded). If
         reading exactly ``wants`` failed, its error is raised: reading again would only
         repeat the calls that failed."""
-        self._thread.join()
-        sys.setswitchinterval(self._switch)
+        self._join()
         if self._guess is None or not _same(self._guess, wants):
             self.close()
             return None
@@ -82,9 +89,13 @@ class Prefetch:
         return self._early
 
     def close(self) -> None:
-        self._thread.join()
-        sys.setswitchinterval(self._switch)
+        self._join()
         self._stack.close()
+
+    def _join(self) -> None:
+        if self._thread.is_alive() or self._thread.ident is not None:
+            self._thread.join()
+        sys.setswitchinterval(self._switch)
 
     def _run(self) -> None:
         from reconciler import live
@@ -105,6 +116,22 @@ class Prefetch:
         except BaseException:  # anything else: read again, as without an early read
             self._early = None
             self._stack.close()
+
+
+def _found(paths: Sequence[str], writes: str | None) -> bool:
+    """Whether the manifests at ``paths`` can all be found; raises ``InputError`` if
+    ``writes`` must not be written (before anything is read)."""
+    from pathlib import Path
+
+    from reconciler.files import check_writable
+    from reconciler.manifests.load import discover
+
+    files, problems = discover(paths)
+    if problems:
+        return False
+    if writes:
+        check_writable(Path(writes), files)
+    return True
 
 
 def _same(guess: Sequence[AccountDesired], wants: Sequence[AccountDesired]) -> bool:

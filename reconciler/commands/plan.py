@@ -11,7 +11,7 @@ import argparse
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler import planner
 from reconciler.commands.common import load, plan_text, select
@@ -21,10 +21,8 @@ from reconciler.model import AccountDesired, DesiredState
 from reconciler.output import render
 from reconciler.output.console import Output, counted
 from reconciler.plan import Plan
+from reconciler.prefetch import Prefetch
 from reconciler.savedplan import planfile, plantrust
-
-if TYPE_CHECKING:
-    from reconciler.prefetch import Prefetch
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class Request:
 
 def run(args: argparse.Namespace, out: Output) -> int:
     request = Request.of(args)
-    early = _early(request) if request.reads_early else None
+    early = Prefetch(request.paths, request.accounts, request.out) if request.reads_early else None
     try:
         state = load(request.paths, out)
         wants = _wanted(state, request, out)
@@ -84,19 +82,6 @@ def run(args: argparse.Namespace, out: Output) -> int:
     ) as made:
         pass
     return _report(made, state, old, request, out)
-
-
-def _early(request: Request) -> Prefetch | None:
-    """Start reading live state early; not before a bad ``--out`` is refused."""
-    from reconciler.manifests.load import discover
-    from reconciler.prefetch import Prefetch
-
-    files, problems = discover(request.paths)
-    if problems:
-        return None  # loading reports them
-    if request.out:
-        check_writable(Path(request.out), files)
-    return Prefetch(request.paths, request.accounts)
 
 
 def _wanted(state: DesiredState, request: Request, out: Output) -> list[AccountDesired]:
