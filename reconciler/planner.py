@@ -125,13 +125,13 @@ def _made(
     checks: Iterable[DeliveryCheck],
 ) -> Made:
     result = diff(wants, seen)
-    result.cost = cost.of_clients(result, clients)
     result.refusals.extend(
         _refusal(want, contradictions[want.account.name])
         for want in wants
         if want.account.name in contradictions
     )
     result.guards = planned(checks, result)
+    result.cost = cost.of_clients(result, clients)
     return Made(result, wants, seen, clients, contradictions)
 
 

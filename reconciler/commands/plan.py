@@ -124,6 +124,9 @@ def _report(
     """Say what was found, save the plan, show it (and what changed since --compare's), and
     return the exit code."""
     result = made.plan
+    saving = bool(request.out) and not made.contradictions
+    told = _saved(request, result) if saving else []
+    shown = _shown(made, old, request, out)
     for error in made.contradictions.values():
         out.error(str(error))
     for note in made.notes():
@@ -132,7 +135,6 @@ def _report(
         from reconciler import notify
 
         notify.record_plan(result)
-    saving = bool(request.out) and not made.contradictions
     if request.out and not saving:  # apply --plan could not make the same refusal again
         out.error(f"{request.out} was not written: the live state of an account contradicts itself")
     if saving and request.out:
@@ -144,18 +146,9 @@ def _report(
             key=plantrust.plan_key(),
         )
         write_atomic(Path(request.out), render.to_json(saved))
-    if request.changed_since is not None and not made.wants and request.fmt == "text":
-        # Not "live state matches": nothing was compared with live state.
-        out.write(f"No account changed since {request.changed_since}; nothing was read.\n")
-    elif not (old is not None and request.fmt == "json"):  # one JSON document on stdout
-        out.write(_shown(result, request.fmt, out))
-    if old is not None and request.compare is not None:
-        from reconciler.savedplan import compare
-
-        comparison = compare.compare(old, render.plan_document(result))
-        out.write(compare.render(comparison, request.fmt, request.compare))
-    if saving and request.out:
-        _say_saved(request.out, request, result, out)
+    out.write(shown)
+    for line in told:
+        out.note(line)
     if result.refusals:
         return ExitCode.REFUSED
     if request.detailed_exitcode and result.changes:
@@ -163,31 +156,45 @@ def _report(
     return ExitCode.OK
 
 
-def _shown(result: Plan, fmt: str, out: Output) -> str:
-    if fmt == "json":
-        return render.to_json(render.plan_document(result))
-    if fmt == "markdown":
-        from reconciler.output.markdown import plan_markdown
+def _shown(made: planner.Made, old: dict[str, Any] | None, request: Request, out: Output) -> str:
+    """What stdout shows: the plan in --format and, with --compare, what changed since OLD
+    (in JSON that comparison alone: one document on stdout)."""
+    result, fmt = made.plan, request.fmt
+    shown = ""
+    if request.changed_since is not None and not made.wants and fmt == "text":
+        # Not "live state matches": nothing was compared with live state.
+        shown = f"No account changed since {request.changed_since}; nothing was read.\n"
+    elif not (old is not None and fmt == "json"):
+        if fmt == "json":
+            shown = render.to_json(render.plan_document(result))
+        elif fmt == "markdown":
+            from reconciler.output.markdown import plan_markdown
 
-        return plan_markdown(result)
-    return plan_text(result, out)
+            shown = plan_markdown(result)
+        else:
+            shown = plan_text(result, out)
+    if old is not None and request.compare is not None:
+        from reconciler.savedplan import compare
+
+        document = render.plan_document(result)
+        shown += compare.render(compare.compare(old, document), fmt, request.compare)
+    return shown
 
 
-def _say_saved(path: str, request: Request, result: Plan, out: Output) -> None:
+def _saved(request: Request, result: Plan) -> list[str]:
     """Where the plan went and the command that carries it out (stderr; not with --quiet)."""
-    out.note(f"Saved the plan to {path}.")
+    told = [f"Saved the plan to {request.out}."]
     if result.refusals:
-        return  # apply --plan would refuse it too: no command to suggest
+        return told  # apply --plan would refuse it too: no command to suggest
     if not result.changes:
-        out.note("It has no changes: applying it would change nothing.")
-        return
+        return [*told, "It has no changes: applying it would change nothing."]
     # With the manifest paths: apply then checks the plan was made from these very files.
     command = [
         "reconciler",
         "apply",
         "--plan",
-        path,
+        str(request.out),
         *request.paths,
         *(["--sandbox"] if request.sandbox is not None else []),
     ]
-    out.note(f"To carry out exactly this plan, run: {shlex.join(command)}")
+    return [*told, f"To carry out exactly this plan, run: {shlex.join(command)}"]

@@ -66,6 +66,15 @@ def saved_document(
     sealed with a digest and, given ``key``, a MAC."""
     document = render.plan_document(plan)
     wants = [state.accounts[account.name] for account in plan.accounts]
+    # What staleness compares at apply time: each account's policies and the live entries
+    # the plan depends on.
+    kept = {want.account.name: policies(want) for want in wants}
+    seen = {
+        want.account.name: snapshot(
+            want, live.get(want.account.name, AccountLive()), seen_keys(want)
+        )
+        for want in wants
+    }
     document["accounts"] = [
         {**entry, **to_json(want.account)}
         for entry, want in zip(document["accounts"], wants, strict=True)
@@ -75,11 +84,8 @@ def saved_document(
     document["reconciler_version"] = __version__
     document["sandbox"] = sandbox
     document["manifests"] = {path: file_digest(path) for path in state.files}
-    document["policies"] = {want.account.name: policies(want) for want in wants}
-    document["live"] = {}
-    for want in wants:
-        seen = snapshot(want, live.get(want.account.name, AccountLive()), seen_keys(want))
-        document["live"][want.account.name] = {"digest": digest(seen), **seen}
+    document["policies"] = kept
+    document["live"] = {name: {"digest": digest(part), **part} for name, part in seen.items()}
     document["desired"] = {want.account.name: _desired(want) for want in wants}
     document["observed"] = {
         want.account.name: to_json(live.get(want.account.name, AccountLive())) for want in wants
