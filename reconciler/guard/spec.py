@@ -17,7 +17,7 @@ from reconciler.errors import Problem
 from reconciler.model import DeliveryCheck, GuardSpec
 
 if TYPE_CHECKING:
-    from reconciler.manifests.document import Document
+    from reconciler.document import Document
     from reconciler.plan import Plan
 
 MIN_WATCH = timedelta(minutes=1)

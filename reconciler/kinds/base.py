@@ -2,9 +2,11 @@
 calls, what a kind's ``load`` is given (``Loader``), a streamed export (``StreamedExport``),
 the failure groups, the keyed diff of a list and how a changed entry is described.
 
-A kind module imports this module and the layers below it (model, errors, refusals,
-export_document, manifests.policy, output.markdown_text, the provider clients), never the
-registry (``reconciler.kinds``), which imports the kind modules and lists them.
+A kind module imports this module and the layers below it (model, errors, document, refusals,
+export_document, ``kinds.policy``, the provider clients), never the registry
+(``reconciler.kinds``), which imports the kind modules and lists them, nor the engine or the
+renderers: a kind says how an entry reads in the Markdown plan in parts (its own words,
+``Code`` and ``Text`` values) that ``output.markdown`` escapes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from reconciler.errors import Position, Problem
@@ -30,10 +33,29 @@ from reconciler.model import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from reconciler.document import Document
     from reconciler.export_yaml import Streamed
-    from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.refusals import Refusal
+
+
+@dataclass(frozen=True)
+class Code:
+    """A value a Markdown cell shows as a code span (an address, an id, a name)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Text:
+    """A value a Markdown cell shows as literal text (a sentence made of values)."""
+
+    value: str
+
+
+# One cell of the Markdown plan, in parts: the kind's own words (``str``, shown as they are)
+# and values (``Code``, ``Text``), which the Markdown renderer escapes (``output.markdown``).
+Cell = tuple["str | Code | Text", ...]
 
 
 class Loader(Protocol):
@@ -122,8 +144,9 @@ class Kind(ABC):
         """``(subject, detail)`` of ``change`` in the text plan and apply report (unescaped)."""
 
     @abstractmethod
-    def markdown_cells(self, change: Change) -> tuple[str, str]:
-        """``(subject, detail)`` cells of ``change`` in the Markdown plan (escaped)."""
+    def markdown_cells(self, change: Change) -> tuple[Cell, Cell]:
+        """``(subject, detail)`` cells of ``change`` in the Markdown plan, in parts that the
+        renderer escapes."""
 
     def writes(self, change: Change) -> int:
         """Calls apply makes to carry out ``change``."""

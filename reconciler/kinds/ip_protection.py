@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.addresses import canonical_ip_entry
 from reconciler.errors import Problem
-from reconciler.kinds.base import ADDITION, SWITCHING_OFF, Kind, Loader
+from reconciler.kinds.base import ADDITION, SWITCHING_OFF, Cell, Code, Kind, Loader
 from reconciler.kinds.lockout import judge
 from reconciler.model import (
     PROTECTION_KEY,
@@ -26,7 +26,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.manifests.document import Document
+    from reconciler.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
     from reconciler.refusals import Refusal
@@ -72,10 +72,8 @@ class IpProtection(Kind):
     def text_columns(self, change: Change) -> tuple[str, str]:
         return f"enabled: {_bool(change.before)} -> {_bool(change.after)}", ""
 
-    def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown_text import code
-
-        return "enabled", f"{code(_bool(change.before))} → {code(_bool(change.after))}"
+    def markdown_cells(self, change: Change) -> tuple[Cell, Cell]:
+        return ("enabled",), (Code(_bool(change.before)), " → ", Code(_bool(change.after)))
 
     def managed(self, want: AccountDesired) -> bool:
         return want.protection is not None

@@ -13,7 +13,7 @@ from reconciler.addresses import (
     non_public_overlap,
 )
 from reconciler.errors import Problem, ProviderError
-from reconciler.kinds.base import ADDITION, SWITCHING_OFF, Kind, Loader, presence
+from reconciler.kinds.base import ADDITION, SWITCHING_OFF, Cell, Code, Kind, Loader, presence
 from reconciler.model import (
     AccountDesired,
     AccountLive,
@@ -29,7 +29,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.manifests.document import Document
+    from reconciler.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
 
@@ -49,7 +49,7 @@ class IpWhitelist(Kind):
         return list(whitelist_entries(doc, problems).values())
 
     def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests.policy import list_policy
+        from reconciler.kinds.policy import list_policy
 
         whitelist = whitelist_entries(doc, loader.problems)
         if desired is not None and loader.once_per_account(doc, self.document):
@@ -73,11 +73,9 @@ class IpWhitelist(Kind):
         entry = _entry(change)
         return entry.address, f"(id {entry.id})" if entry.id else ""
 
-    def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown_text import code
-
+    def markdown_cells(self, change: Change) -> tuple[Cell, Cell]:
         entry = _entry(change)
-        return code(entry.address), f"id {code(entry.id)}" if entry.id else ""
+        return (Code(entry.address),), ("id ", Code(entry.id)) if entry.id else ()
 
     def managed(self, want: AccountDesired) -> bool:
         return want.whitelist is not None

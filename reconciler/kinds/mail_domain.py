@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem, ProviderError
-from reconciler.kinds.base import keyed_diff
+from reconciler.kinds.base import Cell, Code, Text, keyed_diff
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
@@ -32,7 +32,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.manifests.document import Document
+    from reconciler.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
     from reconciler.providers.directmail_entries import DnsRecord
@@ -242,11 +242,9 @@ class MailDomainList(OneList):
                 state = "verified" if entry.verified else "unverified"
                 return entry.name, f"(id {entry.id}, {state})" + _failing(entry)
 
-    def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown_text import code, text
-
+    def markdown_cells(self, change: Change) -> tuple[Cell, Cell]:
         subject, detail = self.text_columns(change)
-        return code(subject), text(detail)
+        return (Code(subject),), (Text(detail),)
 
     # -- the provider ---------------------------------------------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.document import Document
 from reconciler.errors import Problem
 from reconciler.kinds.base import Kind, Loader
-from reconciler.manifests.document import Document
 from reconciler.model import AccountDesired
 
 
@@ -23,7 +23,7 @@ class OneList(Kind):
         return list(self._entries(doc, problems).values())
 
     def load(self, loader: Loader, doc: Document, desired: AccountDesired | None) -> None:
-        from reconciler.manifests.policy import list_policy
+        from reconciler.kinds.policy import list_policy
 
         entries = self._entries(doc, loader.problems)
         if desired is None or not loader.once_per_account(doc, self.document):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
+from reconciler.kinds.base import Cell, Code, Text
 from reconciler.kinds.mail_domain import creating, domain_of, emptying
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
@@ -31,7 +32,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.manifests.document import Document
+    from reconciler.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
     from reconciler.refusals import Refusal
@@ -171,11 +172,9 @@ class SenderAddressList(OneList):
             )
         return entry.address, f"replyTo: {before.reply_to!r} -> {entry.reply_to!r}"
 
-    def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown_text import code, text
-
+    def markdown_cells(self, change: Change) -> tuple[Cell, Cell]:
         subject, detail = self.text_columns(change)
-        return code(subject), text(detail)
+        return (Code(subject),), (Text(detail),)
 
     def writes(self, change: Change) -> int:
         return 2 if _replace(change) else 1

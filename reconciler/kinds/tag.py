@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
+from reconciler.kinds.base import Cell, Code
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
@@ -26,7 +27,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.manifests.document import Document
+    from reconciler.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
 
@@ -133,19 +134,15 @@ class TagList(OneList):
             return entry.name, f"description: {before.description!r} -> {entry.description!r}"
         return entry.name, f"description={entry.description!r}" if entry.description else ""
 
-    def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown_text import code
-
+    def markdown_cells(self, change: Change) -> tuple[Cell, Cell]:
         entry, before = _entries(change)
+        name: Cell = (Code(entry.name),)
         if change.action is Action.DELETE:
-            return code(entry.name), f"id {code(entry.id)}" if entry.id else ""
+            return name, ("id ", Code(entry.id)) if entry.id else ()
         if before is not None:
-            return code(entry.name), (
-                f"description {code(before.description)} → {code(entry.description)}"
-            )
-        return code(
-            entry.name
-        ), f"description {code(entry.description)}" if entry.description else ""
+            described = Code(before.description), " → ", Code(entry.description)
+            return name, ("description ", *described)
+        return name, ("description ", Code(entry.description)) if entry.description else ()
 
     # -- the provider ---------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.addresses import canonical_domain, canonical_email
 from reconciler.errors import Position, Problem
-from reconciler.kinds.base import Kind, Loader, json_text, presence
+from reconciler.kinds.base import Cell, Code, Kind, Loader, json_text, presence
 from reconciler.kinds.unintercept_export import LIST_NAME
 from reconciler.model import (
     ALL_API_USERS,
@@ -31,8 +31,8 @@ from reconciler.model import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from reconciler.document import Document
     from reconciler.kinds.base import StreamedExport
-    from reconciler.manifests.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.sendcloud import SendCloudClient
 
@@ -103,17 +103,18 @@ class Unintercept(Kind):
         )
         return subject, f"apiUser={entry.api_user}  {types}"
 
-    def markdown_cells(self, change: Change) -> tuple[str, str]:
-        from reconciler.output.markdown_text import code
-
+    def markdown_cells(self, change: Change) -> tuple[Cell, Cell]:
         entry, replaced = entries(change)
-        subject = f"{entry.target.value} {code(entry.value)}"
         types = (
             f"types {_types(replaced, ', ')} → {_types(entry, ', ')}"
             if replaced
             else f"types {_types(entry, ', ')}"
         )
-        return subject, f"apiUser {code(entry.api_user)}; {types}"
+        return (f"{entry.target.value} ", Code(entry.value)), (
+            "apiUser ",
+            Code(entry.api_user),
+            f"; {types}",
+        )
 
     def writes(self, change: Change) -> int:
         # There is no update call: an update is a delete and an add.
@@ -338,7 +339,7 @@ def _shown(key: str, value: Any) -> str:
 
 def _policy_value(spec: Mapping[str, Any], key: str) -> Any:
     if key == "deletionThreshold":
-        from reconciler.manifests.policy import threshold
+        from reconciler.kinds.policy import threshold
 
         return threshold(spec)
     if key == "ignore":

@@ -7,9 +7,9 @@ than ``validate`` makes of its document.
 
 from __future__ import annotations
 
+from reconciler.document import Document
 from reconciler.errors import Problem
 from reconciler.manifests import checks
-from reconciler.manifests.document import Document
 from reconciler.manifests.readable import without_unknown_keys
 from reconciler.manifests.schema_errors import (
     describe_type,

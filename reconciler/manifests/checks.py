@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from reconciler.addresses import (
     is_loopback,
 )
+from reconciler.document import Document
 from reconciler.errors import Problem
-from reconciler.manifests.document import Document
 from reconciler.model import (
     DEFAULT_CREDENTIALS,
     DEFAULT_REGION,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from reconciler.document import Document
 from reconciler.errors import Problem
-from reconciler.manifests.document import Document
 from reconciler.model import DeliveryCheck
 
 # DirectMail keeps its sending data for 30 days (seed 000).

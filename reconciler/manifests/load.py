@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.document import Document
 from reconciler.errors import ManifestError, Position, Problem
 from reconciler.kinds import Kind, kinds, lockout
 from reconciler.manifests import checks, delivery, yamlpos
 from reconciler.manifests.alone import document_problems
-from reconciler.manifests.document import Document
 from reconciler.manifests.readable import LIST_FIELDS, list_only
 from reconciler.model import (
     AccountDesired,

@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.document import Document
 from reconciler.kinds import kinds
-from reconciler.manifests.document import Document
 from reconciler.manifests.schema_errors import iter_errors
 
 # The list of addresses each kind holds, which the checks look into entry by entry.

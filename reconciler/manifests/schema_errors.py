@@ -15,9 +15,9 @@ from typing import Any
 
 from jsonschema import ValidationError
 
+from reconciler.document import Document, PathKey
 from reconciler.errors import Position, Problem
 from reconciler.jsonschemas import manifest_validator, validation_schema
-from reconciler.manifests.document import Document, PathKey
 
 _EXPECTED = {
     "object": "a mapping",

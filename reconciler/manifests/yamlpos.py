@@ -39,8 +39,8 @@ from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
 from reconciler import files
+from reconciler.document import Document, Marks, PathKey
 from reconciler.errors import InputError, Position, Problem
-from reconciler.manifests.document import Document, Marks, PathKey
 from reconciler.manifests.yaml_errors import syntax_problem
 
 try:

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 from reconciler import __version__
 from reconciler.kinds import kind_of
+from reconciler.kinds.base import Cell, Code
 from reconciler.model import Account
-from reconciler.output.markdown_text import html_text, text
+from reconciler.output.markdown_text import code, html_text, text
 from reconciler.plan import Action, Change, Plan, Refusal
 
 MARKER = "<!-- reconciler-plan -->"
@@ -71,8 +72,19 @@ def _plural(count: int, word: str) -> str:
 
 
 def _change_row(change: Change) -> str:
-    subject, detail = kind_of(change.resource).markdown_cells(change)
+    subject, detail = map(_cell, kind_of(change.resource).markdown_cells(change))
     return f"| {VERBS[change.action]} | {change.resource.value} | {subject} | {detail} |"
+
+
+def _cell(parts: Cell) -> str:
+    """A kind's cell in Markdown: its own words as they are, its values escaped."""
+    shown = []
+    for part in parts:
+        if isinstance(part, str):
+            shown.append(part)
+        else:
+            shown.append(code(part.value) if isinstance(part, Code) else text(part.value))
+    return "".join(shown)
 
 
 # -- the document -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Markdown escaping for a pull-request comment (SPEC §4): a value from manifests or providers
 (an address, an e-mail, an apiUser, a message) as a code span in a table cell, as Markdown
-text, or inside raw HTML. The plan's Markdown (``output.markdown``) and the kinds' cells
-(``Kind.markdown_cells``) both use it.
+text, or inside raw HTML. The plan's Markdown (``output.markdown``) uses it, for the kinds'
+cells (``Kind.markdown_cells``, given in parts) too.
 """
 
 from __future__ import annotations
