@@ -93,16 +93,33 @@ def read(
     error that refuses an account's keys names the credential references to fix, at their
     positions.
     """
-    reader = reader or read_one
-    if len(desired) <= 1:
+    reading = _Reading((clients[want.account.name] for want in desired), reader or read_one)
+    found: dict[str, AccountLive] = {}
+    failed: dict[str, Exception] = {}
+
+    def one(want: AccountDesired) -> None:
+        name = want.account.name
         try:
-            return {
-                want.account.name: reader(clients[want.account.name], to_read(want))
-                for want in desired
-            }
-        except ProviderError as exc:
-            blame(desired[0].account, exc)
-            raise
+            found[name] = reading.read(clients[name], want)
+        except Exception as exc:  # raised below, in manifest order
+            failed[name] = exc
+
+    if len(desired) <= 1:  # no thread to read one account
+        for want in desired:
+            one(want)
+    else:
+        _in_lanes(desired, clients, one)
+    _raise(desired, failed)
+    return {want.account.name: found[want.account.name] for want in desired}
+
+
+def _in_lanes(
+    desired: Sequence[AccountDesired],
+    clients: Mapping[str, ProviderClient],
+    one: Callable[[AccountDesired], None],
+) -> None:
+    """``one`` for each account, in lanes: as many per credential as it may have calls in
+    flight, the credentials with the most accounts first, ``ACCOUNT_WORKERS`` at once."""
     by_key: dict[int, list[AccountDesired]] = {}
     for want in desired:
         by_key.setdefault(id(clients[want.account.name].limiter), []).append(want)
@@ -110,9 +127,6 @@ def read(
     for wants in sorted(by_key.values(), key=len, reverse=True):
         queue = deque(wants)
         lanes.extend([queue] * min(len(wants), *(w.account.limits.concurrency for w in wants)))
-    reading = _Reading((clients[want.account.name] for want in desired), reader)
-    found: dict[str, AccountLive] = {}
-    failed: dict[str, Exception] = {}
 
     def lane(queue: deque[AccountDesired]) -> None:
         while queue:
@@ -120,17 +134,18 @@ def read(
                 want = queue.popleft()
             except IndexError:  # another lane took the last one
                 return
-            name = want.account.name
-            try:
-                found[name] = reading.read(clients[name], want)
-            except Exception as exc:  # raised below, in manifest order
-                failed[name] = exc
+            one(want)
 
     workers = min(ACCOUNT_WORKERS, len(lanes))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
         for done in [pool.submit(lane, queue) for queue in lanes]:
             done.result()
-    # Anything but a provider's error is a bug: it is raised first, whatever else failed.
+
+
+def _raise(desired: Sequence[AccountDesired], failed: Mapping[str, Exception]) -> None:
+    """Raise what reading ``desired`` met: anything but a provider's error first (a bug,
+    whatever else failed), else every provider error, each blamed on the credential
+    references to fix (``ProviderErrors`` for several, in manifest order)."""
     for want in desired:
         error = failed.get(want.account.name)
         if error is not None and not isinstance(error, ProviderError):
@@ -145,7 +160,6 @@ def read(
         raise ProviderErrors(errors)
     if errors:
         raise errors[0]
-    return {want.account.name: found[want.account.name] for want in desired}
 
 
 @naming_errors

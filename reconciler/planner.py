@@ -99,7 +99,8 @@ def _found(
             early.close()
     if taken is not None:
         return list(wants), taken.seen, taken.clients, {}
-    used, clients = stack.enter_context(
+    # The accounts as read: with the sandbox, at its endpoints.
+    wants, clients = stack.enter_context(
         live.connect(wants, sandbox_state=sandbox_state, announce=announce)
     )
     contradictions: dict[str, InconsistentAnswer] = {}
@@ -113,8 +114,8 @@ def _found(
             contradictions[client.account.name] = error
             return AccountLive()
 
-    seen = live.read(used, clients, refusing if each_account else None)
-    return used, seen, clients, contradictions
+    seen = live.read(wants, clients, refusing if each_account else None)
+    return list(wants), seen, clients, contradictions
 
 
 def _made(

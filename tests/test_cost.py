@@ -9,6 +9,7 @@ from typing import Any
 
 from reconciler import cost
 from reconciler.model import Action, Change, Resource
+from reconciler.output import costs as cost_text
 from reconciler.plan import Plan
 from reconciler.sandbox import Sandbox
 from tests.builders import DM, SANDBOX_ENV, SC, domain, email
@@ -108,8 +109,8 @@ def test_one_account_is_one_line() -> None:
     plan = Plan(accounts=[SC])
     plan.changes = [_change("sc", Action.CREATE, Resource.UNINTERCEPT)] * 40
     costs = cost.estimate(plan, {"sc": 1_012}, {"sc": (10.0, "sc")})
-    assert cost.summary(costs) == ["Cost: 1,012 reads, 40 writes, about 4 s at 10 req/s"]
-    assert cost.document(costs)["apply_seconds"] == 4.0
+    assert cost_text.summary(costs) == ["Cost: 1,012 reads, 40 writes, about 4 s at 10 req/s"]
+    assert cost_text.document(costs)["apply_seconds"] == 4.0
 
 
 def test_accounts_sharing_a_credential_add_up_their_writes() -> None:
@@ -133,9 +134,9 @@ def test_the_markdown_plan_states_the_cost_too() -> None:
 
 def test_a_plan_without_writes_says_nothing_is_left_to_apply() -> None:
     idle = {"dm": cost.AccountCost(reads=2, writes=0, requests_per_second=10, shared_by="dm")}
-    assert cost.summary(idle) == ["Cost: 2 reads, 0 writes, nothing to apply"]
+    assert cost_text.summary(idle) == ["Cost: 2 reads, 0 writes, nothing to apply"]
     idle["sc"] = cost.AccountCost(reads=1, writes=0, requests_per_second=10, shared_by="sc")
-    assert cost.summary(idle) == ["Cost: 3 reads, 0 writes over 2 accounts; nothing to apply"]
+    assert cost_text.summary(idle) == ["Cost: 3 reads, 0 writes over 2 accounts; nothing to apply"]
 
 
 def test_a_fleet_plan_ends_with_its_summary(tmp_path: Path) -> None:

@@ -151,9 +151,9 @@ def _guards(plan: Plan, budget: _Budget) -> None:
 
 def _cost(plan: Plan, budget: _Budget) -> None:
     """What the plan cost and what apply will cost: the totals line of the text summary."""
-    from reconciler import cost
+    from reconciler.output.costs import summary
 
-    line = text(cost.summary(plan.cost)[0])
+    line = text(summary(plan.cost)[0])
     if budget.fits(line):
         budget.take(line)
         budget.take("")

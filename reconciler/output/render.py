@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 from reconciler.kinds import kind_of
 from reconciler.model import Account
 from reconciler.output.console import Style, escape
+from reconciler.output.costs import document as cost_document
+from reconciler.output.costs import ends_plan
+from reconciler.output.costs import summary as cost_lines
 from reconciler.plan import Action, Change, Plan
 
 if TYPE_CHECKING:
@@ -57,8 +60,11 @@ def account_heading(account: Account) -> str:
 
 def plan_text(plan: Plan, style: Style) -> str:
     lines: list[str] = []
+    by_account: dict[str, list[Change]] = {}
+    for change in plan.changes:  # once: a fleet's plan is not searched account by account
+        by_account.setdefault(change.account, []).append(change)
     for account in plan.accounts:
-        changes = plan.changes_for(account.name)
+        changes = by_account.get(account.name)
         if not changes:
             continue
         lines.append(style.bold(account_heading(account)))
@@ -73,9 +79,7 @@ def plan_text(plan: Plan, style: Style) -> str:
     costs: list[str] = []
     last = True  # the cost after the summary line (a few accounts), or before it (a fleet)
     if plan.cost:
-        from reconciler import cost
-
-        costs, last = cost.summary(plan.cost), cost.ends_plan(plan.cost)
+        costs, last = cost_lines(plan.cost), ends_plan(plan.cost)
     guards = [guard.line() for guard in plan.guards]  # guard hook (SPEC §11)
     if not last:
         lines.extend(guards + costs)
@@ -115,9 +119,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "refusals": [r.as_dict() for r in plan.refusals],
     }
     if plan.cost:
-        from reconciler import cost
-
-        document["cost"] = cost.document(plan.cost)
+        document["cost"] = cost_document(plan.cost)
     if plan.guards:  # guard hook (SPEC §11): only a plan with guards has the key
         document["guards"] = [guard.as_dict() for guard in plan.guards]
     return document
