@@ -1,9 +1,10 @@
 """Making a plan: the accounts' desired state against their live state (SPEC §4–§5).
 
-``plan`` and ``apply`` share it. Live state is taken from an early read (``prefetch``) when it
-read exactly these accounts, else read now through one client per account (``live``); the plan
-is the difference (``plan.diff``, which judges the safety rules), priced (``cost``), with the
-guards an apply of it would run (SPEC §11) and what the kinds say of the live state besides.
+``plan`` and ``apply`` share it. Live state comes from a ``Source``: read now through one
+client per account (``ReadNow``), or taken from an early read (``prefetch``) when it read
+exactly these accounts (``TakeEarly``). The plan is the difference (``plan.diff``, which
+judges the safety rules), with the guards an apply of it would run (SPEC §11), priced
+(``cost``); ``Made.notes`` is what the kinds say of the live state besides.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from reconciler import cost, live
 from reconciler.guard.spec import planned
@@ -50,22 +51,21 @@ class Made:
 
 @contextmanager
 def made(
-    wants: Sequence[AccountDesired],
-    checks: Iterable[DeliveryCheck],
-    *,
-    early: Prefetch | None = None,
-    sandbox_state: Path | None = None,
-    announce: bool = True,
-    each_account: bool = False,
+    wants: Sequence[AccountDesired], checks: Iterable[DeliveryCheck], source: Source
 ) -> Iterator[Made]:
-    """The plan for ``wants``, its clients open while the block runs (``apply`` carries it
-    out through them). With ``each_account`` (``plan``), an account whose listing contradicts
-    itself is refused in the plan while the others are shown; else that error is raised."""
+    """The plan for ``wants`` against the live state ``source`` finds, its clients open while
+    the block runs (``apply`` carries it out through them)."""
     with ExitStack() as stack:
-        wants, seen, clients, contradictions = _found(
-            stack, wants, early, sandbox_state, announce, each_account
+        wants, seen, clients, contradictions = source.found(stack, wants)
+        result = diff(wants, seen)
+        result.refusals.extend(
+            _refusal(want, contradictions[want.account.name])
+            for want in wants
+            if want.account.name in contradictions
         )
-        yield _made(wants, seen, clients, contradictions, checks)
+        result.guards = planned(checks, result)
+        result.cost = cost.of_clients(result, clients)
+        yield Made(result, wants, seen, clients, contradictions)
 
 
 # The accounts as read (endpoints may differ), their live state, their clients, and the
@@ -78,62 +78,61 @@ Found = tuple[
 ]
 
 
-def _found(
-    stack: ExitStack,
-    wants: Sequence[AccountDesired],
-    early: Prefetch | None,
-    sandbox_state: Path | None,
-    announce: bool,
-    each_account: bool,
-) -> Found:
-    """What the early read found, if it read exactly ``wants`` (a listing that contradicts
-    itself is read again, so that the plan refuses that account and shows the others), else
-    what is read now, through clients that ``stack`` closes."""
-    taken = None
-    if early is not None:
+class Source(Protocol):
+    """Where a plan's live state comes from."""
+
+    def found(self, stack: ExitStack, wants: Sequence[AccountDesired]) -> Found:
+        """The live state of ``wants``, through clients that ``stack`` closes."""
+
+
+@dataclass(frozen=True)
+class ReadNow:
+    """Live state read now, one client per account (``live``): at the embedded sandbox with
+    ``sandbox_state``. With ``each_account`` (``plan``), an account whose listing contradicts
+    itself is read as nothing and refused in the plan while the others are shown; else that
+    error is raised."""
+
+    sandbox_state: Path | None = None
+    announce: bool = True
+    each_account: bool = False
+
+    def found(self, stack: ExitStack, wants: Sequence[AccountDesired]) -> Found:
+        # The accounts as read: with the sandbox, at its endpoints.
+        wants, clients = stack.enter_context(
+            live.connect(wants, sandbox_state=self.sandbox_state, announce=self.announce)
+        )
+        contradictions: dict[str, InconsistentAnswer] = {}
+
+        def refusing(client: ProviderClient, want: AccountDesired) -> AccountLive:
+            try:
+                return live.read_one(client, want)
+            except InconsistentAnswer as error:
+                contradictions[client.account.name] = error
+                return AccountLive()
+
+        seen = live.read(wants, clients, refusing if self.each_account else None)
+        return list(wants), seen, clients, contradictions
+
+
+@dataclass(frozen=True)
+class TakeEarly:
+    """The early read's live state (``prefetch``) if it read exactly these accounts, else
+    ``otherwise``'s. A listing that contradicts itself is read again, so that the plan
+    refuses that account and shows the others."""
+
+    early: Prefetch
+    otherwise: Source
+
+    def found(self, stack: ExitStack, wants: Sequence[AccountDesired]) -> Found:
         try:
-            taken = early.take(wants)
+            taken = self.early.take(wants)
         except InconsistentAnswer:
             taken = None
         finally:
-            early.close()
-    if taken is not None:
+            self.early.close()
+        if taken is None:
+            return self.otherwise.found(stack, wants)
         return list(wants), taken.seen, taken.clients, {}
-    # The accounts as read: with the sandbox, at its endpoints.
-    wants, clients = stack.enter_context(
-        live.connect(wants, sandbox_state=sandbox_state, announce=announce)
-    )
-    contradictions: dict[str, InconsistentAnswer] = {}
-
-    def refusing(client: ProviderClient, want: AccountDesired) -> AccountLive:
-        """An account whose listing contradicts itself is read as nothing, and refused in
-        the plan (``_refusal``)."""
-        try:
-            return live.read_one(client, want)
-        except InconsistentAnswer as error:
-            contradictions[client.account.name] = error
-            return AccountLive()
-
-    seen = live.read(wants, clients, refusing if each_account else None)
-    return list(wants), seen, clients, contradictions
-
-
-def _made(
-    wants: list[AccountDesired],
-    seen: dict[str, AccountLive],
-    clients: Mapping[str, ProviderClient],
-    contradictions: dict[str, InconsistentAnswer],
-    checks: Iterable[DeliveryCheck],
-) -> Made:
-    result = diff(wants, seen)
-    result.refusals.extend(
-        _refusal(want, contradictions[want.account.name])
-        for want in wants
-        if want.account.name in contradictions
-    )
-    result.guards = planned(checks, result)
-    result.cost = cost.of_clients(result, clients)
-    return Made(result, wants, seen, clients, contradictions)
 
 
 def _refusal(want: AccountDesired, error: InconsistentAnswer) -> Refusal:

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     with (
         files.apply_lock(_lock_names(wants), out.warn),
         planner.made(
-            wants, state.checks, sandbox_state=sandbox_state(args), announce=not out.quiet
+            wants, state.checks, planner.ReadNow(sandbox_state(args), not out.quiet)
         ) as made,
     ):
         if not _show_and_check(made.plan, args, out):

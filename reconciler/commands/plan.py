@@ -72,14 +72,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
             early.close()
         raise
     old = _old(request)
-    with planner.made(
-        wants,
-        state.checks,
-        early=early,
-        sandbox_state=request.sandbox,
-        announce=not out.quiet,
-        each_account=True,
-    ) as made:
+    source: planner.Source = planner.ReadNow(request.sandbox, not out.quiet, each_account=True)
+    if early is not None:
+        source = planner.TakeEarly(early, source)
+    with planner.made(wants, state.checks, source) as made:
         pass
     return _report(made, state, old, request, out)
 
