@@ -22,7 +22,7 @@ from reconciler.model import AccountDesired, AccountLive, DeliveryCheck
 from reconciler.plan import Plan, diff
 from reconciler.providers.answers import InconsistentAnswer
 from reconciler.providers.base import ProviderClient
-from reconciler.safety import INCOMPLETE, Refusal
+from reconciler.refusals import INCOMPLETE, Refusal
 
 if TYPE_CHECKING:
     from reconciler.prefetch import Prefetch

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if early is not None:
         source = planner.TakeEarly(early, source)
     with planner.made(wants, state.checks, source) as made:
-        pass
+        pass  # the clients close here: showing and saving the plan calls no provider
     return _report(made, state, old, request, out)
 
 
