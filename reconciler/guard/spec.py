@@ -1,4 +1,5 @@
-"""Guards: ``DeliveryCheck.spec.guard`` read from a manifest, and the guards a plan would run.
+"""Guards: the guards a plan would run (``DeliveryCheck.spec.guard``, read from a manifest by
+``manifests.delivery``).
 
 A ``Guard`` is everything an apply needs to watch one check: the check's thresholds and filter
 with the guard's ``watch``, ``minRequests`` and ``rollback``. It is what ``plan`` lists (text,
@@ -10,20 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from reconciler.errors import Problem
-from reconciler.model import DeliveryCheck, GuardSpec
+from reconciler.durations import watch_duration
+from reconciler.model import DeliveryCheck
 
 if TYPE_CHECKING:
-    from reconciler.document import Document
     from reconciler.plan import Plan
 
-MIN_WATCH = timedelta(minutes=1)
-MAX_WATCH = timedelta(hours=2)
 MIN_INTERVAL = 10.0  # seconds between polls, at least
-DEFAULT_MIN_REQUESTS = 20
 ROLLBACKS = ("auto", "never")
 
 
@@ -90,37 +86,6 @@ class Guard:
     def watching(self, seconds: float, text: str) -> Guard:
         """This guard with another ``watch`` (``apply --watch``)."""
         return Guard(**{**self.__dict__, "watch_seconds": seconds, "watch_text": text})
-
-
-def watch_duration(text: str) -> timedelta:
-    """``text`` as a watch: a duration from 1m to 2h; ValueError naming the range otherwise."""
-    from reconciler.durations import parse_duration
-
-    watch = parse_duration(text)
-    if not MIN_WATCH <= watch <= MAX_WATCH:
-        raise ValueError(f"a guard watches from 1m to 2h, not {text}")
-    return watch
-
-
-def guard_spec(doc: Document, problems: list[Problem]) -> GuardSpec | None:
-    """``spec.guard`` of a schema-valid DeliveryCheck document; ``None`` when absent or after
-    adding its problems (each at its position)."""
-    guard = doc.data["spec"].get("guard")
-    if guard is None:
-        return None
-    where = ("spec", "guard", "watch")
-    text = str(guard["watch"])
-    try:
-        watch = watch_duration(text)
-    except ValueError as error:
-        problems.append(Problem(doc.position(where), str(error), "use 1m to 2h, such as 15m"))
-        return None
-    return GuardSpec(
-        watch_seconds=watch.total_seconds(),
-        watch_text=text,
-        min_requests=int(guard.get("minRequests", DEFAULT_MIN_REQUESTS)),
-        rollback=str(guard.get("rollback", "auto")),
-    )
 
 
 def planned(checks: Iterable[DeliveryCheck], plan: Plan) -> list[Guard]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reconciler.document import Document
+from reconciler.durations import watch_duration
 from reconciler.errors import Problem
-from reconciler.model import DeliveryCheck
+from reconciler.model import DeliveryCheck, GuardSpec
 
 # DirectMail keeps its sending data for 30 days (seed 000).
 MAX_WINDOW = timedelta(days=30)
@@ -63,9 +64,7 @@ def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | No
                 "the sending-data APIs filter by one of them; write one check for each",
             )
         )
-    from reconciler.guard.spec import guard_spec  # guard hook (SPEC §11)
-
-    guard = guard_spec(doc, problems)
+    guard = guard_spec(doc, problems)  # guard hook (SPEC §11)
     if len(problems) > found:
         return None
     if "tag" in spec and spec.get("minOpenPercent") is not None:
@@ -93,4 +92,28 @@ def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | No
         sender=str(spec.get("sender", "")),
         position=doc.position(("metadata", "name")),
         guard=guard,
+    )
+
+
+DEFAULT_MIN_REQUESTS = 20  # a guard's minRequests when the manifest omits it
+
+
+def guard_spec(doc: Document, problems: list[Problem]) -> GuardSpec | None:
+    """``spec.guard`` of a schema-valid DeliveryCheck document; ``None`` when absent or after
+    adding its problems (each at its position)."""
+    guard = doc.data["spec"].get("guard")
+    if guard is None:
+        return None
+    where = ("spec", "guard", "watch")
+    text = str(guard["watch"])
+    try:
+        watch = watch_duration(text)
+    except ValueError as error:
+        problems.append(Problem(doc.position(where), str(error), "use 1m to 2h, such as 15m"))
+        return None
+    return GuardSpec(
+        watch_seconds=watch.total_seconds(),
+        watch_text=text,
+        min_requests=int(guard.get("minRequests", DEFAULT_MIN_REQUESTS)),
+        rollback=str(guard.get("rollback", "auto")),
     )

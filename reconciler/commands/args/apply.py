@@ -83,7 +83,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def _watch(text: str) -> tuple[float, str]:
     """``--watch``: a guard's watch, 1m to 2h (SPEC §11), with the text as given."""
-    from reconciler.guard.spec import watch_duration
+    from reconciler.durations import watch_duration
 
     try:
         return watch_duration(text).total_seconds(), text.strip()
