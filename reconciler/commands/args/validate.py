@@ -9,8 +9,8 @@ from reconciler.commands.args import common
 SUMMARY = "check manifests offline"
 DESCRIPTION = (
     "Check manifests against the schemas and the semantic rules, offline: no network, "
-    "no credentials. A lock-out the manifests decide alone (SPEC rule 3: sending blocked by "
-    "the provider's IP protection, whatever the live state holds) is an error, as plan and "
+    "no credentials. A lock-out the manifests decide alone (safety rule 3: the provider's IP "
+    "protection would block sending, whatever the live state holds) is an error, as plan and "
     "apply would refuse it."
 )
 EPILOG = None
