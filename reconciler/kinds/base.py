@@ -15,7 +15,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from reconciler.errors import Position, Problem
 from reconciler.model import (
@@ -356,6 +356,18 @@ class Kind(ABC):
 
 
 # -- what the kinds share ----------------------------------------------------------------
+
+E = TypeVar("E")
+
+
+def changed_entries(change: Change, entry_type: type[E]) -> tuple[E, E | None]:
+    """The entry ``change`` is about (the live one for a delete) and, for an update, the live
+    entry it changes."""
+    entry = change.before if change.action is Action.DELETE else change.after
+    assert isinstance(entry, entry_type)
+    before = change.before if change.action is Action.UPDATE else None
+    assert before is None or isinstance(before, entry_type)
+    return entry, before
 
 
 def keyed_diff(

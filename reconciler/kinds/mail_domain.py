@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.errors import Position, Problem, ProviderError
-from reconciler.kinds.base import Cell, Code, Text, keyed_diff
+from reconciler.errors import Position, ProviderError
+from reconciler.kinds.base import Cell, Code, Text, changed_entries, keyed_diff
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
@@ -32,7 +32,6 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
     from reconciler.providers.directmail_entries import DnsRecord
@@ -101,34 +100,16 @@ class MailDomainList(OneList):
     list_call = "QueryDomainByParam"
     nouns = ("domain", "domains")
     entries_field = "domains"
+    key_field = "name"
+    unique_hint = "domain names are unique per account (compared in lower case)"
+    most = MOST_DOMAINS
     default_policy = ListPolicy(prune=False)
 
     # -- manifests ------------------------------------------------------------------------
 
-    def _entries(self, doc: Document, problems: list[Problem]) -> dict[str, DomainEntry]:
-        entries: dict[str, DomainEntry] = {}
-        for i, item in enumerate(doc.data["spec"]["domains"]):
-            here = doc.position(("spec", "domains", i, "name"))
-            verified = True if item.get("verified") is True else None
-            entry = DomainEntry(item["name"].lower(), verified, position=here)
-            first = entries.setdefault(entry.key, entry)
-            if first is not entry:
-                problems.append(
-                    Problem(
-                        here,
-                        f"duplicate mail domain {entry.name!r} (first at {first.position})",
-                        "domain names are unique per account (compared in lower case)",
-                    )
-                )
-        if len(entries) > MOST_DOMAINS:
-            problems.append(
-                Problem(
-                    doc.position(("spec", "domains")),
-                    f"{len(entries)} domains: DirectMail allows at most {MOST_DOMAINS}",
-                    warning=True,
-                )
-            )
-        return entries
+    def _entry(self, item: Mapping[str, Any], here: Position) -> DomainEntry:
+        verified = True if item.get("verified") is True else None
+        return DomainEntry(item["name"].lower(), verified, position=here)
 
     # -- the plan -------------------------------------------------------------------------
 
@@ -292,18 +273,8 @@ class MailDomainList(OneList):
             return isinstance(now, dict)
         return super().shows(change, now)
 
-    def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export_document import document
-
-        live = have.lists.get(self.resource)
-        if not live:
-            return None
-        kept = {entry.key: entry for entry in live}
-        domains = [
-            {"name": e.name, **({"verified": True} if e.verified else {})}
-            for e in sorted(kept.values(), key=lambda e: e.name)
-        ]
-        return document(self.document, account, {"domains": domains})
+    def _exported(self, entry: DomainEntry) -> dict[str, Any]:
+        return {"name": entry.name, **({"verified": True} if entry.verified else {})}
 
 
 def _verify(dm: DirectMailClient, change: Change) -> str:
@@ -341,9 +312,7 @@ def _failing(entry: Value) -> str:
 
 
 def _entry(change: Change) -> DomainEntry:
-    entry = change.before if change.action is Action.DELETE else change.after
-    assert isinstance(entry, DomainEntry)
-    return entry
+    return changed_entries(change, DomainEntry)[0]
 
 
 KIND = MailDomainList()

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from reconciler.errors import Position, Problem
-from reconciler.kinds.base import Cell, Code, Text
+from reconciler.errors import Position
+from reconciler.kinds.base import Cell, Code, Text, changed_entries
 from reconciler.kinds.mail_domain import creating, domain_of, emptying
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
@@ -32,7 +32,6 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
     from reconciler.refusals import Refusal
@@ -74,27 +73,16 @@ class SenderAddressList(OneList):
     list_call = "QueryMailAddressByParam"
     nouns = ("address", "addresses")
     entries_field = "addresses"
+    key_field = "address"
+    unique_hint = "addresses are unique per account (compared in lower case)"
     default_policy = ListPolicy(prune=False)
 
     # -- manifests ------------------------------------------------------------------------
 
-    def _entries(self, doc: Document, problems: list[Problem]) -> dict[str, AddressEntry]:
-        entries: dict[str, AddressEntry] = {}
-        for i, item in enumerate(doc.data["spec"]["addresses"]):
-            here = doc.position(("spec", "addresses", i, "address"))
-            entry = AddressEntry(
-                item["address"].lower(), item["type"], item.get("replyTo", ""), position=here
-            )
-            first = entries.setdefault(entry.key, entry)
-            if first is not entry:
-                problems.append(
-                    Problem(
-                        here,
-                        f"duplicate sender address {entry.address!r} (first at {first.position})",
-                        "addresses are unique per account (compared in lower case)",
-                    )
-                )
-        return entries
+    def _entry(self, item: Mapping[str, Any], here: Position) -> AddressEntry:
+        return AddressEntry(
+            item["address"].lower(), item["type"], item.get("replyTo", ""), position=here
+        )
 
     # -- the plan -------------------------------------------------------------------------
 
@@ -215,22 +203,9 @@ class SenderAddressList(OneList):
         reply_to = data["replyTo"] if "replyTo" in data else data.get("reply_to", "")
         return AddressEntry(data["address"], data["type"], reply_to, data.get("id"))
 
-    def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export_document import document
-
-        live = have.lists.get(self.resource)
-        if not live:
-            return None
-        kept = {entry.key: entry for entry in live}
-        addresses = [
-            {
-                "address": e.address,
-                "type": e.type,
-                **({"replyTo": e.reply_to} if e.reply_to else {}),
-            }
-            for e in sorted(kept.values(), key=lambda e: e.address)
-        ]
-        return document(self.document, account, {"addresses": addresses})
+    def _exported(self, entry: AddressEntry) -> dict[str, Any]:
+        reply = {"replyTo": entry.reply_to} if entry.reply_to else {}
+        return {"address": entry.address, "type": entry.type, **reply}
 
 
 def _replace(change: Change) -> bool:
@@ -244,11 +219,7 @@ def _replace(change: Change) -> bool:
 
 
 def _entries(change: Change) -> tuple[AddressEntry, AddressEntry | None]:
-    entry = change.before if change.action is Action.DELETE else change.after
-    assert isinstance(entry, AddressEntry)
-    before = change.before if change.action is Action.UPDATE else None
-    assert before is None or isinstance(before, AddressEntry)
-    return entry, before
+    return changed_entries(change, AddressEntry)
 
 
 KIND = SenderAddressList()

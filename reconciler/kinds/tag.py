@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import Position, Problem
-from reconciler.kinds.base import Cell, Code
+from reconciler.kinds.base import Cell, Code, changed_entries
 from reconciler.kinds.one_list import OneList
 from reconciler.model import (
     AccountDesired,
@@ -27,7 +27,6 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.document import Document
     from reconciler.providers.base import ProviderClient
     from reconciler.providers.directmail import DirectMailClient
 
@@ -66,33 +65,15 @@ class TagList(OneList):
     list_call = "QueryTagByParam"
     nouns = ("tag", "tags")
     entries_field = "tags"
+    key_field = "name"
+    unique_hint = "tag names are unique per account (case-sensitive)"
+    most = MOST_TAGS
+    most_says = "DirectMail's console allows at most"
 
     # -- manifests ------------------------------------------------------------------------
 
-    def _entries(self, doc: Document, problems: list[Problem]) -> dict[str, TagEntry]:
-        entries: dict[str, TagEntry] = {}
-        items = doc.data["spec"]["tags"]
-        for i, item in enumerate(items):
-            here = doc.position(("spec", "tags", i, "name"))
-            entry = TagEntry(item["name"], item.get("description", ""), position=here)
-            first = entries.setdefault(entry.key, entry)
-            if first is not entry:
-                problems.append(
-                    Problem(
-                        here,
-                        f"duplicate tag {entry.name!r} (first at {first.position})",
-                        "tag names are unique per account (case-sensitive)",
-                    )
-                )
-        if len(entries) > MOST_TAGS:
-            problems.append(
-                Problem(
-                    doc.position(("spec", "tags")),
-                    f"{len(entries)} tags: DirectMail's console allows at most {MOST_TAGS}",
-                    warning=True,
-                )
-            )
-        return entries
+    def _entry(self, item: Mapping[str, Any], here: Position) -> TagEntry:
+        return TagEntry(item["name"], item.get("description", ""), position=here)
 
     def check_state(
         self,
@@ -172,28 +153,15 @@ class TagList(OneList):
     def value_from_json(self, data: Mapping[str, Any]) -> Value:
         return TagEntry(data["name"], data.get("description", ""), data.get("id"))
 
-    def export(self, account: str, have: AccountLive, warnings: list[str]) -> Any:
-        from reconciler.export_document import document
-
-        live = have.lists.get(self.resource)
-        if not live:  # an account without tags: nothing to manage (and exports stay as they were)
-            return None
-        kept = {entry.key: entry for entry in live}  # the last of equal keys, as diff does
-        tags = [
-            {"name": e.name, **({"description": e.description} if e.description else {})}
-            for e in sorted(kept.values(), key=lambda e: e.name)
-        ]
-        return document(self.document, account, {"tags": tags})
+    def _exported(self, entry: TagEntry) -> dict[str, Any]:
+        return {
+            "name": entry.name,
+            **({"description": entry.description} if entry.description else {}),
+        }
 
 
 def _entries(change: Change) -> tuple[TagEntry, TagEntry | None]:
-    """The tag a change is about (the live one for a delete) and, for an update, the live
-    tag it changes."""
-    entry = change.before if change.action is Action.DELETE else change.after
-    assert isinstance(entry, TagEntry)
-    before = change.before if change.action is Action.UPDATE else None
-    assert before is None or isinstance(before, TagEntry)
-    return entry, before
+    return changed_entries(change, TagEntry)
 
 
 KIND = TagList()

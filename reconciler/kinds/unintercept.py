@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.addresses import canonical_domain, canonical_email
 from reconciler.errors import Position, Problem
-from reconciler.kinds.base import Cell, Code, Kind, Loader, json_text, presence
+from reconciler.kinds.base import Cell, Code, Kind, Loader, changed_entries, json_text, presence
 from reconciler.kinds.unintercept_export import LIST_NAME
 from reconciler.model import (
     ALL_API_USERS,
@@ -204,11 +204,7 @@ class Unintercept(Kind):
 def entries(change: Change) -> tuple[UninterceptEntry, UninterceptEntry | None]:
     """The entry an unintercept change is about (the live one for a delete) and, for an
     update, the live entry it replaces."""
-    entry = change.after if change.after is not None else change.before
-    assert isinstance(entry, UninterceptEntry)
-    replaced = change.before if change.action is Action.UPDATE else None
-    assert replaced is None or isinstance(replaced, UninterceptEntry)
-    return entry, replaced
+    return changed_entries(change, UninterceptEntry)
 
 
 def _listed(entry: Mapping[str, Any]) -> str:
