@@ -61,15 +61,15 @@ class Prefetch:
     def __init__(
         self, paths: Sequence[str], accounts: Sequence[str], writes: str | None = None
     ) -> None:
-        self._paths = list(paths)
         self._accounts = list(accounts)
         self._guess: list[AccountDesired] | None = None
         self._early: Early | None = None
         self._error: ReconcilerError | None = None
         self._stack = ExitStack()
         self._switch = sys.getswitchinterval()
+        self._files = _found(paths, writes)
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
-        if _found(self._paths, writes):
+        if self._files is not None:
             sys.setswitchinterval(SWITCH_INTERVAL)
             self._thread.start()
 
@@ -93,7 +93,7 @@ class Prefetch:
         self._stack.close()
 
     def _join(self) -> None:
-        if self._thread.is_alive() or self._thread.ident is not None:
+        if self._thread.ident is not None:  # started
             self._thread.join()
         sys.setswitchinterval(self._switch)
 
@@ -101,7 +101,7 @@ class Prefetch:
         from reconciler import live
 
         try:
-            guess = guess_accounts(self._paths, self._accounts)
+            guess = guess_accounts(self._files or [], self._accounts)
         except BaseException:  # no early read: loading reports what is wrong, if anything
             return
         if not guess:
@@ -118,9 +118,9 @@ class Prefetch:
             self._stack.close()
 
 
-def _found(paths: Sequence[str], writes: str | None) -> bool:
-    """Whether the manifests at ``paths`` can all be found; raises ``InputError`` if
-    ``writes`` must not be written (before anything is read)."""
+def _found(paths: Sequence[str], writes: str | None) -> list[str] | None:
+    """The manifest files at ``paths``, or None if they cannot all be found (loading reports
+    that); raises ``InputError`` if ``writes`` must not be written (before anything is read)."""
     from pathlib import Path
 
     from reconciler.files import check_writable
@@ -128,10 +128,10 @@ def _found(paths: Sequence[str], writes: str | None) -> bool:
 
     files, problems = discover(paths)
     if problems:
-        return False
+        return None
     if writes:
         check_writable(Path(writes), files)
-    return True
+    return [str(file) for file in files]
 
 
 def _same(guess: Sequence[AccountDesired], wants: Sequence[AccountDesired]) -> bool:
@@ -175,7 +175,7 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
     document found must pass ``alone.checked_account``, else this raises: no account is read
     early in a run whose manifests are refused for an account's definition."""
     from reconciler import files as local
-    from reconciler.manifests import alone, load, yamlpos
+    from reconciler.manifests import load
 
     found, problems = load.discover(paths)
     if problems:
@@ -186,22 +186,14 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
         text = local.read_text(file, local.MANIFEST_LIMIT, "manifest")
         if _odd_markers(text):
             raise ValueError("a line starts with --- but does not separate documents")
-        for start, end in document_spans(text):
-            kind = _kind(text, start, end)
-            if kind == "Account":
-                # Lines before the piece kept as empty lines: positions (a credential's
-                # reference in an error) are the file's, not the piece's.
-                piece = "\n" * text.count("\n", 0, start) + text[start:end]
-                documents, found_problems = yamlpos.parse_documents(piece, file)
-                if found_problems or len(documents) != 1:
-                    raise ValueError("an Account document is not valid on its own")
-                account = alone.checked_account(documents[0])
-                if account is None:
-                    raise ValueError("an Account document is not valid on its own")
+        spans = [(start, end, _kind(text, start, end)) for start, end in document_spans(text)]
+        if any(kind == "Account" for _, _, kind in spans):
+            for account in _accounts_of(text, file, sum(k == "Account" for _, _, k in spans)):
                 if account.name in accounts:
                     raise ValueError("an account is defined twice")
                 accounts[account.name] = AccountDesired(account)
-            elif kind in RESOURCES:
+        for start, end, kind in spans:
+            if kind in RESOURCES:
                 target = _ACCOUNT.search(text, start, min(end, start + HEAD))
                 if target is None:
                     raise ValueError("a document's account is not in its first lines")
@@ -218,6 +210,28 @@ def guess_accounts(paths: Sequence[str], names: Sequence[str]) -> list[AccountDe
             resource.quick_look(want, head)
         guess.append(want)
     return guess
+
+
+def _accounts_of(text: str, file: str, expected: int) -> list[Any]:
+    """The ``Account`` documents of a file, parsed with the whole file (a piece that looks
+    like an Account may sit inside a string the document before it leaves open): each must
+    pass ``alone.checked_account``, and there must be as many as the quick look found; else
+    this raises, and nothing is read early."""
+    from reconciler.manifests import alone, yamlpos
+
+    documents, problems = yamlpos.parse_documents(text, file)
+    if problems:
+        raise ValueError("a file holding an Account document does not parse")
+    found = [d for d in documents if isinstance(d.data, dict) and d.data.get("kind") == "Account"]
+    if len(found) != expected:
+        raise ValueError("the Account documents are not where the quick look saw them")
+    accounts = []
+    for document in found:
+        account = alone.checked_account(document)
+        if account is None:
+            raise ValueError("an Account document is not valid on its own")
+        accounts.append(account)
+    return accounts
 
 
 def _kind(text: str, start: int, end: int) -> str | None:

@@ -243,6 +243,28 @@ def test_an_account_failing_any_check_is_not_contacted(
     assert secrets_read == []
 
 
+def test_an_account_inside_a_string_left_open_is_not_contacted(
+    tmp_path: Path, secrets_read: list[SecretRef]
+) -> None:
+    """A piece that looks like a valid Account but sits inside a quoted scalar the document
+    before it leaves open across the ``---`` line: the whole file is a YAML error, and the
+    early read contacts nothing (it parses a file holding an Account whole)."""
+    with HostileServer() as server:
+        account = _account("sc", "sendcloud", f"  endpoint: {server.url}/apiv2\n")
+        opened = (
+            "apiVersion: reconciler/v1\nkind: UninterceptList\nmetadata: {name: p}\n"
+            'spec: {account: sc, entries: [{email: "a@example.com\n'
+        )
+        closed = 'apiVersion: reconciler/v1\nkind: DeliveryCheck\nx: "}]}\n'
+        write(tmp_path / "m" / "a.yaml", opened + "---\n" + account + "---\n" + closed)
+        validated = run_cli("validate", "m", cwd=tmp_path)
+        result = run_cli("plan", "m", cwd=tmp_path, env=SECRETS)
+    assert validated.code == 3, validated
+    assert result.code == 3, result
+    assert server.requests == []
+    assert secrets_read == []
+
+
 def test_a_failing_resource_document_allows_only_reads(tmp_path: Path, sandbox: Sandbox) -> None:
     # The accounts pass; a list of another file fails. The early read may have read them,
     # but the run is refused and nothing is written.
@@ -344,10 +366,16 @@ SC_SPEC = "spec: {provider: sendcloud, endpoint: 'http://127.0.0.1:9/apiv2'}\n"
         SC_ACCOUNT + SC_SPEC + "---\n" + SC_ACCOUNT + SC_SPEC + "---\n" + SC_LIST,
         # A line break that PyYAML knows and regular expressions do not.
         SC_LIST + "\u2028---\u2028" + SC_ACCOUNT + SC_SPEC,
+        # An Account inside a quoted scalar left open across the separator.
+        SC_LIST.replace("[{email: a@example.com}]", '"[')
+        + "---\n"
+        + SC_ACCOUNT
+        + SC_SPEC
+        + '---\nkind: DeliveryCheck\nx: "\n',
     ],
     ids=[
         *("escaped", "tagged-start", "flow", "indented", "quoted-key", "late", "typo", "twice"),
-        "line-separator",
+        *("line-separator", "open-string"),
     ],
 )
 def test_the_quick_look_gives_up_on_what_it_cannot_place(tmp_path: Path, text: str) -> None:
