@@ -43,8 +43,9 @@ def test_an_answer_over_the_bound_is_refused() -> None:
         (Answer(200, b"<html>proxy login</html>"), "not JSON"),
         (Answer.json({"Credentials": {"AccessKeyId": "k"}}), "no AccessKeyId"),
         (Answer.json({"Code": "AuthenticationFail.OIDCToken.Invalid", "Message": "bad"}), "bad"),
+        (Answer(200, b"[" * 20000), "not JSON"),  # nested past the parser's recursion limit
     ],
-    ids=["not-json", "no-keys", "error-code"],
+    ids=["not-json", "no-keys", "error-code", "deeply-nested"],
 )
 def test_answers_that_are_not_keys_are_clean_errors(answer: Answer, says: str) -> None:
     with HostileServer(default=answer) as server, pytest.raises(ProviderError) as caught:

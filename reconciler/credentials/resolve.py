@@ -30,8 +30,10 @@ def resolve_all(
 ) -> dict[str, dict[str, str]]:
     """``{account name: {field: value}}``. Every account's credential problem (a variable
     not set or empty, a file that cannot be read or is empty, a chain that finds nothing) is
-    reported in one error, each at the position of its reference, before any provider is
-    contacted.
+    reported in one error, each at the position of its reference, before any call to the
+    providers themselves. Accounts with a credential source are tried even when another
+    account's reference is already missing, so that one run reports every problem: that may
+    ask STS or the instance's metadata service for keys that are then not used.
 
     Accounts with a ``credential_source`` (chain, profile, role) obtain their keys, in
     manifest order; STS refusing a role or token is a provider error. Temporary keys come

@@ -13,7 +13,6 @@ Every answer is untrusted (SPEC §6): no redirect is followed, a body is read wi
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -23,7 +22,7 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
-from reconciler import signing
+from reconciler import signing, strictjson
 from reconciler.credentials.answers import Answer, Redirected, UnreadableBody, exchange
 from reconciler.credentials.refresh import TemporaryKeys
 from reconciler.errors import InputError, ProviderError
@@ -163,7 +162,7 @@ def ecs_role(account: str, role_name: str | None) -> TemporaryKeys:
                     raise InputError(f"account {account!r}: this ECS instance has no RAM role")
             answer = get(session, "GET", path + role_name, headers=headers)
             _raise_for_status(answer)
-            data = json.loads(answer.body.decode("utf-8"))
+            data = strictjson.loads(answer.body.decode("utf-8"))
     except (Redirected, UnreadableBody) as exc:
         raise InputError(
             f"account {account!r}: the ECS metadata service did not give a RAM role's keys ({exc})"
@@ -230,7 +229,7 @@ def _call(
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise failed(f"cannot reach {url} ({type(exc).__name__})", retryable=True) from None
     try:
-        data = json.loads(answer.body.decode("utf-8"))
+        data = strictjson.loads(answer.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         data = None
     if not isinstance(data, dict):
