@@ -11,7 +11,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from reconciler.credentials.blame import blame
 from reconciler.credentials.resolve import resolve_all
 from reconciler.errors import ProviderError, ProviderErrors
 from reconciler.kinds import kinds
@@ -144,8 +143,9 @@ def _in_lanes(
 
 def _raise(desired: Sequence[AccountDesired], failed: Mapping[str, Exception]) -> None:
     """Raise what reading ``desired`` met: anything but a provider's error first (a bug,
-    whatever else failed), else every provider error, each blamed on the credential
-    references to fix (``ProviderErrors`` for several, in manifest order)."""
+    whatever else failed), else every provider error (``ProviderErrors`` for several, in
+    manifest order); each names the credential references to fix if the keys were refused
+    (``providers.blame``)."""
     for want in desired:
         error = failed.get(want.account.name)
         if error is not None and not isinstance(error, ProviderError):
@@ -154,7 +154,6 @@ def _raise(desired: Sequence[AccountDesired], failed: Mapping[str, Exception]) -
     for want in desired:
         error = failed.get(want.account.name)
         if isinstance(error, ProviderError):
-            blame(want.account, error)
             errors.append(error)
     if len(errors) > 1:
         raise ProviderErrors(errors)

@@ -177,3 +177,32 @@ def test_chain_and_variable_problems_are_reported_together(
     )
     assert lines[1] == chain, result.err
     assert "  m/accounts.yaml:21:13: apiKey of account 'sc'" in lines[-2], result.err
+
+
+@pytest.mark.parametrize(
+    ("command", "account", "line"),
+    [
+        (["stats", "m", "--account", "dm"], "dm", "10:22: check accessKeySecret"),
+        (["check", "m"], "dm", "10:22: check accessKeySecret"),
+        (["export", "m", "--account", "sc"], "sc", "21:13: check apiKey"),
+        (["apply", "m", "--yes"], "dm", "10:22: check accessKeySecret"),
+    ],
+    ids=["stats", "check", "export", "apply"],
+)
+def test_every_command_names_the_reference_of_refused_keys(
+    tmp_path: Path, sandbox: Sandbox, command: list[str], account: str, line: str
+) -> None:
+    """The hint is added where every client error passes, not by one command's reader."""
+    _accounts(tmp_path, sandbox, DM, SC)
+    if command[0] == "check":
+        write(
+            tmp_path / "m" / "check.yaml",
+            "apiVersion: reconciler/v1\nkind: DeliveryCheck\nmetadata: {name: c}\n"
+            "spec: {account: dm, window: 1d, minRequests: 1, maxFailedPercent: 5,"
+            " maxInvalidPercent: 5}\n",
+        )
+    env = {**GOOD, "DM_SECRET": WRONG_SECRET, "SC_KEY": WRONG_KEY}
+    result = run_cli(*command, cwd=tmp_path, env=env)
+    assert result.code == 1, result
+    assert f"m/accounts.yaml:{line} of account '{account}'" in result.err, result.err
+    assert WRONG_SECRET not in result.err and WRONG_KEY not in result.err

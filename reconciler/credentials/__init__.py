@@ -4,6 +4,6 @@ Modules: ``resolve`` (each account's keys from the environment or files, or thro
 every account's problem reported at once), ``chain`` (the default credential chain:
 environment, CLI profiles, OIDC, ECS role), ``sts`` (temporary keys from Alibaba Cloud STS and
 the ECS metadata service), ``answers`` (their HTTP exchanges, bounded like every provider
-answer), ``refresh`` (renewing temporary keys before they expire) and ``blame`` (the
-reference to fix when a provider refuses an account's keys).
+answer) and ``refresh`` (renewing temporary keys before they expire). Which reference to fix
+when a provider refuses an account's keys is ``providers.blame``: every client error passes it.
 """

@@ -30,6 +30,7 @@ from reconciler import __version__, strictjson
 from reconciler.addresses import is_loopback
 from reconciler.errors import ProviderError
 from reconciler.model import Account
+from reconciler.providers.blame import blame
 from reconciler.providers.body import MAX_BODY, UnreadableBody, read_bounded
 from reconciler.providers.environ import environment_settings
 from reconciler.providers.limits import RateLimiter, SlidingWindow
@@ -192,7 +193,8 @@ class ProviderClient(abc.ABC):
         return self.retrier.write(action, once, took_effect)
 
     def _scrubbed(self, exc: ProviderError) -> ProviderError:
-        """``exc`` with every field a provider wrote scrubbed of secrets, and the account named."""
+        """``exc`` with every field a provider wrote scrubbed of secrets, the account named,
+        and, if the provider refused the keys, the credential references to fix."""
         exc.provider_message = self.scrub(exc.provider_message)
         if exc.code is not None:
             exc.code = self.scrub(exc.code)
@@ -202,6 +204,7 @@ class ProviderClient(abc.ABC):
             exc.account = self.account.name
         if exc.host is None:
             exc.host = self._where(self.account.endpoint)
+        blame(self.account, exc)
         exc.args = (str(exc),)
         return exc
 

@@ -1,5 +1,6 @@
 """When a provider refuses an account's keys, say which credential reference to fix and where
-it is written: the provider's answer names neither."""
+it is written: the provider's answer names neither. Every error a client raises passes here
+(``ProviderClient._scrubbed``), whatever the command."""
 
 from __future__ import annotations
 
