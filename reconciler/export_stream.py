@@ -11,7 +11,6 @@ only at the end.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,29 +27,20 @@ from reconciler.safety import shortfalls
 def read(
     wants: Sequence[AccountDesired], clients: dict[str, ProviderClient], directory: Path
 ) -> dict[str, AccountLive | StreamedExport]:
-    """Live state of every account, a streamed kind's list into files under ``directory``.
-    The streamed lists are read concurrently; every other account is read by ``live.read``
-    (its lanes per credential, its errors naming the credential to fix). If reads fail, the
-    first failing streamed list's error, in manifest order, is raised, else ``live.read``'s."""
+    """Live state of every account through ``live.read`` (its lanes per credential, its
+    errors all raised together), a streamed kind's list read into files under ``directory``
+    instead of into memory."""
+    numbers = {want.account.name: number for number, want in enumerate(wants)}
 
-    def one(number: int, want: AccountDesired) -> StreamedExport | None:
-        client = clients[want.account.name]
+    def one(client: ProviderClient, want: AccountDesired) -> AccountLive | StreamedExport:
         for kind in kinds():
-            listed = kind.stream_export(client, want, directory, f"list{number}")
+            name = f"list{numbers[want.account.name]}"
+            listed = kind.stream_export(client, want, directory, name)
             if listed is not None:
                 return listed
-        return None
+        return live.read_one(client, want)
 
-    with ThreadPoolExecutor(max(1, min(live.ACCOUNT_WORKERS, len(wants)))) as pool:
-        futures = [pool.submit(one, number, want) for number, want in enumerate(wants)]
-    found: dict[str, AccountLive | StreamedExport] = {}
-    for want, future in zip(wants, futures, strict=True):
-        streamed = future.result()
-        if streamed is not None:
-            found[want.account.name] = streamed
-    rest = [want for want in wants if want.account.name not in found]
-    found.update(live.read(rest, clients))
-    return {want.account.name: found[want.account.name] for want in wants}
+    return live.read(wants, clients, one)
 
 
 def documents(

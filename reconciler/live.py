@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar, overload
 
 from reconciler.credentials.resolve import resolve_all
 from reconciler.errors import ProviderError, ProviderErrors
@@ -72,17 +73,31 @@ def connect(
         yield list(desired), clients
 
 
-Reader = Callable[[ProviderClient, AccountDesired], AccountLive]
+T = TypeVar("T")
+
+
+@overload
+def read(
+    desired: Sequence[AccountDesired], clients: Mapping[str, ProviderClient]
+) -> dict[str, AccountLive]: ...
+
+
+@overload
+def read(
+    desired: Sequence[AccountDesired],
+    clients: Mapping[str, ProviderClient],
+    reader: Callable[[ProviderClient, AccountDesired], T],
+) -> dict[str, T]: ...
 
 
 def read(
     desired: Sequence[AccountDesired],
     clients: Mapping[str, ProviderClient],
-    reader: Reader | None = None,
-) -> dict[str, AccountLive]:
+    reader: Callable[[ProviderClient, AccountDesired], Any] | None = None,
+) -> dict[str, Any]:
     """Live state of what each account manages, read through its client by ``reader``
     (``read_one`` unless given: ``plan`` reads an account whose listing contradicts itself
-    as nothing, and refuses it).
+    as nothing, and refuses it; ``export`` reads a list it streams into files).
 
     Accounts are read concurrently, at most ``ACCOUNT_WORKERS`` at once, and those of one
     credential at most as many at once as it may have calls in flight: more would only wait
@@ -93,7 +108,7 @@ def read(
     positions.
     """
     reading = _Reading((clients[want.account.name] for want in desired), reader or read_one)
-    found: dict[str, AccountLive] = {}
+    found: dict[str, Any] = {}
     failed: dict[str, Exception] = {}
 
     def one(want: AccountDesired) -> None:
@@ -177,7 +192,11 @@ class _Reading:
     releases that pool's idle connections: accounts at many endpoints do not keep one open
     to each while the others are read."""
 
-    def __init__(self, clients: Iterable[ProviderClient], reader: Reader) -> None:
+    def __init__(
+        self,
+        clients: Iterable[ProviderClient],
+        reader: Callable[[ProviderClient, AccountDesired], Any],
+    ) -> None:
         self._reader = reader
         self._left: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -186,7 +205,7 @@ class _Reading:
             if pool is not None:
                 self._left[id(pool)] = self._left.get(id(pool), 0) + 1
 
-    def read(self, client: ProviderClient, want: AccountDesired) -> AccountLive:
+    def read(self, client: ProviderClient, want: AccountDesired) -> Any:
         try:
             return self._reader(client, to_read(want))
         finally:

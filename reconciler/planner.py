@@ -110,7 +110,7 @@ class ReadNow:
                 contradictions[client.account.name] = error
                 return AccountLive()
 
-        seen = live.read(wants, clients, refusing if self.each_account else None)
+        seen = live.read(wants, clients, refusing if self.each_account else live.read_one)
         return list(wants), seen, clients, contradictions
 
 
