@@ -98,11 +98,12 @@ def execute(
     """
     stop = stop or threading.Event()
     outcomes: list[Outcome] = []
+    by_account = plan.by_account()
     for account in plan.accounts:
         outcomes.extend(
             _execute_account(
                 account,
-                plan.changes_for(account.name),
+                by_account.get(account.name, []),
                 clients.get(account.name),
                 on_outcome,
                 stop,

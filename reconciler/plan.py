@@ -54,8 +54,13 @@ class Plan:
             counts[change.action.value] += 1
         return counts
 
-    def changes_for(self, account: str) -> list[Change]:
-        return [c for c in self.changes if c.account == account]
+    def by_account(self) -> dict[str, list[Change]]:
+        """The changes of each account that has any, in plan order: one pass over the plan
+        (a fleet's plan is not searched account by account)."""
+        grouped: dict[str, list[Change]] = {}
+        for change in self.changes:
+            grouped.setdefault(change.account, []).append(change)
+        return grouped
 
 
 def diff(desired: Iterable[AccountDesired], live: Mapping[str, AccountLive]) -> Plan:

@@ -233,9 +233,7 @@ def _counts_by_account(changes: Iterable[Change]) -> dict[str, Counter[Action]]:
 
 
 def _details(plan: Plan, budget: _Budget) -> None:
-    by_account: dict[str, list[Change]] = {}
-    for change in plan.changes:
-        by_account.setdefault(change.account, []).append(change)
+    by_account = plan.by_account()
     accounts = [a for a in plan.accounts if a.name in by_account]
     opened = " open" if len(plan.changes) <= OPEN_UP_TO else ""
     for index, account in enumerate(accounts):

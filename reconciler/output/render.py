@@ -60,9 +60,7 @@ def account_heading(account: Account) -> str:
 
 def plan_text(plan: Plan, style: Style) -> str:
     lines: list[str] = []
-    by_account: dict[str, list[Change]] = {}
-    for change in plan.changes:  # once: a fleet's plan is not searched account by account
-        by_account.setdefault(change.account, []).append(change)
+    by_account = plan.by_account()
     for account in plan.accounts:
         changes = by_account.get(account.name)
         if not changes:

@@ -363,10 +363,12 @@ def _inconsistency(change: Change, seen: Any) -> str | None:
 def stale_entries(saved: SavedPlan, live: Mapping[str, AccountLive]) -> list[StaleEntry]:
     """Every entry the plan saw, or would see now, that differs in ``live``; none: not stale."""
     stale: list[StaleEntry] = []
+    by_account = saved.plan.by_account()
     for want in saved.accounts:
         name = want.account.name
         seen = saved.seen[name]
-        planned = {(c.resource.value, c.key): c.action.value for c in saved.plan.changes_for(name)}
+        changes = by_account.get(name, [])
+        planned = {(c.resource.value, c.key): c.action.value for c in changes}
         # Entries the plan saw or changes stay in view whatever the policies say.
         keep = {
             r: set(seen.get(r, ())) | {k for (res, k) in planned if res == r}
