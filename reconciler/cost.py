@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import Provider
 from reconciler.plan import Change, Plan
 
 
@@ -35,7 +34,7 @@ class AccountCost:
         }
 
 
-def writes_of(change: Change, provider: Provider) -> int:
+def writes_of(change: Change) -> int:
     """Calls apply makes for ``change``."""
     from reconciler.kinds import kind_of
 
@@ -48,9 +47,8 @@ def estimate(
     """Each account's cost: ``reads`` made, and ``paces`` (requests per second, and the first
     account sharing the credential) by account name."""
     writes = dict.fromkeys((a.name for a in plan.accounts), 0)
-    providers = {a.name: a.provider for a in plan.accounts}
     for change in plan.changes:
-        writes[change.account] += writes_of(change, providers[change.account])
+        writes[change.account] += writes_of(change)
     return {
         name: AccountCost(reads.get(name, 0), count, *paces[name]) for name, count in writes.items()
     }

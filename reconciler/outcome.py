@@ -12,6 +12,8 @@ from reconciler.model import Change
 
 Status = Literal["applied", "failed", "skipped", "not attempted"]
 STATUSES: tuple[Status, ...] = ("applied", "failed", "skipped", "not attempted")
+# The detail of a delete whose entry was already gone: its goal holds.
+ALREADY_GONE = "already gone"
 
 
 @dataclass(frozen=True)

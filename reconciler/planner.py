@@ -124,12 +124,11 @@ class TakeEarly:
     otherwise: Source
 
     def found(self, stack: ExitStack, wants: Sequence[AccountDesired]) -> Found:
+        stack.callback(self.early.close)  # its clients stay open while the plan is used
         try:
             taken = self.early.take(wants)
         except InconsistentAnswer:
             taken = None
-        finally:
-            self.early.close()
         if taken is None:
             return self.otherwise.found(stack, wants)
         return list(wants), taken.seen, taken.clients, {}

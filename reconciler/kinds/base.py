@@ -149,8 +149,9 @@ class Kind(ABC):
         renderer escapes."""
 
     def writes(self, change: Change) -> int:
-        """Calls apply makes to carry out ``change``."""
-        return 1
+        """Calls apply makes to carry out ``change``: two for an update carried out as delete
+        then add (``update_deletes``), else one."""
+        return 2 if self.update_deletes(change) else 1
 
     @abstractmethod
     def read(self, client: ProviderClient, desired: AccountDesired, live: AccountLive) -> None:
@@ -227,8 +228,10 @@ class Kind(ABC):
         return keyed_diff(self, account, wanted, live, self.policy(want))
 
     def differs(self, live: Any, wanted: Any) -> bool:
-        """Whether a live entry and the wanted one of the same key call for an update."""
-        return bool(live != wanted)
+        """Whether a live entry and the wanted one of the same key call for an update: by
+        default, whether the live one as a manifest would want it (``as_wanted``: without the
+        provider's id) is another."""
+        return bool(self.as_wanted(live) != wanted)
 
     def ignore_texts(self, entry: Any) -> tuple[str | None, ...]:
         """The texts of a live entry that ``ignore`` patterns are matched against."""

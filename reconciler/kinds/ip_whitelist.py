@@ -175,7 +175,8 @@ class IpWhitelist(Kind):
             live.whitelist, live.whitelist_total = dm.get_ipfilter_list()
 
     def apply(self, client: ProviderClient, change: Change) -> str | None:
-        from reconciler.providers.directmail import ALREADY_GONE, GONE_CODE
+        from reconciler.outcome import ALREADY_GONE
+        from reconciler.providers.directmail import GONE_CODE
 
         dm = cast("DirectMailClient", client)
         if change.action is Action.CREATE:

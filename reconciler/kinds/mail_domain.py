@@ -30,6 +30,7 @@ from reconciler.model import (
     Resource,
     Value,
 )
+from reconciler.outcome import ALREADY_GONE
 
 if TYPE_CHECKING:
     from reconciler.providers.base import ProviderClient
@@ -44,7 +45,6 @@ MOST_DOMAINS = 5
 CREATE, VERIFY, DELETE = 12, 14, 86
 DOMAIN_IN_USE = "domain-in-use"
 VERIFIED_DOMAIN = "verified-domain"
-ALREADY_GONE = "already gone"
 VERIFY_TEXT = "verify"
 
 

@@ -30,6 +30,7 @@ from reconciler.model import (
     Resource,
     Value,
 )
+from reconciler.outcome import ALREADY_GONE
 
 if TYPE_CHECKING:
     from reconciler.providers.base import ProviderClient
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 # After the domains' creates and verifies (12, 14); deletes before the domains' deletes (86).
 WRITE, DELETE = 16, 84
 UNKNOWN_DOMAIN = "unknown-domain"
-ALREADY_GONE = "already gone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,6 @@ class SenderAddressList(OneList):
 
     def as_wanted(self, entry: Any) -> Any:
         return AddressEntry(entry.address, entry.type, entry.reply_to)
-
-    def differs(self, live: Any, wanted: Any) -> bool:
-        return bool(live.type != wanted.type or live.reply_to != wanted.reply_to)
 
     def update_deletes(self, change: Change) -> bool:
         return _replace(change)
@@ -163,9 +160,6 @@ class SenderAddressList(OneList):
     def markdown_cells(self, change: Change) -> tuple[Cell, Cell]:
         subject, detail = self.text_columns(change)
         return (Code(subject),), (Text(detail),)
-
-    def writes(self, change: Change) -> int:
-        return 2 if _replace(change) else 1
 
     # -- the provider ---------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from reconciler.model import (
     Resource,
     Value,
 )
+from reconciler.outcome import ALREADY_GONE
 
 if TYPE_CHECKING:
     from reconciler.providers.base import ProviderClient
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 MOST_TAGS = 100
 # Before every other change of an account, and after every other one (SPEC §10's order).
 FIRST, LAST = 10, 90
-ALREADY_GONE = "already gone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +100,6 @@ class TagList(OneList):
 
     def as_wanted(self, entry: Any) -> Any:
         return TagEntry(entry.name, entry.description)
-
-    def differs(self, live: Any, wanted: Any) -> bool:
-        return bool(live.description != wanted.description)
 
     def slot(self, change: Change) -> int:
         return LAST if change.action is Action.DELETE else FIRST

@@ -116,10 +116,6 @@ class Unintercept(Kind):
             f"; {types}",
         )
 
-    def writes(self, change: Change) -> int:
-        # There is no update call: an update is a delete and an add.
-        return 2 if change.action is Action.UPDATE else 1
-
     def restore(
         self, want: AccountDesired, seen: Mapping[str, Any], policy: ListPolicy | None
     ) -> None:

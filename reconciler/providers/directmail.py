@@ -31,7 +31,6 @@ RETRYABLE_CODES = ("Throttling", "ServiceUnavailable", "InternalError")
 REFUSED_CODES = ("Throttling", "ServiceUnavailable")
 # A delete of an entry that is already gone: counted as done (SPEC §6).
 GONE_CODE = "InvalidIpfilterId.NotFound"
-ALREADY_GONE = "already gone"
 # Where a signature error quotes what the provider signed.
 SIGNED_TEXT = re.compile(r"\s*server (?:string to sign|canonical request) is:", re.IGNORECASE)
 # Temporary keys the provider holds expired although our clock did not yet.

@@ -20,6 +20,7 @@ from reconciler.model import (
     Target,
     UninterceptEntry,
 )
+from reconciler.outcome import ALREADY_GONE
 from reconciler.providers.answers import MAX_ENTRIES, Checker
 from reconciler.providers.base import (
     ProviderClient,
@@ -37,7 +38,6 @@ SERVER_ERROR = 501  # SendCloud's documented server error
 # entries, the most any count may claim).
 MAX_PAGES = MAX_ENTRIES // PAGE_SIZE
 LIST = "unintercept/list"
-ALREADY_GONE = "already gone"
 
 R = TypeVar("R")
 T = TypeVar("T")
