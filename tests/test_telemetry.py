@@ -163,7 +163,7 @@ def test_a_repeated_cursor_is_an_error_not_a_loop(tmp_path: Path) -> None:
     assert len([a for a, _ in script.calls]) == 3
 
 
-@pytest.mark.parametrize("view", ["summary", "tracking", "invalid", "deliveries"])
+@pytest.mark.parametrize("view", ["tracking", "invalid", "deliveries"])
 @pytest.mark.parametrize("since", ["31d", "40d", "60d"])
 def test_a_window_beyond_thirty_days_is_refused_before_any_call(
     tmp_path: Path, view: str, since: str
@@ -176,18 +176,90 @@ def test_a_window_beyond_thirty_days_is_refused_before_any_call(
     assert result.out == ""
 
 
-def test_a_summary_past_the_tracking_horizon_is_refused_naming_why(tmp_path: Path) -> None:
-    # The daily totals reach 90 days back, but the summary joins each day's opens and clicks
-    # from the tracking APIs, which keep 30: such a window was accepted with opens and clicks
-    # left empty, even for the days the tracking APIs could serve.
+def _days(query: dict[str, str]) -> tuple[date, date]:
+    return date.fromisoformat(query["StartTime"]), date.fromisoformat(query["EndTime"])
+
+
+def test_a_summary_past_thirty_days_joins_opens_for_the_days_tracking_keeps(
+    tmp_path: Path,
+) -> None:
+    # SPEC §9: the summary API's own limits (90 days back) are the provider's to enforce, so a
+    # 40-day summary is read; opens and clicks come from GetTrackList, which keeps 30 days:
+    # asked for those days only, the older ones left empty, and stderr says which and why.
     script = Telemetry()
-    start = (now() - timedelta(days=40)).date()
-    end = start + timedelta(days=20)
-    result = _stats(tmp_path, script, "--from", f"{start}", "--to", f"{end}", "--format", "json")
-    assert result.code == 3, result
-    assert "the 30 days GetTrackList keeps" in result.err
-    assert "--view summary joins each day's opens and clicks from it" in result.err
-    assert script.calls == [] and result.out == ""
+    result = _stats(tmp_path, script, "--since", "40d", "--format", "json")
+    assert result.code == 0, result
+    today = now().date()
+    earliest, first = today - timedelta(days=30), today - timedelta(days=40)
+    rows = result.json["rows"]
+    assert [row["date"] for row in rows] == [f"{first + timedelta(days=n)}" for n in range(41)]
+    for row in rows:
+        counts = (row["opens"], row["unique_opens"], row["clicks"], row["unique_clicks"])
+        assert counts == ((None,) * 4 if row["date"] < f"{earliest}" else (32, 30, 6, 4)), row
+        assert row["requests"] == 100 and row["failed"] == 1  # every day has its totals
+    summary = [_days(q) for a, q in script.calls if a == SUMMARY]
+    assert summary[0][0] == first and summary[-1][1] == today
+    tracking = [_days(q) for a, q in script.calls if a == TRACK]
+    assert tracking, script.calls
+    assert tracking[0][0] == earliest and tracking[-1][1] == today
+    assert all(start >= earliest for start, _ in tracking)
+    assert {a for a, _ in script.calls} == {SUMMARY, TRACK}
+    note = (
+        f"Opens and clicks are left empty for {first} to {earliest - timedelta(days=1)} "
+        f"(UTC+8): GetTrackList keeps 30 days (its earliest day is {earliest})."
+    )
+    assert note in result.err and result.err.count("Opens and clicks") == 1
+
+
+def test_a_summary_older_than_thirty_days_asks_no_tracking_and_shows_blank_opens(
+    tmp_path: Path,
+) -> None:
+    script = Telemetry()
+    first, last = (now() - timedelta(days=50)).date(), (now() - timedelta(days=40)).date()
+    args = ("--from", f"{first}", "--to", f"{last}", "--format", "csv")
+    result = _stats(tmp_path, script, *args)
+    assert result.code == 0, result
+    table = list(csv.DictReader(io.StringIO(result.out)))
+    assert len(table) == 11 and table[0]["requests"] == "100"
+    assert all(row[key] == "" for row in table for key in ("opens", "unique_clicks"))
+    assert {a for a, _ in script.calls} == {SUMMARY}
+    assert f"left empty for {first} to {last} (UTC+8): GetTrackList keeps 30 days" in result.err
+
+
+def test_a_summary_past_thirty_days_with_a_sender_names_the_tracking_by_sender_api(
+    tmp_path: Path,
+) -> None:
+    script = Telemetry()
+    sender = ("--sender", "news@mail.example.com", "--tag", "news")
+    result = _stats(tmp_path, script, "--since", "31d", *sender, "--format", "json")
+    assert result.code == 0, result
+    earliest, first = (now() - timedelta(days=30)).date(), (now() - timedelta(days=31)).date()
+    rows = result.json["rows"]
+    assert rows[0]["date"] == f"{first}" and rows[0]["opens"] is None
+    assert rows[1]["date"] == f"{earliest}" and rows[1]["unique_opens"] == 30
+    tracking = [_days(q) for a, q in script.calls if a == TRACK_BY]
+    assert tracking[0][0] == earliest and all(start >= earliest for start, _ in tracking)
+    assert all(q["TagName"] == "news" for _, q in script.calls)
+    assert (
+        f"left empty for {first} (UTC+8): GetTrackListByMailFromAndTagName keeps 30 days"
+        in result.err
+    )
+
+
+def test_a_summary_of_a_tag_alone_past_thirty_days_is_read_without_tracking(
+    tmp_path: Path,
+) -> None:
+    # Tracking by tag needs the sender, so no tracking API is called: the window is not refused
+    # for a tracking API's horizon (it once was, naming GetTrackList, which it never called).
+    script = Telemetry()
+    result = _stats(tmp_path, script, "--since", "40d", "--tag", "news", "--format", "json")
+    assert result.code == 0, result
+    rows = result.json["rows"]
+    assert len(rows) == 41 and all(row["opens"] is None for row in rows)
+    assert {a for a, _ in script.calls} == {SUMMARY}
+    assert all(q["TagName"] == "news" for _, q in script.calls)
+    assert "tracking by tag needs the sender too (give --sender with --tag)" in result.err
+    assert "GetTrackList" not in result.err
 
 
 @pytest.mark.parametrize("view", ["summary", "deliveries"])

@@ -25,6 +25,7 @@ ENV = {
 }
 SUMMARY = "SenderStatisticsByTagNameAndBatchID"
 DETAIL = "SenderStatisticsDetailByParam"
+TRACK = "GetTrackList"
 
 
 def _run(tmp_path: Path, *args: str) -> Result:
@@ -113,6 +114,26 @@ def test_a_forty_day_window_is_refused_before_any_call(tmp_path: Path, sandbox: 
         assert result.code == 3, result
         assert "further back than the 30 days" in result.err
     assert sum(sandbox.calls.values()) == 0
+
+
+def test_a_forty_day_summary_reads_opens_for_the_thirty_days_tracking_keeps(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    # The sandbox refuses a tracking call starting more than 30 days back
+    # (InvalidStartTime.Malformed): exit 0 with tracking calls made says none reached past them.
+    sandbox.reset_calls()
+    result = _stats(tmp_path, sandbox, "--since", "40d", "--format", "json")
+    assert result.code == 0, result
+    assert sandbox.calls[SUMMARY] >= 6 and sandbox.calls[TRACK] >= 5
+    rows = result.json["rows"]
+    # The sandbox's traffic begins 30 days back: the older days have no totals to show.
+    assert [row["date"] for row in rows][:30] == [day(back) for back in range(30, 0, -1)]
+    assert all(type(row["unique_opens"]) is int for row in rows)
+    assert sum(row["unique_opens"] for row in rows) > 0
+    assert (
+        f"Opens and clicks are left empty for {day(40)} to {day(31)} (UTC+8): GetTrackList "
+        f"keeps 30 days (its earliest day is {day(30)})."
+    ) in result.err
 
 
 def test_stats_with_the_embedded_sandbox(tmp_path: Path) -> None:

@@ -25,11 +25,16 @@ from reconciler.providers.directmail import DirectMailClient
 from reconciler.providers.telemetry import (
     DETAIL,
     INVALID,
+    SUMMARY,
     TRACK,
+    TRACK_BY,
     Telemetry,
     Window,
     check_horizon,
+    earliest_day,
+    now,
     since,
+    within_horizon,
 )
 from reconciler.providers.telemetry_rows import ZONE, local_time
 
@@ -148,15 +153,13 @@ def _pages(
 ) -> Iterator[Any]:
     match args.view:
         case "summary":
-            tracked = True
-            if args.tag and not args.sender:
-                tracked = False
-                out.note(
-                    "Opens and clicks are left empty: tracking by tag needs the sender too "
-                    "(give --sender with --tag)."
-                )
             yield summary(
-                telemetry, window, tag=args.tag, sender=args.sender, esp=args.esp, tracked=tracked
+                telemetry,
+                window,
+                tag=args.tag,
+                sender=args.sender,
+                esp=args.esp,
+                tracked=_tracked(args, window, out),
             )
         case "tracking":
             yield from telemetry.tracking(window, tag=args.tag, sender=args.sender, esp=args.esp)
@@ -168,13 +171,38 @@ def _pages(
             )
 
 
+def _tracked(args: argparse.Namespace, window: Window, out: Output) -> Window | None:
+    """The part of the summary's window whose opens and clicks can be joined, saying on stderr
+    which days are left without them and why: all of them for a tag without its sender, the
+    days older than the tracking APIs keep (30) otherwise."""
+    if args.tag and not args.sender:
+        out.note(
+            "Opens and clicks are left empty: tracking by tag needs the sender too "
+            "(give --sender with --tag)."
+        )
+        return None
+    moment = now()
+    tracked = within_horizon(window, moment)
+    first = window.start.date()
+    if tracked is None or tracked.start.date() > first:
+        last = window.end.date() if tracked is None else tracked.start.date() - timedelta(days=1)
+        days = f"{first}" if last == first else f"{first} to {last}"
+        api = TRACK_BY if args.sender else TRACK
+        out.note(
+            f"Opens and clicks are left empty for {days} (UTC+8): {api} keeps 30 days "
+            f"(its earliest day is {earliest_day(moment)})."
+        )
+    return tracked
+
+
 def refuse_unservable(view: str, window: Window) -> None:
-    """Refuse, before any call, a window that the view's APIs cannot serve (SPEC §9): every
-    view reads an API that keeps 30 days (the summary joins its opens and clicks from the
-    tracking APIs), so a window starting further back is exit 3, naming the limit."""
-    api = {"summary": TRACK, "tracking": TRACK, "invalid": INVALID, "deliveries": DETAIL}[view]
-    why = ": --view summary joins each day's opens and clicks from it" if view == "summary" else ""
-    check_horizon(window, api, why=why)
+    """Refuse, before any call, a window that the view's APIs cannot serve (SPEC §9): one that
+    ends before it starts, and one starting further back than the 30 days that the tracking,
+    invalid-address and delivery APIs keep (exit 3, naming the limit). The summary's daily
+    totals reach further, their limits left to the provider; its opens and clicks are joined
+    for the days within the tracking APIs' 30 (``_tracked``)."""
+    api = {"summary": SUMMARY, "tracking": TRACK, "invalid": INVALID, "deliveries": DETAIL}[view]
+    check_horizon(window, api)
 
 
 def summary(
@@ -184,32 +212,34 @@ def summary(
     tag: str = "",
     sender: str = "",
     esp: str = "",
-    tracked: bool = True,
+    tracked: Window | None,
 ) -> list[dict[str, Any]]:
     """Daily totals joined with that day's opens and clicks, total and unique (SPEC §9,
-    ``--view summary``).
+    ``--view summary``), read from the tracking APIs over ``tracked``, a part of ``window``.
 
-    Without ``tracked`` (a tag alone, which tracking takes only with its sender), opens and
-    clicks are ``None``.
+    A day outside ``tracked`` (older than the tracking APIs keep, or every day when ``tracked``
+    is ``None``) has opens and clicks ``None``.
     """
     days: dict[str, dict[str, Any]] = {}
     for row in telemetry.summary(window, tag=tag, sender=sender, esp=esp):
         known = days.get(row["date"])
         if known is None:
-            days[row["date"]] = {**row, **dict.fromkeys(TRACKED, 0)}
+            days[row["date"]] = {**row, **dict.fromkeys(TRACKED)}
         else:  # one day split over two answers: add the counts, recompute the shares
             for key in ("requests", "succeeded", "failed", "invalid"):
                 known[key] += row[key]
             known["success_percent"] = share(known["succeeded"], known["requests"])
             known["invalid_percent"] = share(known["invalid"], known["requests"])
-    if not tracked:
-        for totals in days.values():
-            totals.update(dict.fromkeys(TRACKED))
+    if tracked is None:
         return [days[key] for key in sorted(days)]
-    for page in telemetry.tracking(window, tag=tag, sender=sender, esp=esp):
+    first, last = f"{tracked.start.date()}", f"{tracked.end.date()}"
+    for key, totals in days.items():
+        if first <= key <= last:
+            totals.update(dict.fromkeys(TRACKED, 0))
+    for page in telemetry.tracking(tracked, tag=tag, sender=sender, esp=esp):
         for record in page:
             day = days.get(str(record["time"])[:10])
-            if day is not None:
+            if day is not None and day["opens"] is not None:
                 for key in TRACKED:
                     day[key] += record[key]
     return [days[key] for key in sorted(days)]

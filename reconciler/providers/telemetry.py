@@ -6,7 +6,8 @@ what is particular to them:
 
 - windows: a long window is split into consecutive calls of at most each API's span, and a
   window reaching further back than the 30-day horizon is refused before any call (except for
-  the summary API, whose newer limits are left to the provider);
+  the summary API, whose newer limits are left to the provider; ``within_horizon`` gives the
+  part of a window the 30-day APIs serve);
 - paging to the end: ``PageNumber``/``TotalPages`` for the tracking APIs, the opaque
   ``NextStart`` cursor (echoed exactly) for the other two, where a repeated cursor is an error;
 - every field parsed with its documented type (``telemetry_rows``; ``TotalPages`` here): a
@@ -79,26 +80,38 @@ def since(duration: timedelta, moment: datetime | None = None) -> Window:
     return Window(end - duration, end)
 
 
-def check_horizon(
-    window: Window, api: str, moment: datetime | None = None, *, why: str = ""
-) -> None:
-    """Refuse, before any call, a window that reaches further back than the 30-day horizon of
-    ``api`` (``why`` says what needs that API); the summary API's newer limits are left to the
+def earliest_day(moment: datetime | None = None) -> date:
+    """The first day (UTC+8) the 30-day APIs still serve."""
+    return (moment or now()).astimezone(ZONE).date() - HORIZON
+
+
+def check_horizon(window: Window, api: str, moment: datetime | None = None) -> None:
+    """Refuse, before any call, a window that ends before it starts, or that reaches further
+    back than the 30-day horizon of ``api``; the summary API's newer limits are left to the
     provider (SPEC §9)."""
-    if api == SUMMARY:
-        return
-    today = (moment or now()).astimezone(ZONE).date()
-    earliest = today - HORIZON
-    if window.start.date() < earliest:
+    earliest = earliest_day(moment)
+    if api != SUMMARY and window.start.date() < earliest:
         raise InputError(
             f"the window starts on {window.start.date()}, further back than the 30 days "
-            f"{api} keeps (the earliest day is {earliest}, UTC+8){why}; nothing was called"
+            f"{api} keeps (the earliest day is {earliest}, UTC+8); nothing was called"
         )
     if window.end < window.start:
         raise InputError(
             f"the window ends ({local_time(window.end)}) before it starts "
             f"({local_time(window.start)})"
         )
+
+
+def within_horizon(window: Window, moment: datetime | None = None) -> Window | None:
+    """The part of ``window`` the 30-day APIs serve: its start moved up to midnight (UTC+8) of
+    the earliest day they keep, or ``None`` when the whole window is older."""
+    earliest = earliest_day(moment)
+    if window.end.date() < earliest:
+        return None
+    if window.start.date() >= earliest:
+        return window
+    start = datetime(earliest.year, earliest.month, earliest.day, tzinfo=ZONE)
+    return Window(start, window.end)
 
 
 def day_chunks(window: Window, span: timedelta) -> list[tuple[date, date]]:

@@ -11,8 +11,9 @@ DESCRIPTION = (
     "Show one view of a DirectMail account's sending data: daily totals with opens and "
     "clicks (summary), tracking records, invalid recipient addresses, or per-message "
     "deliveries (streamed as pages arrive). Days are the provider's, UTC+8, and times are "
-    "printed with their offset; the APIs keep 30 days, and a window reaching further back "
-    "is refused before any call."
+    "printed with their offset. The tracking, invalid-address and delivery APIs keep 30 days: "
+    "a window reaching further back is refused before any call, except in the summary, "
+    "which shows the older days' totals with their opens and clicks left empty."
 )
 EPILOG = """\
 exit codes:
