@@ -7,6 +7,8 @@ import re
 from datetime import timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
 MIN_WATCH = timedelta(minutes=1)
 MAX_WATCH = timedelta(hours=2)
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")

@@ -47,7 +47,6 @@ def connect(
     with ExitStack() as stack:
         if sandbox_state is not None:
             desired = _use_sandbox(stack, desired, sandbox_state, announce)
-        if sandbox_state is not None:
             fixed = _sandbox_secrets()
             secrets = {w.account.name: fixed[w.account.provider] for w in desired}
         else:

@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from reconciler.durations import DAY, MINUTE
 from reconciler.errors import InputError
 from reconciler.providers.directmail import DirectMailClient
 from reconciler.providers.telemetry import DETAIL, SUMMARY, Telemetry, Window, now
 from reconciler.providers.telemetry_rows import ZONE
-
-DAY = timedelta(days=1)
-MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)

@@ -158,11 +158,7 @@ def evaluate(check: DeliveryCheck, telemetry: Telemetry, source: Measured) -> di
             "from": local_time(window.start),
             "to": local_time(window.end),
             "source": source.api,
-            "filter": {"tag": check.tag}
-            if check.tag
-            else {"sender": check.sender}
-            if check.sender
-            else {},
+            "filter": _filter(check),
         },
         "reasons": reasons,
         "notes": notes,

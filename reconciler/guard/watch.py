@@ -29,6 +29,7 @@ from typing import Literal
 from reconciler.errors import ProviderError
 from reconciler.guard.spec import Guard
 from reconciler.measure import Counts, count_since, crossed
+from reconciler.output.console import counted
 from reconciler.providers.base import ProviderClient
 from reconciler.providers.directmail import DirectMailClient
 
@@ -160,9 +161,9 @@ def _poll(
         if item.failures_in_row >= UNMEASURED_AFTER or now >= item.deadline - 0.5:
             item.status = "unmeasured"
             item.error = str(exc)
-            item.reasons = [
-                f"{UNMEASURED_AFTER} polls in a row could not read the sending data: {exc}"
-            ]
+            polls = counted(item.failures_in_row, "poll")
+            tail = "" if item.failures_in_row >= UNMEASURED_AFTER else " up to the end of the watch"
+            item.reasons = [f"{polls} in a row could not read the sending data{tail}: {exc}"]
         else:
             item.next_poll = min(now + guard.interval, item.deadline)
         return

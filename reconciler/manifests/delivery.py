@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reconciler.document import Document
-from reconciler.durations import watch_duration
+from reconciler.durations import DAY, MINUTE, watch_duration
 from reconciler.errors import Problem
 from reconciler.model import DeliveryCheck, GuardSpec
 
 # DirectMail keeps its sending data for 30 days (seed 000).
 MAX_WINDOW = timedelta(days=30)
-# Under a day, check reads the per-message detail, to the minute (reconciler.measure).
-DAY = timedelta(days=1)
-MINUTE = timedelta(minutes=1)
 
 
 def delivery_check(doc: Document, problems: list[Problem]) -> DeliveryCheck | None:

@@ -76,7 +76,7 @@ class SandboxState:
             try:
                 text = read_text(path, SANDBOX_STATE_LIMIT, "sandbox state file")
                 return cls(strictjson.loads(text), path)
-            except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            except (OSError, ValueError, TypeError, KeyError) as exc:
                 raise InputError(
                     f"cannot use the sandbox state file {path}: {_describe(exc)} "
                     "(delete it to start again from the demo state)"
