@@ -96,14 +96,15 @@ def _run(args: argparse.Namespace) -> int:
     from reconciler import notify
     from reconciler.errors import InputError
 
-    try:
+    try:  # before anything runs: a page that cannot be posted, or cannot reach anyone
+        url = notify.webhook_url(args.notify, os.environ)
         who = notify.mentions(args, os.environ)
-    except InputError as exc:  # before anything runs: a page that cannot reach anyone
+    except InputError as exc:
         out.error(f"{exc} — nothing was done")
         return exc.exit_code
     notify.FACTS.reset()
     code = _command(args, out)
-    posted = notify.send(args.notify, args.command, code, out, os.environ, who)
+    posted = notify.send(args.notify, url, args.command, code, out, os.environ, who)
     if not posted and notify.changes_exit(args.command, code):
         return notify.NOT_NOTIFIED  # a check that nobody hears of must be noticed
     return code

@@ -99,18 +99,21 @@ def test_a_failed_notification_is_a_warning(receiver: Receiver, tmp_path: Path) 
     assert "not-the-secret" not in signed_badly.err
 
 
-def test_unreachable_missing_or_plain_http_urls_are_warnings(tmp_path: Path) -> None:
+def test_unreachable_urls_are_warnings_missing_or_plain_http_are_invalid_input(
+    tmp_path: Path,
+) -> None:
     cases = {
-        "http://127.0.0.1:9/hook?key=" + TOKEN: "connection refused, could not connect",
-        "": "RECONCILER_WEBHOOK_URL is not set",
-        "http://hooks.example/x?key=" + TOKEN: "must be an https URL",
+        "http://127.0.0.1:9/hook?key=" + TOKEN: (0, "connection refused, could not connect"),
+        # Found before the plan runs (test_notify_url has the rest).
+        "": (3, "RECONCILER_WEBHOOK_URL is not set"),
+        "http://hooks.example/x?key=" + TOKEN: (3, "must be an https URL"),
     }
-    for url, said in cases.items():
+    for url, (code, said) in cases.items():
         result = run_cli(
             "plan", str(EXAMPLES), "--sandbox", "--notify", "slack",
             cwd=tmp_path, env={notify.URL_ENV: url},
         )  # fmt: skip
-        assert result.code == 0, result
+        assert result.code == code, result
         assert said in result.err and TOKEN not in result.err
 
 

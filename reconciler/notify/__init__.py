@@ -10,9 +10,11 @@ outcome with each failed check's causes (``causes``), the error that ended the r
 to the CI run. Addresses in it are always masked, since a chat group is read by many. Mentions
 are added only to a summary of trouble: a failed run, a failed check, a refused plan.
 
-The post itself is bounded as a provider call is (``transport``). A post that fails is said on
-stderr; for ``check`` it is also the exit code, ``NOT_NOTIFIED`` (7) when the check would
-otherwise have exited 0 or 2, since a check that nobody hears of is not a check.
+The URL is checked before the command runs (``webhook_url``): unset, or neither https nor http
+to a loopback address, is invalid input, and nothing is done. The post itself is bounded as a
+provider call is (``transport``). A post that fails is said on stderr; for ``check`` it is also
+the exit code, ``NOT_NOTIFIED`` (7) when the check would otherwise have exited 0 or 2, since a
+check that nobody hears of is not a check.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from reconciler.errors import InputError
 from reconciler.notify.platforms import (
     MENTION_ENV,
     NO_MOBILES,
@@ -60,10 +63,13 @@ __all__ = [
     "run_link",
     "send",
     "signed",
+    "webhook_url",
 ]
 
 URL_ENV = "RECONCILER_WEBHOOK_URL"
 SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"
+# What URL_ENV accepts (README, "Notifications"); anything else is refused before a run.
+ACCEPTED = "https://HOST/..., or http:// only to localhost, 127.0.0.0/8 or ::1"
 MAX_LINES = 40  # lines of facts and errors posted; the rest are counted
 MAX_CHANGES = 10  # changes of an apply listed; the rest are counted
 OUTCOMES = {
@@ -201,27 +207,35 @@ def trouble(command: str, code: int) -> bool:
     return FACTS.trouble or not (code == 0 or (command == "plan" and code == 2))
 
 
+def webhook_url(platform: str, environ: Mapping[str, str]) -> str:
+    """The webhook's URL from ``URL_ENV``, checked before the command runs: set, and https or
+    http to a loopback address. Raises ``InputError`` otherwise, naming the variable and what
+    it accepts, never its value (the URL holds the token)."""
+    url = environ.get(URL_ENV, "")
+    if not url:
+        raise InputError(
+            f"--notify {platform}: {URL_ENV} is not set: set it to the webhook's URL ({ACCEPTED})"
+        )
+    if not _allowed(url):
+        raise InputError(f"--notify {platform}: {URL_ENV} must be an https URL ({ACCEPTED})")
+    return url
+
+
 def send(
     platform: str,
+    url: str,
     command: str,
     code: int,
     out: Output,
     environ: Mapping[str, str],
     who: Mentions | None = None,
 ) -> bool:
-    """Post the summary: whether the platform took it. Any failure is said on stderr, naming
-    the host, never the URL's token."""
+    """Post the summary to ``url`` (from ``webhook_url``): whether the platform took it. Any
+    failure is said on stderr, naming the host, never the URL's token."""
     from reconciler.notify.transport import PostFailed, post
 
     failure = f"--notify {platform}: the summary was NOT posted"
-    url = environ.get(URL_ENV, "")
-    if not url:
-        _failed(out, command, code, f"{failure}: {URL_ENV} is not set")
-        return False
     host = urllib.parse.urlsplit(url).hostname or "?"
-    if not _allowed(url):
-        _failed(out, command, code, f"{failure}: {URL_ENV} must be an https URL")
-        return False
     who = who if who and trouble(command, code) else Mentions()
     if who.mobiles and platform in NO_MOBILES:
         out.warn(f"--notify {platform}: it cannot mention mobile numbers, only user ids")
@@ -263,7 +277,11 @@ def _allowed(url: str) -> bool:
     """https, or http to a loopback address."""
     from reconciler.addresses import is_loopback
 
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # raises for a port that is not a number
+    except ValueError:  # "https://[::1", "https://h:x/": no URL at all
+        return False
     if parts.scheme == "https" and parts.hostname:
         return True
     return parts.scheme == "http" and bool(parts.hostname) and is_loopback(parts.hostname or "")

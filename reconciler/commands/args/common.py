@@ -110,8 +110,9 @@ def notify(parser: argparse.ArgumentParser) -> None:
         "--notify",
         choices=["dingtalk", "feishu", "wecom", "slack"],
         metavar="PLATFORM",
-        help="post a summary to the webhook in $RECONCILER_WEBHOOK_URL (signed with "
-        "$RECONCILER_WEBHOOK_SECRET): dingtalk, feishu, wecom or slack",
+        help="post a summary to the webhook in $RECONCILER_WEBHOOK_URL (https, or http to a "
+        "loopback address; checked before anything runs) signed with "
+        "$RECONCILER_WEBHOOK_SECRET: dingtalk, feishu, wecom or slack",
     )
     parser.add_argument(
         "--notify-mention",
