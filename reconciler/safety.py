@@ -122,9 +122,9 @@ def _entries(count: int) -> str:
 def _updates(change: ListChange) -> str:
     if not change.updates:
         return ""
+    nouns = kind_of(change.resource).replace_nouns
     return (
-        f", counting {change.updates} types change{'s' if change.updates > 1 else ''} "
-        "carried out as delete then add"
+        f", counting {change.updates} {nouns[change.updates != 1]} carried out as delete then add"
     )
 
 

@@ -264,9 +264,7 @@ def test_a_changed_type_is_a_replace_and_reply_to_an_update(
     )
     doc = run_cli("plan", "m", "--format", "json", cwd=root, env=SANDBOX_ENV).json
     assert {r["rule"] for r in doc["refusals"]} == {"mass-deletion", "emptying"}
-    assert (
-        "counting 3 types changes carried out as delete then add" in doc["refusals"][0]["message"]
-    )
+    assert "counting 3 type changes carried out as delete then add" in doc["refusals"][0]["message"]
 
 
 def test_order_of_execution_across_tags_domains_and_addresses(

@@ -99,6 +99,9 @@ class Kind(ABC):
     list_name: str | None = None  # how a list kind is named in the safety rules' messages
     # ``validate``'s count of the entries: singular and plural, and whether shown when none.
     nouns: tuple[str, str] = ("entry", "entries")
+    # What an update carried out as delete then add is (``update_deletes``), as rules 1 and 2
+    # count it in their messages.
+    replace_nouns: tuple[str, str] = ("update", "updates")
     always_counted = False
     list_call: str = ""  # the provider call that lists it (names it in a rule 4 refusal)
 

@@ -72,6 +72,7 @@ class SenderAddressList(OneList):
     list_name = "sender address list"
     list_call = "QueryMailAddressByParam"
     nouns = ("address", "addresses")
+    replace_nouns = ("type change", "type changes")
     entries_field = "addresses"
     key_field = "address"
     unique_hint = "addresses are unique per account (compared in lower case)"

@@ -45,6 +45,7 @@ class Unintercept(Kind):
     provider = Provider.SENDCLOUD
     list_call = "unintercept/list"
     nouns = ("unintercept entry", "unintercept entries")
+    replace_nouns = ("types change", "types changes")
     always_counted = True
     list_name = LIST_NAME
 
