@@ -288,10 +288,7 @@ def _allowed(url: str) -> bool:
 
 
 def record_guards(lines: Sequence[str]) -> None:
-    """What the guards of an apply came to (SPEC §11): a failed or unmeasured guard, or a
-    watch cut short, is trouble worth an @-mention."""
+    """What the guards of an apply came to (SPEC §11). A failed or unmeasured guard, or a
+    watch cut short, is trouble worth an @-mention through the exit code it gives the apply
+    (5, 6, 1, 130/143: ``trouble``), not through these lines' words."""
     FACTS.lines.extend(lines)
-    FACTS.trouble = FACTS.trouble or any(
-        "FAILED" in line or "UNMEASURED" in line or "INCOMPLETE" in line or "interrupted" in line
-        for line in lines
-    )
