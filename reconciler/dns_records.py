@@ -16,7 +16,6 @@ from typing import Any
 
 from reconciler.providers.directmail_entries import DnsRecord, DomainRecords
 
-FORMATS = ("bind", "octodns", "json")
 TTL = 600
 MX_PREFERENCE = 10
 UNKNOWN = "known after apply"

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reconciler import strictjson
 from reconciler.errors import InputError, RefusedError
-from reconciler.export_yaml import chunks
 from reconciler.files import read_text
 from reconciler.jsonschemas import SCHEMA_PATH, manifest_schema
 from reconciler.kinds import kinds
@@ -40,12 +39,6 @@ class Export:
 
     documents: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-    def chunks(self, directory: Path) -> Iterator[str]:
-        """The documents as YAML for a file in ``directory``, in pieces made as they are
-        written; the modelines name the schema by a path that exists from there
-        (``schema_reference``)."""
-        return chunks(self.documents, schema_reference(directory))
 
 
 def export_accounts(

@@ -73,7 +73,7 @@ def read_bytes(
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise InputError(f"cannot read {name}: it is larger than {_size(limit)}")
+        raise InputError(f"cannot read {name}: it is larger than {size_text(limit)}")
     return data
 
 
@@ -89,7 +89,8 @@ def read_text(path: str | os.PathLike[str], limit: int, what: str) -> str:
         ) from None
 
 
-def _size(limit: int) -> str:
+def size_text(limit: int) -> str:
+    """A bound as it is written: ``64 KiB``, ``64 MiB``."""
     return f"{limit // MIB} MiB" if limit >= MIB else f"{limit // KIB} KiB"
 
 

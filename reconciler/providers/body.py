@@ -10,6 +10,8 @@ from typing import Any
 
 import urllib3.exceptions
 
+from reconciler.files import size_text
+
 __all__ = ["MAX_BODY", "UnreadableBody", "read_bounded"]
 
 # Most bytes of one answer, after decompression (SPEC §6).
@@ -69,7 +71,9 @@ def read_bounded(
                 pending = decoder.unconsumed_tail
                 size += len(out)
                 if size > limit:
-                    raise UnreadableBody(f"the answer is larger than {_size(limit)}; {_NOT_READ}")
+                    raise UnreadableBody(
+                        f"the answer is larger than {size_text(limit)}; {_NOT_READ}"
+                    )
                 parts.append(out)
         parts.append(decoder.flush())
     except zlib.error:
@@ -78,10 +82,6 @@ def read_bounded(
 
 
 _NOT_READ = "it was not read to the end"
-
-
-def _size(limit: int) -> str:
-    return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 2**10} KiB"
 
 
 def _socket(raw: Any) -> socket.socket | None:

@@ -82,9 +82,8 @@ class SendCloudClient(ProviderClient):
         # on their way: once the last one arrives, little is left to do.
         merged = _Merged()
         _, total = self.list_into(merged)
-        entry = merged.conflict
-        if entry is not None:
-            raise Checker(PROVIDER, LIST).inconsistent(conflict_message(entry))
+        if merged.conflict is not None:
+            self.refuse_twice(merged.conflict)
         return list(merged.entries.values()), total - merged.repeats  # the same record twice is one
 
     @naming_errors

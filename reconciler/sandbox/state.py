@@ -182,11 +182,10 @@ class SandboxState:
     def add_ipfilter(self, address: str) -> Record:
         with self.lock:
             record = {
-                "Id": str(self.next_id),
+                "Id": self.new_id(),
                 "IpAddress": address,
                 "CreateTime": str(int(time.time())),
             }
-            self.next_id += 1
             self.ipfilters.append(record)
             self.persist()
             return record
