@@ -13,7 +13,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from reconciler.sandbox import Sandbox
 
 # close_v1_sessions: the autouse fixture that closes the V1 SDK's sessions, here too.
-from tests.test_conformance_sdk import (
+from tests.sdk_helpers import (
     close_v1_sessions,  # noqa: F401
     v1_call,
     v1_client,

@@ -17,8 +17,8 @@ from reconciler.providers.directmail_lists import ADDRESS_DUPLICATE
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.dns import records, zone_of
 from tests.hostile import Answer
-from tests.test_directmail_lists import hostile
-from tests.test_providers import dm_client as paced_client
+from tests.list_clients import dm_client as paced_client
+from tests.list_clients import hostile
 
 DOMAIN = "mail.example.com"
 

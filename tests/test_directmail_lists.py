@@ -3,34 +3,18 @@ sandbox over 127.0.0.1, and against scripted hostile answers (``tests/hostile.py
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from reconciler.errors import ExitCode, ProviderError
-from reconciler.model import Account, Provider
 from reconciler.providers.answers import BadAnswer, InconsistentAnswer
-from reconciler.providers.directmail import DirectMailClient
 from reconciler.providers.directmail_entries import Tag
 from reconciler.providers.directmail_lists import PAGE_SIZE
 from reconciler.sandbox import Sandbox
-from tests.hostile import Answer, HostileServer, Request
-from tests.test_providers import DM_SECRETS, FAST, QUICK, dm_client
-
-
-@contextlib.contextmanager
-def hostile(
-    answers: Mapping[str, Answer | list[Answer]] | None = None,
-    script: Callable[[Request], Answer] | None = None,
-) -> Iterator[tuple[HostileServer, DirectMailClient]]:
-    """A scripted provider on 127.0.0.1 and our client pointed at it."""
-    with HostileServer(script=script, answers=answers or {}) as server:
-        account = Account("dm", Provider.ALIYUN_DM, server.url, limits=FAST, retry=QUICK)
-        with DirectMailClient(account, DM_SECRETS) as client:
-            yield server, client
+from tests.hostile import Answer
+from tests.list_clients import QUICK, dm_client, hostile
 
 
 def tag_page(*tags: dict[str, Any], total: int, size: int = PAGE_SIZE, number: int = 1) -> Answer:

@@ -15,7 +15,7 @@ from reconciler.providers.directmail_entries import DnsRecord, DomainRecords
 from reconciler.sandbox import Sandbox
 from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import accounts_yaml, run_cli, write
-from tests.test_mail_domains import domain_list, seed
+from tests.list_clients import domain_list, seed
 
 
 def _root(tmp_path: Path, server: Sandbox, *domains: str) -> Path:

@@ -3,59 +3,12 @@ real sandbox over 127.0.0.1: create, verify, refusals, replace, order, paging, e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from reconciler.sandbox import Sandbox
 from tests.builders import SANDBOX_ENV
-from tests.cli_helpers import accounts_yaml, run_cli, write
-from tests.test_providers import dm_client
-
-DOMAIN = "mail.example.com"
-
-
-def domain_list(*domains: str, extra: str = "", name: str = "domains") -> str:
-    items = "".join(f"    - {d}\n" for d in domains) if domains else "    []\n"
-    body = "  domains:\n" + items if domains else "  domains: []\n"
-    return (
-        f"apiVersion: reconciler/v1\nkind: MailDomainList\nmetadata: {{name: {name}}}\n"
-        f"spec:\n  account: dm\n{body}{extra}"
-    )
-
-
-def address_list(*addresses: str, extra: str = "") -> str:
-    items = "".join(f"    - {a}\n" for a in addresses)
-    body = "  addresses:\n" + items if addresses else "  addresses: []\n"
-    return (
-        "apiVersion: reconciler/v1\nkind: SenderAddressList\nmetadata: {name: senders}\n"
-        f"spec:\n  account: dm\n{body}{extra}"
-    )
-
-
-def manifests(root: Path, server: Sandbox, *documents: str) -> Path:
-    write(root / "m" / "accounts.yaml", accounts_yaml(server.url))
-    write(root / "m" / "mail.yaml", "---\n".join(documents))
-    return root
-
-
-def seed(
-    server: Sandbox, domains: Iterable[str] = (), addresses: Iterable[tuple[str, str]] = ()
-) -> None:
-    with dm_client(server) as client:
-        for domain in domains:
-            client.create_domain(domain)
-        for address, sendtype in addresses:
-            client.create_mail_address(address, sendtype)
-
-
-def live(server: Sandbox) -> tuple[dict[str, bool], dict[str, tuple[str, str, str]]]:
-    """Domains (name -> verified) and addresses (address -> (id, type, replyTo))."""
-    with dm_client(server) as client:
-        domains = {d.name: d.verified for d in client.list_domains()}
-        addresses = {
-            a.address: (a.id, a.sendtype, a.reply_to) for a in client.list_mail_addresses()
-        }
-    return domains, addresses
+from tests.cli_helpers import run_cli, write
+from tests.list_clients import DOMAIN, address_list, dm_client, domain_list, live, manifests, seed
 
 
 def test_a_domain_is_created_its_records_printed_then_verified_once_published(

@@ -12,8 +12,7 @@ import pytest
 from reconciler.sandbox import Sandbox
 from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import accounts_yaml, run_cli, write
-from tests.test_mail_domains import DOMAIN, address_list, domain_list, live, manifests, seed
-from tests.test_providers import dm_client
+from tests.list_clients import DOMAIN, address_list, dm_client, domain_list, live, manifests, seed
 
 
 @pytest.mark.parametrize(

@@ -6,30 +6,12 @@ import time
 
 import pytest
 
-from reconciler import sandbox as sb
 from reconciler.errors import ProviderError
-from reconciler.model import Account, Limits, Provider, RetryPolicy, Target, UninterceptEntry
+from reconciler.model import Account, Provider, Target, UninterceptEntry
 from reconciler.providers.base import RateLimiter
 from reconciler.providers.directmail import DirectMailClient
-from reconciler.providers.sendcloud import SendCloudClient
 from reconciler.sandbox import Sandbox
-
-FAST = Limits(requests_per_second=1000)
-QUICK = RetryPolicy(attempts=3, max_seconds=5, base_delay=0.001)
-DM_SECRETS = {"accessKeyId": sb.ACCESS_KEY_ID, "accessKeySecret": sb.ACCESS_KEY_SECRET}
-SC_SECRETS = {"apiUser": sb.API_USER, "apiKey": sb.API_KEY}
-
-
-def dm_client(server: Sandbox, **secrets: str) -> DirectMailClient:
-    account = Account(
-        "dm", Provider.ALIYUN_DM, server.directmail_endpoint, limits=FAST, retry=QUICK
-    )
-    return DirectMailClient(account, {**DM_SECRETS, **secrets})
-
-
-def sc_client(server: Sandbox, **secrets: str) -> SendCloudClient:
-    account = Account("sc", Provider.SENDCLOUD, server.sendcloud_endpoint, limits=FAST, retry=QUICK)
-    return SendCloudClient(account, {**SC_SECRETS, **secrets})
+from tests.list_clients import DM_SECRETS, FAST, QUICK, dm_client, sc_client
 
 
 def test_directmail_calls_round_trip(sandbox: Sandbox) -> None:

@@ -23,7 +23,7 @@ from reconciler.model import (
 from reconciler.sandbox import Sandbox
 from tests.builders import SANDBOX_ENV
 from tests.cli_helpers import accounts_yaml, run_cli, write
-from tests.test_providers import dm_client
+from tests.list_clients import dm_client
 
 TAGS = """\
 apiVersion: reconciler/v1
