@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import planner
-from reconciler.commands.common import load, plan_text, select
+from reconciler.commands.common import load, plan_text, sandbox_state, select
 from reconciler.errors import ExitCode
 from reconciler.files import check_writable, write_atomic
 from reconciler.model import AccountDesired, DesiredState
@@ -47,7 +47,7 @@ class Request:
             args.out,
             args.compare,
             args.changed_since,
-            args.sandbox_state if args.sandbox else None,
+            sandbox_state(args),
             args.notify,
             args.format,
             args.detailed_exitcode,

@@ -94,11 +94,11 @@ class ProviderClient(abc.ABC):
     one at a time: each kind reads and writes through them (``live.read_one``,
     ``apply.carry_out``).
 
-        A client is safe to use from several threads: that is how list pages and the changes of
-        one apply phase run concurrently, within the account's limits.
+    A client is safe to use from several threads: that is how list pages and the changes of
+    one apply phase run concurrently, within the account's limits.
 
-        ``transport`` replaces the HTTP adapter for every URL: tests give one that answers from an
-        in-process sandbox (``tests/inprocess.py``), without a socket.
+    ``transport`` replaces the HTTP adapter for every URL: tests give one that answers from an
+    in-process sandbox (``tests/inprocess.py``), without a socket.
     """
 
     provider_name = "provider"  # as error messages name it
